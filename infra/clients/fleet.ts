@@ -1,0 +1,113 @@
+// The client fleet: one image, one Docker network per client source IP, N containers opening
+// their share of connections. Everything carries the stack label so it can be found.
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import { localScript } from "../localScript.js";
+import { natPoolCreateScript, natPoolDeleteScript, type NatPoolArgs } from "../scripts/netns.js";
+import type { LabSteps } from "../steps.js";
+import { cmd, script } from "../scripts/shell.js";
+
+export interface ClientFleetArgs {
+  image: LabSteps["image"];
+  networks: LabSteps["networks"];
+  containers: LabSteps["containers"];
+  natPool: NatPoolArgs | null;
+  /** unix:///var/run/docker.sock (default provider) or another Docker host. */
+  dockerHost: string;
+  /** Upstream step ids: a restarted server restarts the clients. */
+  triggers: pulumi.Input<string>[];
+}
+
+const toLabels = (labels: Record<string, string>) => Object.entries(labels).map(([label, value]) => ({ label, value }));
+
+export class ClientFleet extends pulumi.ComponentResource {
+  readonly containerIds: pulumi.Output<string[]>;
+  readonly imageRef: pulumi.Output<string>;
+
+  constructor(name: string, args: ClientFleetArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("c1m-lab:clients:ClientFleet", name, {}, opts);
+    const provider =
+      args.dockerHost === "unix:///var/run/docker.sock"
+        ? undefined
+        : new docker.Provider(`${name}-docker`, { host: args.dockerHost }, { parent: this });
+    const child = { parent: this, provider };
+
+    const image = new docker.Image(
+      `${name}-image`,
+      {
+        imageName: args.image.name,
+        build: {
+          context: args.image.context,
+          dockerfile: args.image.dockerfile,
+          args: { BASE_IMAGE: args.image.baseImage },
+          // The classic builder: works with any daemon, no buildx needed.
+          builderVersion: "BuilderV1",
+        },
+        skipPush: true,
+      },
+      child,
+    );
+    // docker.Image leaves the local image behind on destroy; this removes it.
+    const imageCleanup = localScript(
+      `${name}-image-cleanup`,
+      {
+        create: script("client image keep", ["true"]),
+        delete: script("client image remove", [`${cmd("docker", "image", "rm", "-f", args.image.name)} >/dev/null 2>&1 || true`]),
+        environment: provider ? { DOCKER_HOST: args.dockerHost } : undefined,
+      },
+      { parent: this },
+    );
+
+    const networks = new Map(
+      args.networks.map((n) => [
+        n.name,
+        new docker.Network(
+          `${name}-${n.name}`,
+          {
+            name: n.name,
+            driver: "bridge",
+            ipamConfigs: [{ subnet: n.subnet }],
+            options: n.options,
+            labels: toLabels(n.labels),
+          },
+          child,
+        ),
+      ]),
+    );
+
+    const natPool = args.natPool
+      ? localScript(
+          `${name}-nat-pool`,
+          { create: natPoolCreateScript(args.natPool), delete: natPoolDeleteScript(args.natPool) },
+          { parent: this, dependsOn: [...networks.values()] },
+        )
+      : undefined;
+
+    const containers = args.containers.map(
+      (c) =>
+        new docker.Container(
+          `${name}-${c.name}`,
+          {
+            name: c.name,
+            image: image.repoDigest,
+            envs: Object.entries(c.env).map(([k, v]) => `${k}=${v}`),
+            sysctls: c.sysctls,
+            ulimits: [{ name: "nofile", soft: c.nofile, hard: c.nofile }],
+            labels: [
+              ...toLabels(c.labels),
+              { label: "c1m-lab.upstream", value: pulumi.all(args.triggers).apply((t) => t.join(",")) },
+            ],
+            networksAdvanced: [{ name: networks.get(c.network)!.name }],
+            restart: c.restart,
+            logOpts: { "max-size": "1m", "max-file": "2" },
+            mustRun: true,
+          },
+          { ...child, dependsOn: [imageCleanup, ...(natPool ? [natPool] : [])] },
+        ),
+    );
+
+    this.containerIds = pulumi.all(containers.map((c) => c.id));
+    this.imageRef = image.repoDigest;
+    this.registerOutputs({ containerIds: this.containerIds, imageRef: this.imageRef });
+  }
+}

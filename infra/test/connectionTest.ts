@@ -1,0 +1,59 @@
+// The post-deploy connection test: runs workload/verify against the running lab and turns its
+// JSON report into stack outputs. It reruns whenever what it tests changes.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { cmd } from "../scripts/shell.js";
+
+export interface ConnectionTestArgs {
+  node: string;
+  verifyJs: string;
+  verifyArgs: string[];
+  /** The capacity plan as JSON (C1M_PLAN). */
+  planJson: string;
+  root: string;
+  /** Ids of everything tested: the test reruns when any changes. */
+  triggers: pulumi.Input<string>[];
+}
+
+/** The report's fields exported as stack outputs. */
+export interface ConnectionReport {
+  verdict?: string;
+  total?: number;
+  target?: number;
+  perServerIp?: Record<string, number>;
+  predicted?: number;
+  bindingLimit?: string;
+  diagnosis?: string;
+  reportDir?: string;
+  [key: string]: unknown;
+}
+
+export function parseReport(stdout: string | undefined): ConnectionReport {
+  const last = (stdout ?? "").trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(last) as ConnectionReport;
+  } catch {
+    return {};
+  }
+}
+
+export class ConnectionTest extends pulumi.ComponentResource {
+  readonly report: pulumi.Output<ConnectionReport>;
+
+  constructor(name: string, args: ConnectionTestArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("c1m-lab:test:ConnectionTest", name, {}, opts);
+    const run = new command.local.Command(
+      `${name}-verify`,
+      {
+        interpreter: ["/bin/bash", "-c"],
+        create: cmd(args.node, args.verifyJs, ...args.verifyArgs),
+        environment: { C1M_PLAN: args.planJson },
+        dir: args.root,
+        triggers: args.triggers,
+      },
+      { parent: this },
+    );
+    this.report = run.stdout.apply(parseReport);
+    this.registerOutputs({ report: this.report });
+  }
+}

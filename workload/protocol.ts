@@ -1,0 +1,71 @@
+// Shapes exchanged between the lab's programs: the server's /stats JSON, the client's status
+// lines, and the client's environment. Types only, so every side (server, client, verify,
+// infra) agrees without importing each other's code.
+
+/** GET /stats on the server's metrics port (sum over all workers). */
+export interface ServerStats {
+  /** Live connections now. */
+  total: number;
+  /** Accepted since start. */
+  accepted: number;
+  /** Closed since start (by peer, reset or error). */
+  closed: number;
+  /** Accepts per second over the last few seconds. */
+  acceptRate: number;
+  workers: number;
+  uptimeSeconds: number;
+  /** Live connections per local "ip:port" the server listens on. */
+  perLocalAddress: Record<string, number>;
+  /** Live connections per remote IP (after NAT: the client host's address). */
+  perRemoteIp: Record<string, number>;
+  /** Per local "ip:port", a few live remote "ip:port" pairs. */
+  samples: Record<string, string[]>;
+  /**
+   * The article's proof: per remote IP, how many of its source ports are in use toward more
+   * than one local address at once, with one example port and the local addresses it reaches.
+   */
+  sharedSourcePorts: Record<string, { count: number; example?: { port: number; localAddresses: string[] } }>;
+}
+
+/** Failure classes the client counts. */
+export const FAILURE_CLASSES = ["timeout", "refused", "addrnotavail", "reset", "emfile", "other"] as const;
+export type FailureClass = (typeof FAILURE_CLASSES)[number];
+
+/** One JSON line per second on the client's stdout; the last one has `final: true`. */
+export interface ClientStatus {
+  type: "status";
+  /** Container or process name (C1M_CLIENT_NAME, default the hostname). */
+  client: string;
+  target: number;
+  established: number;
+  inFlight: number;
+  /** Connects started so far (including retries). */
+  attempted: number;
+  failed: Record<FailureClass, number>;
+  /** Established connections that later closed (reset by peer, error). */
+  dropped: number;
+  /** Connects per second over the last second. */
+  rate: number;
+  elapsedSeconds: number;
+  /** When the target was first reached, seconds after start. */
+  rampSeconds: number | null;
+  final: boolean;
+}
+
+/**
+ * Environment the client reads (each also a flag: C1M_CONNECT_RATE ⇔ --connect-rate).
+ * Containers are configured through these only.
+ */
+export const CLIENT_ENV = {
+  targets: "C1M_TARGETS", // "10.0.0.2:9000,10.0.0.3:9000"
+  connections: "C1M_CONNECTIONS",
+  connectRate: "C1M_CONNECT_RATE", // per second
+  maxInFlight: "C1M_MAX_IN_FLIGHT",
+  connectTimeoutMs: "C1M_CONNECT_TIMEOUT_MS",
+  pingPayload: "C1M_PING_PAYLOAD",
+  pingIntervalSeconds: "C1M_PING_INTERVAL_SECONDS",
+  holdSeconds: "C1M_HOLD_SECONDS", // 0 = until stopped
+  retry: "C1M_RETRY", // "1" = retry failed connects with capped backoff
+  sourceAddresses: "C1M_SOURCE_ADDRESSES", // optional: bind to these, round-robin
+  clientName: "C1M_CLIENT_NAME",
+} as const;
