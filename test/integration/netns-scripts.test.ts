@@ -1,0 +1,173 @@
+// Every script a local.Command of the netns lab runs, run for real: create (twice: idempotent),
+// check the effect, delete (twice), check nothing is left. Names and addresses are the test's own.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as s from "../../infra/scripts/netns.js";
+import { parseHostFacts } from "../../infra/facts.js";
+import { needsRoot, runScript, sh } from "../support/sh.js";
+
+const id = process.pid % 10_000;
+const octet = 100 + (process.pid % 150);
+const stateDir = mkdtempSync(join(tmpdir(), "c1mt-state-"));
+const host: s.NetnsHostArgs = {
+  namespace: `c1mt-${id}`,
+  hostInterface: `c1mt${id}h`,
+  interface: `c1mt${id}s`,
+  hostAddress: `10.209.${octet}.1/24`,
+  primaryAddress: `10.209.${octet}.2/24`,
+  stateDir,
+};
+const secondaries = [`10.209.${octet}.3/24`, `10.209.${octet}.4/24`];
+
+function ok(script: string, what: string): string {
+  const r = runScript(script);
+  assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function cleanup() {
+  runScript(`ip netns del ${host.namespace} 2>/dev/null; ip link del ${host.hostInterface} 2>/dev/null; true`);
+  rmSync(stateDir, { recursive: true, force: true });
+}
+
+test("netns server host, addresses, server process: create, effect, delete, no residue", async (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+
+  for (let i = 0; i < 2; i++) ok(s.netnsHostCreateScript(host), `host create #${i + 1}`);
+  assert.match(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"));
+  assert.match(sh(`ip -o addr show dev ${host.hostInterface}`), new RegExp(`10\\.209\\.${octet}\\.1/24`));
+  assert.match(sh(`ip -n ${host.namespace} -o addr show dev ${host.interface}`), new RegExp(`10\\.209\\.${octet}\\.2/24`));
+  assert.match(sh(`ip -n ${host.namespace} route`), new RegExp(`default via 10\\.209\\.${octet}\\.1`));
+  assert.equal(sh("cat /proc/sys/net/ipv4/ip_forward").trim(), "1");
+
+  const addresses: s.AddressesArgs = { namespace: host.namespace, interface: host.interface, addresses: secondaries };
+  for (let i = 0; i < 2; i++) ok(s.netnsAddressesCreateScript(addresses), `addresses create #${i + 1}`);
+  const inside = sh(`ip -n ${host.namespace} -o -4 addr show dev ${host.interface}`);
+  for (const a of secondaries) assert.ok(inside.includes(a), `${a} in ${inside}`);
+  // The host reaches every server address over the veth (traffic into our own namespace): a closed
+  // port answers with a reset, so "refused" proves the address is there.
+  for (const a of [host.primaryAddress, ...secondaries]) {
+    const r = runScript(`timeout 3 bash -c 'exec 3<>/dev/tcp/${a.split("/")[0]}/9'`);
+    assert.match(r.stderr, /Connection refused/, `${a} answers`);
+  }
+
+  // A stand-in server: prints the ready line, holds on; the script must return while it runs.
+  const fake = join(stateDir, "fake-server.mjs");
+  writeFileSync(fake, `console.log(JSON.stringify({type:"listening", args: process.argv.slice(2)})); setInterval(() => {}, 1000);`);
+  const server: s.ServerProcessArgs = {
+    namespace: host.namespace,
+    stateDir,
+    node: process.execPath,
+    nodeArgs: [],
+    serverJs: fake,
+    serverArgs: ["--port", "9000", "--label", "it's quoted"],
+    readyTimeoutSeconds: 10,
+  };
+  const started = Date.now();
+  const pid = ok(s.serverStartScript(server), "server start").trim();
+  assert.ok(Date.now() - started < 8000, "create returns while the server keeps running");
+  assert.match(pid, /^\d+$/);
+  assert.equal(sh(`ip netns identify ${pid}`).trim(), host.namespace, "the server runs inside the namespace");
+  assert.match(sh(`cat ${stateDir}/server.log`), /"args":\["--port","9000","--label","it's quoted"\]/);
+  // Starting again replaces it.
+  const pid2 = ok(s.serverStartScript(server), "server restart").trim();
+  assert.notEqual(pid2, pid);
+  assert.equal(runScript(`kill -0 ${pid}`).code, 1, "the old server is gone");
+
+  for (let i = 0; i < 2; i++) ok(s.serverStopScript(server), `server stop #${i + 1}`);
+  assert.equal(runScript(`kill -0 ${pid2}`).code, 1, "the server is stopped");
+  assert.ok(!existsSync(join(stateDir, "server.pid")));
+
+  for (let i = 0; i < 2; i++) ok(s.netnsAddressesDeleteScript(addresses), `addresses delete #${i + 1}`);
+  const left = sh(`ip -n ${host.namespace} -o -4 addr show dev ${host.interface}`);
+  for (const a of secondaries) assert.ok(!left.includes(a), `${a} removed`);
+
+  for (let i = 0; i < 2; i++) ok(s.netnsHostDeleteScript(host), `host delete #${i + 1}`);
+  assert.doesNotMatch(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"));
+  assert.equal(runScript(`ip link show ${host.hostInterface}`).code, 1, "no veth left");
+  assert.ok(!existsSync(stateDir), "no state left");
+});
+
+test("a server that dies at start fails the step with its log", async (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+  ok(s.netnsHostCreateScript(host), "host create");
+  const bad = join(stateDir, "bad-server.mjs");
+  writeFileSync(bad, `console.error("cannot listen: EADDRINUSE"); process.exit(3);`);
+  const r = runScript(
+    s.serverStartScript({ namespace: host.namespace, stateDir, node: process.execPath, nodeArgs: [], serverJs: bad, serverArgs: [], readyTimeoutSeconds: 5 }),
+  );
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /the connection server did not start/);
+  assert.match(r.stderr, /cannot listen: EADDRINUSE/);
+  ok(s.netnsHostDeleteScript(host), "host delete");
+});
+
+test("tuning raises host limits only when below, sets namespace keys, and restores exactly", async (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+  ok(s.netnsHostCreateScript(host), "host create");
+  const key = "net.netfilter.nf_conntrack_max";
+  const read = (k: string) => sh(`sysctl -n ${k}`).trim();
+  const before = read(key);
+  const timeWait = "net.netfilter.nf_conntrack_tcp_timeout_time_wait";
+  const timeWaitBefore = read(timeWait);
+  t.after(() => {
+    runScript(`sysctl -qw ${key}=${before} ${timeWait}=${timeWaitBefore}`);
+  });
+  const tuning: s.TuningArgs = {
+    stateDir,
+    raise: { [key]: Number(before) + 4096, "fs.nr_open": 1024 /* already higher: left alone */ },
+    set: { [timeWait]: "7" },
+    namespace: host.namespace,
+    namespaceSysctls: { "net.core.somaxconn": "54321", "net.ipv4.ip_local_port_range": "1024 65535" },
+  };
+  const nrOpen = read("fs.nr_open");
+  for (let i = 0; i < 2; i++) ok(s.tuningCreateScript(tuning), `tuning create #${i + 1}`);
+  assert.equal(read(key), String(Number(before) + 4096));
+  assert.equal(read(timeWait), "7");
+  assert.equal(read("fs.nr_open"), nrOpen, "a limit already above what is needed is untouched");
+  assert.equal(sh(`ip netns exec ${host.namespace} sysctl -n net.core.somaxconn`).trim(), "54321");
+  assert.equal(sh(`ip netns exec ${host.namespace} sysctl -n net.ipv4.ip_local_port_range`).trim().replace(/\s+/g, " "), "1024 65535");
+  assert.notEqual(read("net.core.somaxconn"), "54321", "the host's own somaxconn is not the namespace's");
+
+  for (let i = 0; i < 2; i++) ok(s.tuningDeleteScript(tuning), `tuning delete #${i + 1}`);
+  assert.equal(read(key), before, "restored");
+  assert.equal(read(timeWait), timeWaitBefore, "restored");
+  ok(s.netnsHostDeleteScript(host), "host delete");
+});
+
+test("the NAT pool rule is added once, ahead of Docker's, and removed completely", async (t) => {
+  if (!needsRoot(t)) return;
+  const nat: s.NatPoolArgs = { source: `172.31.${octet}.0/24`, destination: `10.209.${octet}.0/24`, from: 40000, to: 40099, comment: `c1m-lab:test-${id}` };
+  const rules = () => sh("iptables -t nat -S POSTROUTING").split("\n").filter((l) => l.includes(nat.comment));
+  t.after(() => {
+    runScript(s.natPoolDeleteScript(nat));
+  });
+  for (let i = 0; i < 2; i++) ok(s.natPoolCreateScript(nat), `nat create #${i + 1}`);
+  assert.equal(rules().length, 1, "one rule");
+  assert.match(rules()[0]!, /-j MASQUERADE --to-ports 40000-40099/);
+  assert.match(sh("iptables -t nat -S POSTROUTING").split("\n")[1]!, new RegExp(nat.comment), "first in the chain");
+  for (let i = 0; i < 2; i++) ok(s.natPoolDeleteScript(nat), `nat delete #${i + 1}`);
+  assert.equal(rules().length, 0, "no rule left");
+});
+
+test("host facts are this machine's", (t) => {
+  if (!needsRoot(t)) return;
+  const facts = parseHostFacts(ok(s.hostFactsScript(), "facts"));
+  assert.equal(facts.fdHardLimit, Number(sh("bash -c 'ulimit -Hn'").trim()));
+  assert.equal(facts.conntrackMax, Number(sh("sysctl -n net.netfilter.nf_conntrack_max").trim()));
+  assert.ok(facts.memAvailableBytes > 0);
+});
+
+test("without root and without passwordless sudo, a step fails with a clear message", (t) => {
+  if (!needsRoot(t)) return;
+  const r = runScript(s.netnsHostCreateScript({ ...host, namespace: `c1mt-nr-${id}` }), { user: "nobody" });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /this step needs root: run as root or allow passwordless sudo/);
+  assert.doesNotMatch(sh("ip netns list"), new RegExp(`c1mt-nr-${id}`));
+});
