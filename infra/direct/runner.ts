@@ -1,0 +1,80 @@
+// The lab without the Pulumi engine: the same steps, from the same builders and specs, run in
+// the same order; teardown in reverse. The end-to-end tests and bench:scale use it.
+import { execFileSync, spawnSync } from "node:child_process";
+import { dockerBuildArgs, dockerNetworkCreateArgs, dockerRunArgs } from "../clients/dockerCli.js";
+import * as scripts from "../scripts/netns.js";
+import { STACK_LABEL, type LabSteps } from "../steps.js";
+
+export interface DirectOptions {
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+}
+
+function bash(script: string, what: string): string {
+  const r = spawnSync("/bin/bash", ["-c", script], { encoding: "utf8", timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+function docker(args: string[], what: string): string {
+  try {
+    return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 300_000 });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`${what} failed: ${(err.stderr ?? err.message).trim()}`);
+  }
+}
+
+/** Brings the lab up step by step; on any failure tears down what was made and rethrows. */
+export function labUp(steps: LabSteps, options: DirectOptions = {}): void {
+  const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  try {
+    log(`server host: namespace ${steps.host.namespace}`);
+    bash(scripts.netnsHostCreateScript(steps.host), "server host");
+    log(`secondary IPs: ${steps.addresses.addresses.join(", ") || "none"}`);
+    bash(scripts.netnsAddressesCreateScript(steps.addresses), "secondary IPs");
+    log("tuning");
+    bash(scripts.tuningCreateScript(steps.tuning), "tuning");
+    log("connection server");
+    bash(scripts.serverStartScript(steps.server), "connection server");
+    log(`client image ${steps.image.name} (base ${steps.image.baseImage})`);
+    docker(dockerBuildArgs(steps.image), "client image build");
+    for (const n of steps.networks) docker(dockerNetworkCreateArgs(n), `network ${n.name}`);
+    if (steps.natPool) bash(scripts.natPoolCreateScript(steps.natPool), "NAT pool");
+    log(`${steps.containers.length} client containers`);
+    for (const c of steps.containers) docker(dockerRunArgs(c, steps.image.name), `container ${c.name}`);
+  } catch (e) {
+    labDown(steps, { log });
+    throw e;
+  }
+}
+
+/** Removes everything labUp made, in reverse order; idempotent and tolerant of half-built labs. */
+export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] {
+  const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const problems: string[] = [];
+  const attempt = (what: string, fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      problems.push(`${what}: ${(e as Error).message}`);
+    }
+  };
+  const filter = `label=${STACK_LABEL}=${steps.stack}`;
+  attempt("containers", () => {
+    const ids = docker(["ps", "-aq", "--filter", filter], "list containers").split("\n").filter(Boolean);
+    if (ids.length) docker(["rm", "-f", ...ids], "remove containers");
+  });
+  if (steps.natPool) attempt("NAT pool", () => bash(scripts.natPoolDeleteScript(steps.natPool!), "NAT pool delete"));
+  attempt("networks", () => {
+    const ids = docker(["network", "ls", "-q", "--filter", filter], "list networks").split("\n").filter(Boolean);
+    if (ids.length) docker(["network", "rm", ...ids], "remove networks");
+  });
+  attempt("image", () => docker(["image", "rm", "-f", steps.image.name], "remove image"));
+  attempt("server", () => bash(scripts.serverStopScript(steps.server), "server stop"));
+  attempt("tuning", () => bash(scripts.tuningDeleteScript(steps.tuning), "tuning delete"));
+  attempt("addresses", () => bash(scripts.netnsAddressesDeleteScript(steps.addresses), "addresses delete"));
+  attempt("host", () => bash(scripts.netnsHostDeleteScript(steps.host), "host delete"));
+  for (const p of problems) log(`teardown: ${p}`);
+  return problems;
+}
