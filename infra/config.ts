@@ -277,6 +277,28 @@ export const labConfigSchema = z
       });
     }
     if (c.clients.sourceIps.strategy === "host-ips" || c.clients.sourceIps.strategy === "both") {
+      // One Docker network (a /24 of clients.subnet) per client source IP.
+      const networks = c.clients.sourceIps.addresses.length;
+      if (2 ** (24 - prefixLengthOf(c.clients.subnet)) < networks) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["clients", "subnet"],
+          message: `clients.subnet ${c.clients.subnet} must hold one /24 per client source IP (${networks}); use a /${24 - Math.ceil(Math.log2(networks))} or larger`,
+        });
+      }
+      if (c.server.provider === "netns") {
+        const host = parseCidr(c.server.hostAddress);
+        for (const a of c.clients.sourceIps.addresses) {
+          const p = parseCidr(a);
+          if (p.network !== host.network || p.prefix !== host.prefix) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["clients", "sourceIps", "addresses"],
+              message: `client source address ${a} must be in the veth subnet of hostAddress ${c.server.hostAddress}`,
+            });
+          }
+        }
+      }
       const used = new Set(all.map(addressOf));
       for (const a of c.clients.sourceIps.addresses) {
         if (used.has(addressOf(a))) {

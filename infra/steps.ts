@@ -43,7 +43,8 @@ export interface LabSteps {
   tuning: TuningArgs;
   server: ServerProcessArgs;
   metricsUrl: string;
-  natPool: NatPoolArgs | null;
+  /** Our NAT rules with a narrowed pool, one per client network; empty when the pool is Docker's own. */
+  natPool: NatPoolArgs[];
   image: { name: string; baseImage: string; context: string; dockerfile: string };
   networks: NetworkSpec[];
   containers: ContainerSpec[];
@@ -78,6 +79,8 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
     hostAddress: server.hostAddress,
     interface: server.interface,
     primaryAddress: server.primaryAddress,
+    hostSourceAddresses:
+      clients.sourceIps.strategy === "host-ips" || clients.sourceIps.strategy === "both" ? clients.sourceIps.addresses : [],
     stateDir: paths.stateDir,
   };
 
@@ -158,15 +161,18 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
     };
   });
 
-  const natPool: NatPoolArgs | null = clients.natPortRange
-    ? {
-        source: clients.subnet,
-        destination: subnetOf(server.hostAddress),
-        from: clients.natPortRange.from,
-        to: clients.natPortRange.to,
-        comment: `c1m-lab:${stack}`,
-      }
-    : null;
+  const natPortRange = clients.natPortRange;
+  const natPool: NatPoolArgs[] =
+    natPortRange && strategy !== "routed"
+      ? networks.map((n) => ({
+          source: n.subnet,
+          destination: subnetOf(server.hostAddress),
+          from: natPortRange.from,
+          to: natPortRange.to,
+          comment: `c1m-lab:${stack}`,
+          toSource: n.options["com.docker.network.host_ipv4"],
+        }))
+      : [];
 
   const metricsUrl = `http://${primary}:${server.metricsPort}`;
   const verifyArgs = [

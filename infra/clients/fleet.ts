@@ -11,7 +11,7 @@ export interface ClientFleetArgs {
   image: LabSteps["image"];
   networks: LabSteps["networks"];
   containers: LabSteps["containers"];
-  natPool: NatPoolArgs | null;
+  natPool: NatPoolArgs[];
   /** unix:///var/run/docker.sock (default provider) or another Docker host. */
   dockerHost: string;
   /** Upstream step ids: a restarted server restarts the clients. */
@@ -75,7 +75,7 @@ export class ClientFleet extends pulumi.ComponentResource {
       ]),
     );
 
-    const natPool = args.natPool
+    const natPool = args.natPool.length
       ? localScript(
           `${name}-nat-pool`,
           { create: natPoolCreateScript(args.natPool), delete: natPoolDeleteScript(args.natPool) },

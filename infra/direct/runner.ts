@@ -40,7 +40,7 @@ export function labUp(steps: LabSteps, options: DirectOptions = {}): void {
     log(`client image ${steps.image.name} (base ${steps.image.baseImage})`);
     docker(dockerBuildArgs(steps.image), "client image build");
     for (const n of steps.networks) docker(dockerNetworkCreateArgs(n), `network ${n.name}`);
-    if (steps.natPool) bash(scripts.natPoolCreateScript(steps.natPool), "NAT pool");
+    if (steps.natPool.length) bash(scripts.natPoolCreateScript(steps.natPool), "NAT pool");
     log(`${steps.containers.length} client containers`);
     for (const c of steps.containers) docker(dockerRunArgs(c, steps.image.name), `container ${c.name}`);
   } catch (e) {
@@ -65,12 +65,16 @@ export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] 
     const ids = docker(["ps", "-aq", "--filter", filter], "list containers").split("\n").filter(Boolean);
     if (ids.length) docker(["rm", "-f", ...ids], "remove containers");
   });
-  if (steps.natPool) attempt("NAT pool", () => bash(scripts.natPoolDeleteScript(steps.natPool!), "NAT pool delete"));
+  if (steps.natPool.length) attempt("NAT pool", () => bash(scripts.natPoolDeleteScript(steps.natPool), "NAT pool delete"));
   attempt("networks", () => {
     const ids = docker(["network", "ls", "-q", "--filter", filter], "list networks").split("\n").filter(Boolean);
     if (ids.length) docker(["network", "rm", ...ids], "remove networks");
   });
-  attempt("image", () => docker(["image", "rm", "-f", steps.image.name], "remove image"));
+  attempt("image", () => {
+    if (spawnSync("docker", ["image", "inspect", steps.image.name], { stdio: "ignore" }).status === 0) {
+      docker(["image", "rm", "-f", steps.image.name], "remove image");
+    }
+  });
   attempt("server", () => bash(scripts.serverStopScript(steps.server), "server stop"));
   attempt("tuning", () => bash(scripts.tuningDeleteScript(steps.tuning), "tuning delete"));
   attempt("addresses", () => bash(scripts.netnsAddressesDeleteScript(steps.addresses), "addresses delete"));

@@ -11,6 +11,8 @@ export interface NetnsHostArgs {
   /** Namespace side, with the server's primary address. */
   interface: string;
   primaryAddress: string; // CIDR
+  /** Extra client-host addresses on the host side (source-IP strategy host-ips / both). */
+  hostSourceAddresses: string[]; // CIDR
   /** Runtime state (recorded sysctls, pid and log files); removed on delete. */
   stateDir: string;
 }
@@ -25,6 +27,7 @@ export function netnsHostCreateScript(a: NetnsHostArgs): string {
     `${nsExists(a.namespace)} || as_root ${cmd("ip", "netns", "add", a.namespace)}`,
     `ip link show ${q(a.hostInterface)} >/dev/null 2>&1 || as_root ${cmd("ip", "link", "add", a.hostInterface, "type", "veth", "peer", "name", a.interface, "netns", a.namespace)}`,
     `as_root ${cmd("ip", "addr", "replace", a.hostAddress, "dev", a.hostInterface)}`,
+    ...a.hostSourceAddresses.map((addr) => `as_root ${cmd("ip", "addr", "replace", addr, "dev", a.hostInterface)}`),
     `as_root ${cmd("ip", "link", "set", a.hostInterface, "up")}`,
     `as_root ${cmd("ip", "-n", a.namespace, "link", "set", "lo", "up")}`,
     `as_root ${cmd("ip", "-n", a.namespace, "addr", "replace", a.primaryAddress, "dev", a.interface)}`,
@@ -184,38 +187,32 @@ export interface NatPoolArgs {
   to: number;
   /** Marks the rule as ours: c1m-lab:<stack>. */
   comment: string;
+  /** SNAT to this client-host address (host-ips); unset = MASQUERADE to the outgoing interface's address. */
+  toSource?: string;
 }
 
 function natRule(a: NatPoolArgs): string {
-  return cmd(
-    "POSTROUTING",
-    "-s",
-    a.source,
-    "-d",
-    a.destination,
-    "-p",
-    "tcp",
-    "-m",
-    "comment",
-    "--comment",
-    a.comment,
-    "-j",
-    "MASQUERADE",
-    "--to-ports",
-    `${a.from}-${a.to}`,
-  );
+  const target = a.toSource
+    ? ["SNAT", "--to-source", `${a.toSource}:${a.from}-${a.to}`]
+    : ["MASQUERADE", "--to-ports", `${a.from}-${a.to}`];
+  return cmd("POSTROUTING", "-s", a.source, "-d", a.destination, "-p", "tcp", "-m", "comment", "--comment", a.comment, "-j", ...target);
 }
 
-/** Our own MASQUERADE rule ahead of Docker's, with a narrowed source-port pool for lab traffic. */
-export function natPoolCreateScript(a: NatPoolArgs): string {
+/** Our own NAT rules ahead of Docker's, one per client network, with a narrowed source-port pool for lab traffic. */
+export function natPoolCreateScript(rules: NatPoolArgs[]): string {
   return script("NAT pool create", [
     ...SUDO_PRELUDE,
-    `as_root iptables -t nat -C ${natRule(a)} 2>/dev/null || as_root iptables -t nat -I ${natRule(a).replace(/^POSTROUTING/, "POSTROUTING 1")}`,
+    ...rules.map(
+      (a) => `as_root iptables -t nat -C ${natRule(a)} 2>/dev/null || as_root iptables -t nat -I ${natRule(a).replace(/^POSTROUTING/, "POSTROUTING 1")}`,
+    ),
   ]);
 }
 
-export function natPoolDeleteScript(a: NatPoolArgs): string {
-  return script("NAT pool delete", [...SUDO_PRELUDE, `while as_root iptables -t nat -D ${natRule(a)} 2>/dev/null; do :; done`]);
+export function natPoolDeleteScript(rules: NatPoolArgs[]): string {
+  return script("NAT pool delete", [
+    ...SUDO_PRELUDE,
+    ...rules.map((a) => `while as_root iptables -t nat -D ${natRule(a)} 2>/dev/null; do :; done`),
+  ]);
 }
 
 /** Prints the client host's facts for the capacity plan as one JSON line. */

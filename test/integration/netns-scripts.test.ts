@@ -18,6 +18,7 @@ const host: s.NetnsHostArgs = {
   interface: `c1mt${id}s`,
   hostAddress: `10.209.${octet}.1/24`,
   primaryAddress: `10.209.${octet}.2/24`,
+  hostSourceAddresses: [`10.209.${octet}.11/24`],
   stateDir,
 };
 const secondaries = [`10.209.${octet}.3/24`, `10.209.${octet}.4/24`];
@@ -39,7 +40,9 @@ test("netns server host, addresses, server process: create, effect, delete, no r
 
   for (let i = 0; i < 2; i++) ok(s.netnsHostCreateScript(host), `host create #${i + 1}`);
   assert.match(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"));
-  assert.match(sh(`ip -o addr show dev ${host.hostInterface}`), new RegExp(`10\\.209\\.${octet}\\.1/24`));
+  const hostSide = sh(`ip -o addr show dev ${host.hostInterface}`);
+  assert.match(hostSide, new RegExp(`10\\.209\\.${octet}\\.1/24`));
+  assert.match(hostSide, new RegExp(`10\\.209\\.${octet}\\.11/24`), "client source address on the host side");
   assert.match(sh(`ip -n ${host.namespace} -o addr show dev ${host.interface}`), new RegExp(`10\\.209\\.${octet}\\.2/24`));
   assert.match(sh(`ip -n ${host.namespace} route`), new RegExp(`default via 10\\.209\\.${octet}\\.1`));
   assert.equal(sh("cat /proc/sys/net/ipv4/ip_forward").trim(), "1");
@@ -144,15 +147,18 @@ test("tuning raises host limits only when below, sets namespace keys, and restor
 test("the NAT pool rule is added once, ahead of Docker's, and removed completely", async (t) => {
   if (!needsRoot(t)) return;
   const nat: s.NatPoolArgs = { source: `172.31.${octet}.0/24`, destination: `10.209.${octet}.0/24`, from: 40000, to: 40099, comment: `c1m-lab:test-${id}` };
+  const snat: s.NatPoolArgs = { ...nat, source: `172.31.${octet + 1}.0/24`, toSource: `10.209.${octet}.11` };
   const rules = () => sh("iptables -t nat -S POSTROUTING").split("\n").filter((l) => l.includes(nat.comment));
   t.after(() => {
-    runScript(s.natPoolDeleteScript(nat));
+    runScript(s.natPoolDeleteScript([nat, snat]));
   });
-  for (let i = 0; i < 2; i++) ok(s.natPoolCreateScript(nat), `nat create #${i + 1}`);
-  assert.equal(rules().length, 1, "one rule");
-  assert.match(rules()[0]!, /-j MASQUERADE --to-ports 40000-40099/);
-  assert.match(sh("iptables -t nat -S POSTROUTING").split("\n")[1]!, new RegExp(nat.comment), "first in the chain");
-  for (let i = 0; i < 2; i++) ok(s.natPoolDeleteScript(nat), `nat delete #${i + 1}`);
+  for (let i = 0; i < 2; i++) ok(s.natPoolCreateScript([nat, snat]), `nat create #${i + 1}`);
+  assert.equal(rules().length, 2, "one rule per client network");
+  assert.ok(rules().some((r) => r.includes("-j MASQUERADE --to-ports 40000-40099")));
+  assert.ok(rules().some((r) => r.includes(`-j SNAT --to-source 10.209.${octet}.11:40000-40099`)), "host-ips: SNAT to that network's address");
+  const chain = sh("iptables -t nat -S POSTROUTING").split("\n");
+  assert.ok(chain[1]!.includes(nat.comment) && chain[2]!.includes(nat.comment), "ahead of Docker's rules");
+  for (let i = 0; i < 2; i++) ok(s.natPoolDeleteScript([nat, snat]), `nat delete #${i + 1}`);
   assert.equal(rules().length, 0, "no rule left");
 });
 

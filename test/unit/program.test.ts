@@ -95,7 +95,7 @@ for (const stack of localStacks) {
     // NAT pool rule only where the stack narrows the pool.
     const nat = run.resources.find((r) => r.name === "clients-nat-pool");
     assert.equal(Boolean(nat), Boolean(lab.clients.natPortRange), "NAT pool step iff natPortRange");
-    if (nat && steps.natPool) {
+    if (nat) {
       assert.equal(nat.inputs.create, scripts.natPoolCreateScript(steps.natPool));
       assert.match(String(nat.inputs.create), /MASQUERADE --to-ports 40000-40999/);
     }
@@ -110,6 +110,24 @@ for (const stack of localStacks) {
       networks.map((n) => n.inputs.name),
       steps.networks.map((n) => n.name),
     );
+    for (const [i, n] of networks.entries()) {
+      assert.deepEqual(n.inputs.ipamConfigs, [{ subnet: steps.networks[i]!.subnet }]);
+      assert.deepEqual(n.inputs.options, steps.networks[i]!.options);
+    }
+    const strategy = lab.clients.sourceIps.strategy;
+    if (strategy === "host-ips" || strategy === "both") {
+      // One network per client IP, SNAT'd to it; the host side of the veth carries the addresses.
+      assert.deepEqual(
+        networks.map((n) => (n.inputs.options as Record<string, string>)["com.docker.network.host_ipv4"]),
+        plan.clientSources,
+      );
+      for (const a of lab.clients.sourceIps.addresses) {
+        assert.ok(String(run.byName("server-host-namespace").inputs.create).includes(`ip addr replace ${a} dev ${steps.host.hostInterface}`));
+      }
+    }
+    if (strategy === "routed") {
+      assert.deepEqual(networks.map((n) => n.inputs.options), [{ "com.docker.network.bridge.enable_ip_masquerade": "false" }]);
+    }
     const containers = run.resources.filter((r) => r.type === "docker:index/container:Container");
     assert.equal(containers.length, lab.clients.containers);
     for (const [i, c] of containers.entries()) {
@@ -117,7 +135,12 @@ for (const stack of localStacks) {
       assert.equal(c.parent, "clients");
       assert.equal(c.inputs.name, spec.name);
       assert.equal(c.inputs.image, "sha256:0123abcd", "containers run the image just built");
-      assert.deepEqual(c.inputs.sysctls, { "net.ipv4.ip_local_port_range": "1024 65535" });
+      assert.deepEqual(
+        c.inputs.sysctls,
+        lab.clients.localPortRange === "docker-default" ? {} : { "net.ipv4.ip_local_port_range": "1024 65535" },
+        "the container's port range widened unless the stack keeps Docker's default",
+      );
+      assert.deepEqual(c.inputs.networksAdvanced, [{ name: spec.network }]);
       assert.deepEqual(c.inputs.ulimits, [{ name: "nofile", soft: 20_000, hard: 20_000 }]);
       const env = Object.fromEntries((c.inputs.envs as string[]).map((e) => e.split(/=(.*)/s).slice(0, 2)));
       assert.equal(env.C1M_CONNECTIONS, String(lab.clients.connectionsPerContainer));
