@@ -30,6 +30,9 @@ export const REFERENCE_FACTS: HostFacts = {
   memAvailableBytes: 24 * 2 ** 30,
 };
 
+/** The article's machines: Ubuntu hosts whose Docker gives containers nofile 1,048,576. */
+export const ARTICLE_FACTS: HostFacts = { ...REFERENCE_FACTS, fdHardLimit: 1_048_576, dockerNofile: 1_048_576 };
+
 /** MASQUERADE picks NAT source ports from 1024–65535 whatever ip_local_port_range says. */
 export const MASQUERADE_POOL: PortRange = { from: 1024, to: 65535, size: 64_512 };
 /** A Docker container's ip_local_port_range unless it sets the sysctl. */

@@ -2,15 +2,16 @@
 // shipped stack file, touching nothing.
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { planCapacity, REFERENCE_FACTS } from "../capacity.js";
+import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS, type HostFacts } from "../capacity.js";
 import { parseLabConfig } from "../config.js";
 import { formatPlan } from "../planTable.js";
 import { readHostFacts, readStackConfig, stackNames } from "./stackFile.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
-const usage = `usage: npm run plan -- --stack NAME [--facts live|reference] [--json]
+const usage = `usage: npm run plan -- --stack NAME [--facts live|reference|article] [--json]
   --stack   one of: ${stackNames(root).join(", ")} (default local)
-  --facts   live: this machine's fd, conntrack and memory limits (default); reference: the documented 2-core, 20,000-fd machine
+  --facts   live: this machine's fd, conntrack and memory limits (default); reference: the documented 2-core,
+            20,000-fd machine; article: hosts whose Docker gives containers 1,048,576 fds, as in the article
   --json    print the plan as JSON`;
 
 try {
@@ -25,11 +26,11 @@ try {
   if (values.help) {
     console.log(usage);
   } else {
-    if (values.facts !== "live" && values.facts !== "reference") {
-      throw new Error(`--facts must be live or reference, got ${values.facts}`);
-    }
+    const facts: Record<string, () => HostFacts> = { live: readHostFacts, reference: () => REFERENCE_FACTS, article: () => ARTICLE_FACTS };
+    const read = facts[values.facts];
+    if (!read) throw new Error(`--facts must be one of ${Object.keys(facts).join(", ")}, got ${values.facts}`);
     const config = parseLabConfig(readStackConfig(root, values.stack));
-    const plan = planCapacity(config, values.facts === "live" ? readHostFacts() : REFERENCE_FACTS);
+    const plan = planCapacity(config, read());
     console.log(values.json ? JSON.stringify(plan, null, 2) : formatPlan(values.stack, plan));
   }
 } catch (e) {

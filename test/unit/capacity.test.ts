@@ -1,11 +1,9 @@
 // The capacity plan, table-driven: the article's numbers and every limit class.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { planCapacity, PlanError, REFERENCE_FACTS, type HostFacts } from "../../infra/capacity.js";
+import { ARTICLE_FACTS as ARTICLE, planCapacity, PlanError, REFERENCE_FACTS, type HostFacts } from "../../infra/capacity.js";
 import { parseLabConfig, type LabConfigInput } from "../../infra/config.js";
 
-/** The article's machines: Ubuntu with Docker's default nofile of 1,048,576. */
-const ARTICLE: HostFacts = { ...REFERENCE_FACTS, fdHardLimit: 1_048_576, dockerNofile: 1_048_576 };
 const threeServerIps = { provider: "netns", secondaryAddresses: { count: 2 } } as const;
 const plan = (input: LabConfigInput, facts: HostFacts = ARTICLE) =>
   planCapacity(parseLabConfig(input as Record<string, unknown>), facts);
@@ -70,6 +68,7 @@ const cases: {
       clients: {
         containers: 3,
         connectionsPerContainer: 50_000,
+        subnet: "172.30.200.0/22",
         sourceIps: { strategy: "host-ips", addresses: ["10.201.0.11/24", "10.201.0.12/24", "10.201.0.13/24"] },
       },
     },
