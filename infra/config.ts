@@ -114,7 +114,7 @@ const server = z.discriminatedUnion("provider", [netnsServer, multipassServer, s
   error: (issue) => (issue.code === "invalid_union" ? "provider must be one of: netns, multipass, ssh" : undefined),
 });
 
-const sysctlKey = z.string().regex(/^(net|fs|kernel|vm)\.[a-z0-9_]+(\.[a-z0-9_]+)*$/, "a sysctl key like net.core.somaxconn");
+const sysctlKey = z.string().regex(/^(net|fs|kernel|vm)\.[a-z0-9_-]+(\.[a-z0-9_-]+)*$/, "a sysctl key like net.core.somaxconn");
 const sysctlValue = z.union([
   z.number().int().nonnegative(),
   z.string().regex(/^\d+([ \t]+\d+)*$/, "a sysctl value of whole numbers like '1024 65535'"),
