@@ -1,0 +1,311 @@
+// The connection test's judgement, one recorded scenario per limit class: exact verdicts, the
+// limit, and that the sentence names the limit with its numbers and the fix.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { diagnose, type DiagnoseContext } from "../../workload/verify/diagnose.js";
+import type { Fixture } from "../../workload/verify/types.js";
+import { capAt, fixtureNames, loadFixture } from "./verify-fixtures.js";
+
+const ctx = (fx: Fixture, over: Partial<DiagnoseContext> = {}): DiagnoseContext => ({
+  expect: fx.expect,
+  metricsUrl: "http://10.201.0.2:9100/stats",
+  clientsLabel: "c1m-lab.stack=dev",
+  ...over,
+});
+const judge = (fx: Fixture, over: Partial<DiagnoseContext> = {}) => diagnose(fx.plan, fx.run, ctx(fx, over));
+
+function includesAll(text: string, parts: string[]): void {
+  for (const p of parts) assert.ok(text.includes(p), `expected ${JSON.stringify(p)} in: ${text}`);
+}
+
+describe("verify diagnose: fixtures", () => {
+  it("has a fixture for every limit class the tests below name", () => {
+    assert.deepEqual(fixtureNames(), [
+      "clients-crashed",
+      "conntrack-full",
+      "docker-default-port-range",
+      "fd-limit-emfile",
+      "half-open",
+      "nat-pool-1ip",
+      "port-range-not-widened",
+      "refused-one-ip",
+      "server-unreachable",
+      "soak-loss",
+      "three-ips-pass",
+    ]);
+  });
+});
+
+describe("verify diagnose: NAT pool exhausted, 1 server IP", () => {
+  const NAT_SENTENCE = [
+    "Plateau at 64,512 of 80,000 connections = the NAT source-port pool 1024–65535 (64,512 ports)",
+    "for 1 client IP × 1 server IP:9000",
+    "conntrack insert_failed +11,000",
+    "add server IPs",
+    "client source IPs",
+  ];
+
+  it("is a plateau-as-expected when expect=plateau", () => {
+    const fx = loadFixture("nat-pool-1ip");
+    const d = judge(fx, { expect: "plateau" });
+    assert.equal(d.verdict, "plateau-as-expected");
+    assert.equal(d.limit, "nat-pool");
+    assert.equal(d.total, 64_512);
+    assert.deepEqual(d.perServerIp, { "10.201.0.2": 64_512 });
+    assert.equal(d.predicted, 64_512);
+    assert.equal(d.bindingLimit, "nat-pool");
+    assert.equal(d.conntrack?.delta.insertFailed, 11_000);
+    assert.equal(d.crossCheck?.ok, true);
+    assert.equal(d.rampSeconds, 20, "the peak was first seen at t=20");
+    includesAll(d.diagnosis, NAT_SENTENCE);
+  });
+
+  it("fails with the same explanation when expect=all", () => {
+    const d = judge(loadFixture("nat-pool-1ip"), { expect: "all" });
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "nat-pool");
+    includesAll(d.diagnosis, NAT_SENTENCE);
+  });
+
+  it("accepts a plateau at 97.5% of the pool (the last NAT ports fill slowly) and says how full", () => {
+    const d = judge(capAt(loadFixture("nat-pool-1ip"), 62_900), { expect: "plateau" });
+    assert.equal(d.verdict, "plateau-as-expected");
+    assert.equal(d.limit, "nat-pool");
+    includesAll(d.diagnosis, ["Plateau at 62,900 of 80,000 connections ≈ the NAT source-port pool", "97.5% of 64,512"]);
+  });
+
+  it("does not call 94% of the pool the NAT wall: the SYNs lost are reported as timeouts", () => {
+    const d = judge(capAt(loadFixture("nat-pool-1ip"), 60_600), { expect: "plateau" });
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "connect-timeouts");
+    includesAll(d.diagnosis, ["60,600 of 80,000", "1,375 connect timeouts", "the plan expected a nat-pool plateau at 64,512"]);
+  });
+
+  it("keeps the NAT verdict when a container restarted but runs again, with a warning", () => {
+    const fx = loadFixture("nat-pool-1ip");
+    const c0 = fx.run.observations.at(-1)!.clients![0]!;
+    c0.restartCount = 1;
+    const d = judge(fx, { expect: "plateau" });
+    assert.equal(d.verdict, "plateau-as-expected");
+    assert.equal(d.limit, "nat-pool");
+    assert.ok(d.warnings.includes("c1m-client-0 restarted (1 restart) during the test."), d.warnings.join("\n"));
+    c0.state = "exited";
+    const down = judge(fx, { expect: "plateau" });
+    assert.equal(down.verdict, "fail");
+    assert.equal(down.limit, "clients-crashed");
+  });
+
+  it("judges on the server view alone when no client containers are found, and says so", () => {
+    const fx = loadFixture("nat-pool-1ip");
+    for (const o of fx.run.observations) o.clients = [];
+    const d = judge(fx, { expect: "plateau" });
+    assert.equal(d.verdict, "plateau-as-expected");
+    assert.equal(d.limit, "nat-pool");
+    assert.deepEqual(d.perClient, {});
+    assert.equal(d.crossCheck, null);
+    assert.ok(
+      d.warnings.some((w) => w.includes("no client containers found with label c1m-lab.stack=dev")),
+      d.warnings.join("\n"),
+    );
+  });
+
+  it("fails when expect=plateau but everything connected", () => {
+    const fx = loadFixture("nat-pool-1ip");
+    const lastObs = structuredClone(fx.run.observations.at(-1)!);
+    lastObs.t += 2;
+    lastObs.server!.total = 80_000;
+    lastObs.server!.perLocalAddress = { "10.201.0.2:9000": 80_000 };
+    for (const c of lastObs.clients!) c.status!.established = 16_000;
+    fx.run.observations.push(lastObs);
+    const d = judge(fx, { expect: "plateau" });
+    assert.equal(d.verdict, "fail");
+    includesAll(d.diagnosis, ["All 80,000 connections were established", "predicted a plateau at 64,512 (nat-pool)"]);
+  });
+
+  it("is server-unreachable when /stats stops answering mid-test", () => {
+    const fx = loadFixture("nat-pool-1ip");
+    for (const o of fx.run.observations.slice(-3)) {
+      o.server = null;
+      o.serverError = "no answer within 5000 ms";
+    }
+    const d = judge(fx, { expect: "plateau" });
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "server-unreachable");
+    includesAll(d.diagnosis, ["stopped answering after 24 s", "last seen 64,512 connections", "no answer within 5000 ms"]);
+  });
+});
+
+describe("verify diagnose: several server IPs", () => {
+  it("passes with 3 server IPs and proves shared source ports", () => {
+    const d = judge(loadFixture("three-ips-pass"));
+    assert.equal(d.verdict, "pass");
+    assert.equal(d.limit, "none");
+    assert.equal(d.total, 144_000);
+    assert.deepEqual(d.perServerIp, { "10.201.0.2": 48_000, "10.201.0.3": 48_000, "10.201.0.4": 48_000 });
+    assert.equal(d.sharedSourcePorts.total, 46_800);
+    assert.equal(d.sharedSourcePorts.example, "source port 37816 of 10.201.0.1 reaches 10.201.0.2, .3 and .4 at once");
+    assert.equal(d.rampSeconds, 10);
+    assert.deepEqual(d.crossCheck, { server: 144_000, clients: 144_000, difference: 0, tolerance: 1_440, ok: true });
+    includesAll(d.diagnosis, [
+      "All 144,000 connections established over 3 server IPs",
+      "more than the 64,512-port NAT pool allows toward one server IP",
+      "46,800 NAT'd source ports",
+      "10.201.0.2, .3 and .4",
+    ]);
+    // Round-robin gives the first address the remainders: 9 × 5,334 there, 9 × 5,333 elsewhere.
+    assert.deepEqual(
+      d.serverIps.map((r) => [r.ip, r.measured, r.planExpected, r.planCapacity]),
+      [
+        ["10.201.0.2", 48_000, 48_006, 64_512],
+        ["10.201.0.3", 48_000, 47_997, 64_512],
+        ["10.201.0.4", 48_000, 47_997, 64_512],
+      ],
+    );
+  });
+
+  it("is still-ramping when the timeout comes while connections keep rising", () => {
+    const fx = loadFixture("three-ips-pass");
+    fx.run.observations = fx.run.observations.slice(0, 4); // 90,000 and rising 15,000/s
+    fx.run.stopReason = "timeout";
+    fx.run.timeoutSeconds = 6;
+    const d = judge(fx);
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "still-ramping");
+    includesAll(d.diagnosis, ["Timed out after 6 s at 90,000 of 144,000", "15,000/s", "timeoutSeconds"]);
+  });
+});
+
+describe("verify diagnose: container port range", () => {
+  it("is plateau-as-expected with docker-default when the plan said so", () => {
+    const d = judge(loadFixture("docker-default-port-range"));
+    assert.equal(d.verdict, "plateau-as-expected");
+    assert.equal(d.limit, "container-port-range");
+    includesAll(d.diagnosis, [
+      "Plateau at 56,464 of 60,000 connections = 2 containers × 28,232 local ports",
+      "32768–60999",
+      "3,536 EADDRNOTAVAIL",
+      "1024-65535",
+    ]);
+    assert.ok(!d.diagnosis.includes("not widened"));
+  });
+
+  it("fails and says 'not widened' when the plan assumed a wide range", () => {
+    const d = judge(loadFixture("port-range-not-widened"));
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "container-port-range");
+    includesAll(d.diagnosis, [
+      "56,464 of 60,000",
+      "2 containers × 28,232 local ports",
+      "not widened: the plan assumed 1024–65535",
+      "ip_local_port_range",
+    ]);
+  });
+});
+
+describe("verify diagnose: other limits", () => {
+  it("fd limit: EMFILE", () => {
+    const d = judge(loadFixture("fd-limit-emfile"));
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "client-fd-limit");
+    assert.equal(d.failures.emfile, 15_300);
+    includesAll(d.diagnosis, [
+      "29,700 of 45,000",
+      "open-file (fd) limit",
+      "15,300 connects failed with EMFILE",
+      "3 containers",
+      "c1m-client-0: 9,900",
+      "nofile",
+    ]);
+  });
+
+  it("conntrack table full", () => {
+    const d = judge(loadFixture("conntrack-full"));
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "conntrack");
+    assert.deepEqual(d.conntrack?.delta, { insertFailed: 620, drop: 4_800, earlyDrop: 120, searchRestart: 0 });
+    includesAll(d.diagnosis, [
+      "65,410 of 90,000",
+      "conntrack table is full",
+      "nf_conntrack_count 65,536 of nf_conntrack_max 65,536",
+      "drop +4,800",
+      "nf_conntrack_max well above 90,000",
+    ]);
+  });
+
+  it("server unreachable for the whole test", () => {
+    const d = judge(loadFixture("server-unreachable"));
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "server-unreachable");
+    assert.equal(d.total, 0);
+    assert.equal(d.totalSource, "clients");
+    includesAll(d.diagnosis, [
+      "Server unreachable",
+      "http://10.201.0.2:9100/stats did not answer any of 13 polls over 120 s",
+      "ECONNREFUSED",
+      "clients report 0 established",
+    ]);
+  });
+
+  it("connects refused on one server IP", () => {
+    const d = judge(loadFixture("refused-one-ip"));
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "server-refused");
+    assert.deepEqual(d.perServerIp, { "10.201.0.2": 15_000, "10.201.0.3": 0 });
+    includesAll(d.diagnosis, [
+      "refused",
+      "22,140",
+      "no connection reached 10.201.0.3:9000",
+      "15,000 of 30,000",
+      "10.201.0.2 and 10.201.0.3",
+    ]);
+  });
+
+  it("clients crashed: exited (OOM) and restarting", () => {
+    const d = judge(loadFixture("clients-crashed"));
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "clients-crashed");
+    assert.equal(d.perClient?.["c1m-client-1"]?.crashed, true);
+    assert.equal(d.perClient?.["c1m-client-0"]?.crashed, false);
+    includesAll(d.diagnosis, [
+      "c1m-client-1 exited (code 137, OOM-killed)",
+      "c1m-client-2 restarting",
+      "4 restarts",
+      "15,000 of 45,000",
+      "heap out of memory",
+    ]);
+  });
+
+  it("half-open: server and clients disagree beyond the tolerance", () => {
+    const d = judge(loadFixture("half-open"));
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "half-open");
+    assert.deepEqual(d.crossCheck, { server: 45_000, clients: 43_500, difference: 1_500, tolerance: 450, ok: false });
+    includesAll(d.diagnosis, ["server holds 45,000", "clients report 43,500", "+1,500", "tolerance of 450", "half-open"]);
+  });
+
+  it("half-open: a difference within the tolerance passes", () => {
+    const fx = loadFixture("half-open");
+    const clients = fx.run.observations.at(-1)!.clients!;
+    clients[0]!.status!.established += 1_200; // 44,700 vs 45,000: 300 ≤ 450
+    const d = judge(fx);
+    assert.equal(d.verdict, "pass");
+    assert.equal(d.crossCheck?.ok, true);
+  });
+
+  it("soak: connections lost after the target was reached", () => {
+    const d = judge(loadFixture("soak-loss"));
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "soak-loss");
+    assert.deepEqual(d.soak, { seconds: 10, start: 45_000, end: 43_800, min: 43_800, lost: 1_200, clientsDropped: 1_200 });
+    includesAll(d.diagnosis, ["Lost 1,200 of 45,000 connections during the 10 s soak", "45,000 → 43,800"]);
+  });
+
+  it("soak: a held plateau passes", () => {
+    const fx = loadFixture("soak-loss");
+    fx.run.observations = fx.run.observations.slice(0, 4); // reached at t=4, flat to t=6
+    fx.run.soakSeconds = 2;
+    const d = judge(fx);
+    assert.equal(d.verdict, "pass");
+    includesAll(d.diagnosis, ["All 45,000 connections established", "held for 2 s without a loss"]);
+  });
+});

@@ -1,0 +1,62 @@
+// The post-deploy connection test (command line). Run by the stack's ConnectionTest
+// `local.Command` and by `npm run lab:test`; see VERIFY_USAGE or `--help`.
+// stdout carries only the result JSON (it becomes the stack outputs); progress and the
+// diagnosis go to stderr. Exit 0 = pass / plateau-as-expected, 1 = fail, 2 = bad arguments.
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { UsageError } from "./cliArgs.js";
+import { VERIFY_USAGE, parseVerifyArgs } from "./verify/args.js";
+import { runConnectionTest } from "./verify/run.js";
+
+export {
+  runConnectionTest,
+  type ConnectionTestOptions,
+  type ConnectionTestDeps,
+  type ConnectionTestResult,
+} from "./verify/run.js";
+export { parseVerifyArgs, parsePlan, VERIFY_USAGE } from "./verify/args.js";
+export type { TestOutput } from "./verify/report.js";
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseVerifyArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`verify: ${err.message}\nRun with --help for usage.\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed.help) {
+    process.stdout.write(VERIFY_USAGE);
+    return 0;
+  }
+  const { output } = await runConnectionTest(parsed.options);
+  process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+  const line = `verify: ${output.verdict.toUpperCase()} — ${output.diagnosis}`;
+  process.stderr.write(`${line}\n${output.reportDir ? `verify: report in ${output.reportDir}\n` : ""}`);
+  return output.verdict === "fail" ? 1 : 0;
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`verify: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

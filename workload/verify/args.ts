@@ -1,0 +1,149 @@
+// The connection test's command line → options (validated; UsageError → exit code 2).
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { UsageError, parseNumberOption } from "../cliArgs.js";
+import type { ConnectionTestOptions } from "./run.js";
+import { planSchema, type VerifyPlan } from "./types.js";
+
+export const VERIFY_USAGE = `Usage: node dist/workload/verify.js --plan FILE --metrics-url URL [options]
+
+Waits for the lab's connections to ramp up (or plateau), joins the server's, the clients' and
+conntrack's view, compares with the capacity plan and explains the result. Progress goes to
+stderr; the result JSON (the stack outputs) to stdout. Exit 0 = pass or plateau-as-expected,
+1 = fail (report still written, diagnosis on stderr), 2 = bad arguments.
+
+  --plan FILE              CapacityPlan JSON (or env C1M_PLAN holding the JSON text)
+  --metrics-url URL        the server's metrics endpoint, e.g. http://10.201.0.2:9100 (GET /stats)
+  --clients-label LABEL    docker label of the client containers, e.g. c1m-lab.stack=dev
+                           (omit, or no container has it: judged on the server view alone,
+                           with a warning, not a failure; DOCKER_HOST is honoured)
+  --conntrack MODE         local (this machine is the NAT host; default) or none
+  --expect MODE            all (every connection must connect; default) or plateau (the wall is the point)
+  --timeout-seconds N      give up on the ramp after N s (default 120)
+  --stall-seconds N        no progress for N s = plateau (default 10)
+  --soak-seconds N         after reaching the target, hold N s and check nothing is lost (default 0)
+  --interval-seconds N     poll every N s (default 2)
+  --stack NAME             stack name for the report path (default local)
+  --reports-dir DIR        reports go to DIR/<stack>/<timestamp>/ (default reports)
+  --help                   this text
+`;
+
+const OPTIONS = {
+  plan: { type: "string" },
+  "metrics-url": { type: "string" },
+  "clients-label": { type: "string" },
+  conntrack: { type: "string" },
+  expect: { type: "string" },
+  "timeout-seconds": { type: "string" },
+  "stall-seconds": { type: "string" },
+  "soak-seconds": { type: "string" },
+  "interval-seconds": { type: "string" },
+  stack: { type: "string" },
+  "reports-dir": { type: "string" },
+  help: { type: "boolean" },
+} as const;
+
+export type ParsedArgs = { help: true } | { help: false; options: ConnectionTestOptions };
+
+function oneOf<T extends string>(flag: string, raw: string | undefined, valid: readonly T[], fallback: T): T {
+  if (raw === undefined) return fallback;
+  if ((valid as readonly string[]).includes(raw)) return raw as T;
+  throw new UsageError(`--${flag}: expected one of ${valid.join(", ")}, got "${raw}"`);
+}
+
+/** Seconds, at least `min`. */
+function duration(flag: string, raw: string | undefined, fallback: number, min: number): number {
+  return raw === undefined ? fallback : parseNumberOption(`--${flag}`, raw, { min });
+}
+
+/** Validates plan JSON text; `source` names where it came from in the message. */
+export function parsePlan(text: string, source: string): VerifyPlan {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${source}: not JSON (${(err as Error).message})`);
+  }
+  const parsed = planSchema.safeParse(json);
+  if (!parsed.success) throw new UsageError(`${source}: not a CapacityPlan:\n${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+export function parseVerifyArgs(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+  readText: (file: string) => string = (f) => readFileSync(f, "utf8"),
+): ParsedArgs {
+  let values: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (err) {
+    const e = err as { code?: string; message: string };
+    const msg = e.message.replace(/\. To specify a positional argument.*$/s, "").replace(/\s*\n\s*/g, " ");
+    if (e.code !== "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw new UsageError(msg);
+    throw new UsageError(
+      `${msg}; valid options: ${Object.keys(OPTIONS)
+        .map((k) => `--${k}`)
+        .join(", ")}`,
+    );
+  }
+  if (values.help) return { help: true };
+
+  let plan: VerifyPlan;
+  if (values.plan !== undefined) {
+    let text: string;
+    try {
+      text = readText(values.plan);
+    } catch (err) {
+      throw new UsageError(
+        `--plan: cannot read ${values.plan} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
+    }
+    plan = parsePlan(text, `--plan ${values.plan}`);
+  } else if (env.C1M_PLAN !== undefined && env.C1M_PLAN.trim() !== "") {
+    plan = parsePlan(env.C1M_PLAN, "C1M_PLAN");
+  } else {
+    throw new UsageError("--plan: required (a CapacityPlan JSON file), or set C1M_PLAN to the plan's JSON text");
+  }
+
+  const metricsUrl = values["metrics-url"];
+  if (metricsUrl === undefined) throw new UsageError("--metrics-url: required, e.g. --metrics-url http://10.201.0.2:9100");
+  let url: URL;
+  try {
+    url = new URL(metricsUrl);
+  } catch {
+    throw new UsageError(`--metrics-url: expected an http:// URL like http://10.201.0.2:9100, got "${metricsUrl}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`--metrics-url: expected an http:// or https:// URL, got "${metricsUrl}"`);
+  }
+
+  const label = values["clients-label"];
+  if (label !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._/-]*(=[A-Za-z0-9._/:@-]*)?$/.test(label)) {
+    throw new UsageError(`--clients-label: expected a docker label like c1m-lab.stack=dev (key or key=value), got "${label}"`);
+  }
+  const stack = values.stack ?? "local";
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(stack)) {
+    throw new UsageError(`--stack: expected a stack name of letters, digits, '_', '.', '-', got "${stack}"`);
+  }
+  const reportsDir = values["reports-dir"] ?? "reports";
+  if (reportsDir.trim() === "") throw new UsageError("--reports-dir: expected a directory path, got an empty string");
+
+  return {
+    help: false,
+    options: {
+      plan,
+      metricsUrl,
+      clientsLabel: label ?? null,
+      conntrack: oneOf("conntrack", values.conntrack, ["local", "none"] as const, "local"),
+      expect: oneOf("expect", values.expect, ["all", "plateau"] as const, "all"),
+      timeoutSeconds: duration("timeout-seconds", values["timeout-seconds"], 120, 0.1),
+      stallSeconds: duration("stall-seconds", values["stall-seconds"], 10, 0.1),
+      soakSeconds: duration("soak-seconds", values["soak-seconds"], 0, 0),
+      intervalSeconds: duration("interval-seconds", values["interval-seconds"], 2, 0.05),
+      stack,
+      reportsDir,
+    },
+  };
+}

@@ -1,0 +1,58 @@
+// Small text helpers shared by the diagnosis and the report (pure).
+
+/** 64512 → "64,512". */
+export const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
+
+/** "+1,234" / "−56" / "0". */
+export function signed(n: number): string {
+  if (n > 0) return `+${fmt(n)}`;
+  if (n < 0) return `−${fmt(-n)}`;
+  return "0";
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${fmt(n)} ${n === 1 ? one : many}`;
+}
+
+/** 0.9731 → "97.3%". */
+export function percent(fraction: number): string {
+  return `${(fraction * 100).toFixed(1)}%`;
+}
+
+/** Seconds with at most one decimal. */
+export function seconds(s: number): string {
+  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}
+
+/** "10.201.0.2:9000" / "[fd00::2]:9000" → the IP. */
+export function ipOfHostPort(hostPort: string): string {
+  const v6 = /^\[([^\]]+)\]:\d+$/.exec(hostPort);
+  if (v6) return v6[1]!;
+  const i = hostPort.lastIndexOf(":");
+  return i > 0 && hostPort.indexOf(":") === i ? hostPort.slice(0, i) : hostPort;
+}
+
+/** ["a", "b", "c"] → "a, b and c". */
+export function joinAnd(items: string[]): string {
+  if (items.length <= 1) return items.join("");
+  return `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
+}
+
+/**
+ * The article's way of listing addresses: "10.201.0.2, .3 and .4" (later IPv4 addresses in the
+ * same /24 as the first are shortened to their last octet). Ports are dropped when all agree.
+ */
+export function abbreviateAddresses(hostPorts: string[]): string {
+  const ports = new Set(hostPorts.map((hp) => hp.slice(ipOfHostPort(hp).length)));
+  const items = ports.size <= 1 ? hostPorts.map(ipOfHostPort) : hostPorts;
+  const first = items[0];
+  if (first === undefined) return "";
+  const prefix = /^(\d+\.\d+\.\d+)\.\d+$/.exec(first)?.[1];
+  return joinAnd(
+    items.map((item, i) =>
+      i > 0 && prefix !== undefined && /^\d+\.\d+\.\d+\.\d+$/.test(item) && item.startsWith(`${prefix}.`)
+        ? item.slice(prefix.length)
+        : item,
+    ),
+  );
+}

@@ -1,0 +1,211 @@
+// The connection test in-process: observe until the ramp ends, judge, write the report.
+// `workload/verify.ts` is only the command line around this; an end-to-end test or a benchmark
+// calls runConnectionTest directly (with fakes for the clock and the poller if it wants).
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { crossCheckTolerance, diagnose, perServerIpOf, type Diagnosis } from "./diagnose.js";
+import { fmt } from "./format.js";
+import { createObserver, statsUrl, type ObserverOptions } from "./observe.js";
+import { renderMarkdown, testOutput, timeline, type FullReport, type TestOutput, type TestSettings } from "./report.js";
+import type { Observation, VerifyPlan } from "./types.js";
+import { waitForRamp, type Clock, type Phase, type Poll } from "./wait.js";
+
+export interface ConnectionTestOptions extends TestSettings {
+  plan: VerifyPlan;
+  /** Parent of `<stack>/<timestamp>/`; null = write no files. */
+  reportsDir: string | null;
+  /** See WaitOptions.minProgress. */
+  minProgress?: number;
+}
+
+export interface ConnectionTestDeps {
+  /** Replaces the real observer (/stats, docker, conntrack). */
+  poll?: Poll;
+  /** Extra settings for the real observer (docker binary, /proc root, timeouts). */
+  observer?: Partial<ObserverOptions>;
+  clock?: Clock;
+  /** Progress lines (default: stderr). */
+  progress?: (line: string) => void;
+  /** Wall clock for the report's timestamps. */
+  now?: () => Date;
+}
+
+export interface ConnectionTestResult {
+  output: TestOutput;
+  report: FullReport;
+  diagnosis: Diagnosis;
+  files: { json: string; md: string; svg: string | null } | null;
+}
+
+export async function runConnectionTest(
+  options: ConnectionTestOptions,
+  deps: ConnectionTestDeps = {},
+): Promise<ConnectionTestResult> {
+  const now = deps.now ?? (() => new Date());
+  const progress = deps.progress ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const startedAt = now();
+  const poll =
+    deps.poll ??
+    createObserver({
+      metricsUrl: options.metricsUrl,
+      clientsLabel: options.clientsLabel,
+      conntrack: options.conntrack,
+      ...deps.observer,
+    });
+
+  let prev: Observation | null = null;
+  const run = await waitForRamp(
+    {
+      target: options.plan.target,
+      timeoutSeconds: options.timeoutSeconds,
+      stallSeconds: options.stallSeconds,
+      soakSeconds: options.soakSeconds,
+      intervalSeconds: options.intervalSeconds,
+      ...(options.minProgress !== undefined ? { minProgress: options.minProgress } : {}),
+      settleSeconds: settleSeconds(options.intervalSeconds),
+    },
+    {
+      poll,
+      settled: viewsAgree,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+      onObservation: (o, phase) => {
+        progress(progressLine(o, prev, options.plan.target, phase));
+        if (o.server) prev = o;
+      },
+    },
+  );
+
+  const diagnosis = diagnose(options.plan, run, {
+    expect: options.expect,
+    metricsUrl: statsUrl(options.metricsUrl),
+    clientsLabel: options.clientsLabel,
+  });
+  const finishedAt = now();
+
+  let dir: string | null = null;
+  if (options.reportsDir !== null) dir = await makeReportDir(join(options.reportsDir, options.stack), startedAt);
+  const output = testOutput(diagnosis, dir);
+  const { plan } = options;
+  const report: FullReport = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    settings: {
+      stack: options.stack,
+      metricsUrl: options.metricsUrl,
+      clientsLabel: options.clientsLabel,
+      conntrack: options.conntrack,
+      expect: options.expect,
+      timeoutSeconds: options.timeoutSeconds,
+      stallSeconds: options.stallSeconds,
+      soakSeconds: options.soakSeconds,
+      intervalSeconds: options.intervalSeconds,
+    },
+    output,
+    diagnosis,
+    plan: {
+      strategy: plan.strategy,
+      target: plan.target,
+      predicted: plan.predicted,
+      ceiling: plan.ceiling,
+      bindingLimit: plan.bindingLimit,
+      losses: plan.losses,
+      serverAddresses: plan.serverAddresses,
+      serverPort: plan.serverPort,
+      clientSources: plan.clientSources,
+      natPool: plan.natPool,
+      containerPortRange: plan.containerPortRange,
+      paths: plan.paths,
+      explanation: plan.explanation,
+      warnings: plan.warnings,
+    },
+    timeline: timeline(run.observations, (o) => (o.server ? perServerIpOf(o.server, plan.serverAddresses) : null)),
+  };
+
+  let files: ConnectionTestResult["files"] = null;
+  if (dir !== null) {
+    let svgFile: string | null = join(dir, "ramp.svg");
+    try {
+      // Loaded on demand: vega is the slow part of starting up.
+      const { renderRampSvg } = await import("./chart.js");
+      const svg = await renderRampSvg({
+        observations: run.observations,
+        predicted: plan.predicted,
+        target: plan.target,
+        serverAddresses: plan.serverAddresses,
+        title: `${options.stack}: connections over time (${diagnosis.verdict})`,
+      });
+      await writeFile(svgFile, svg);
+    } catch (err) {
+      diagnosis.warnings.push(`ramp.svg not rendered: ${(err as Error).message}`);
+      svgFile = null;
+    }
+    const jsonFile = join(dir, "report.json");
+    const mdFile = join(dir, "report.md");
+    await writeFile(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(mdFile, renderMarkdown(report, svgFile ? "ramp.svg" : null));
+    files = { json: jsonFile, md: mdFile, svg: svgFile };
+  }
+  return { output, report, diagnosis, files };
+}
+
+/**
+ * After the target, how long to keep polling for the clients' view to catch up with the
+ * server's: their status lines are printed once a second and read a poll later.
+ */
+export function settleSeconds(intervalSeconds: number): number {
+  return Math.max(3, 2 * intervalSeconds);
+}
+
+/** The server's total and the clients' sum agree within the cross-check tolerance (or there is nothing to compare). */
+export function viewsAgree(o: Observation): boolean {
+  if (!o.server || !o.clients || o.clients.length === 0) return true;
+  if (o.clients.some((c) => c.state === "running" && c.status === null)) return false;
+  const sum = o.clients.reduce((a, c) => a + (c.status?.established ?? 0), 0);
+  return Math.abs(o.server.total - sum) <= crossCheckTolerance(Math.max(o.server.total, sum));
+}
+
+/** "2024-05-01T12-30-05Z": sortable and safe in file names. */
+export function timestampDirName(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/\.\d+Z$/, "Z")
+    .replace(/:/g, "-");
+}
+
+async function makeReportDir(parent: string, at: Date): Promise<string> {
+  await mkdir(parent, { recursive: true });
+  const base = join(parent, timestampDirName(at));
+  for (let i = 1; i <= 100; i++) {
+    const dir = i === 1 ? base : `${base}-${i}`;
+    try {
+      await mkdir(dir);
+      return dir;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
+  throw new Error(`cannot create a report directory under ${parent}`);
+}
+
+/** One line per poll on stderr: so far, rate, per server IP, clients, conntrack. */
+export function progressLine(o: Observation, prev: Observation | null, target: number, phase: Phase = "ramp"): string {
+  const head = `[verify ${o.t.toFixed(1).padStart(6)}s${phase === "ramp" ? "" : ` ${phase}`}]`;
+  if (!o.server) return `${head} server unreachable (${o.serverError ?? "no answer"}), retrying`;
+  const s = o.server;
+  const rate = prev?.server && o.t > prev.t ? (s.total - prev.server.total) / (o.t - prev.t) : s.acceptRate;
+  const pct = target > 0 ? ` (${((s.total / target) * 100).toFixed(1)}%)` : "";
+  const perIp = Object.entries(perServerIpOf(s))
+    .map(([ip, n]) => `${ip} ${fmt(n)}`)
+    .join(" · ");
+  const parts = [`${head} ${fmt(s.total)}/${fmt(target)}${pct} ${rate >= 0 ? "+" : ""}${fmt(rate)}/s`];
+  if (perIp) parts.push(perIp);
+  if (o.clients) {
+    const running = o.clients.filter((c) => c.state === "running").length;
+    const est = o.clients.reduce((a, c) => a + (c.status?.established ?? 0), 0);
+    parts.push(
+      o.clients.length === 0 ? "no client containers" : `clients ${running}/${o.clients.length} running, ${fmt(est)} established`,
+    );
+  }
+  if (o.conntrack) parts.push(`conntrack ${fmt(o.conntrack.count)}/${fmt(o.conntrack.max)}`);
+  return parts.join(" | ");
+}
