@@ -47,7 +47,8 @@ export function netnsHostDeleteScript(a: NetnsHostArgs): string {
     ...SUDO_PRELUDE,
     // Deleting the namespace deletes its end of the veth pair and so the pair.
     `if ${nsExists(a.namespace)}; then as_root ${cmd("ip", "netns", "del", a.namespace)}; fi`,
-    `if ip link show ${q(a.hostInterface)} >/dev/null 2>&1; then as_root ${cmd("ip", "link", "del", a.hostInterface)}; fi`,
+    // The kernel removes the pair asynchronously after `ip netns del`: gone by now is fine too.
+    `if ip link show ${q(a.hostInterface)} >/dev/null 2>&1; then as_root ${cmd("ip", "link", "del", a.hostInterface)} 2>/dev/null || ! ip link show ${q(a.hostInterface)} >/dev/null 2>&1; fi`,
     `if [ -f ${q(before)} ]; then as_root sysctl -qw "net.ipv4.ip_forward=$(cat ${q(before)})"; fi`,
     `as_root rm -rf ${q(a.stateDir)}`,
   ]);

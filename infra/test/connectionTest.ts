@@ -28,10 +28,10 @@ export interface ConnectionReport {
   [key: string]: unknown;
 }
 
+/** verify prints one JSON document on stdout (progress goes to stderr). */
 export function parseReport(stdout: string | undefined): ConnectionReport {
-  const last = (stdout ?? "").trim().split("\n").pop() ?? "";
   try {
-    return JSON.parse(last) as ConnectionReport;
+    return JSON.parse((stdout ?? "").trim()) as ConnectionReport;
   } catch {
     return {};
   }

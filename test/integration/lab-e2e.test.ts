@@ -15,6 +15,7 @@ import { parseLabConfig, type LabConfig } from "../../infra/config.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { labDown, labUp } from "../../infra/direct/runner.js";
 import { labSteps, STACK_LABEL, type LabSteps } from "../../infra/steps.js";
+import { parseReport } from "../../infra/test/connectionTest.js";
 import { dockerAvailable, needsRoot, runScript, sh } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
@@ -67,8 +68,7 @@ function verify(steps: LabSteps, plan: CapacityPlan): { code: number; report: Re
     env: { ...process.env, C1M_PLAN: JSON.stringify(plan) },
     timeout: 120_000,
   });
-  const last = r.stdout.trim().split("\n").pop() ?? "{}";
-  return { code: r.status ?? -1, report: JSON.parse(last) as Report, stderr: r.stderr };
+  return { code: r.status ?? -1, report: parseReport(r.stdout) as Report, stderr: r.stderr };
 }
 
 function assertNoResidue(steps: LabSteps, conntrackMaxBefore: string) {
@@ -124,6 +124,17 @@ const scenarios: {
     },
   },
   {
+    name: "both: 2 client IPs × 2 server IPs",
+    stack: "both",
+    clients: { containers: 4, connectionsPerContainer: 900, natPortRange: "40000-40999" },
+    check(r, plan, code) {
+      assert.equal(code, 0, r.diagnosis);
+      assert.equal(r.verdict, "pass");
+      assert.equal(r.total, 3600, "3,600 with a 1,000-port pool: 4 paths");
+      assert.equal(plan.paths.length, 4);
+    },
+  },
+  {
     name: "routed (same host): no NAT, each container is its own source",
     stack: "same-host",
     clients: { containers: 2, connectionsPerContainer: 1500 },
@@ -162,6 +173,13 @@ for (const [n, sc] of scenarios.entries()) {
     // Server-side truth: the remote addresses it sees match the strategy.
     const stats = (await (await fetch(`${steps.metricsUrl}/stats`)).json()) as { perRemoteIp: Record<string, number> };
     const remotes = Object.keys(stats.perRemoteIp).sort();
+    if (report.verdict === "pass") {
+      // The split the 4-tuple math predicts, per server IP and per client source IP.
+      const sum = (key: "server" | "source") =>
+        plan.paths.reduce<Record<string, number>>((m, p) => ({ ...m, [p[key]]: (m[p[key]] ?? 0) + p.expected }), {});
+      assert.deepEqual(report.perServerIp, sum("server"), "per server IP as planned");
+      if (config.clients.sourceIps.strategy !== "routed") assert.deepEqual(stats.perRemoteIp, sum("source"), "per client IP as planned");
+    }
     if (config.clients.sourceIps.strategy === "routed") {
       assert.equal(remotes.length, config.clients.containers, "one source per container");
       for (const ip of remotes) assert.match(ip, /^172\.29\./, "container addresses, no NAT");
