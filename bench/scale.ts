@@ -1,0 +1,193 @@
+// npm run bench:scale -- --connections N: the lab's own steps without the engine (the million
+// stack scaled to N), then the connection test, then the figures: ramp time, connections/s,
+// memory per connection (server RSS, client RSS, kernel Slab, MemAvailable drop), conntrack
+// count and the verdict. Bounded in time; always tears the lab down.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { MASQUERADE_POOL, NAT_FILL_WARN, planCapacity } from "../infra/capacity.js";
+import { readHostFacts, readStackConfig } from "../infra/cli/stackFile.js";
+import { parseLabConfig } from "../infra/config.js";
+import { ensureLocalNodeBase } from "../infra/direct/localBase.js";
+import { labDown, labUp } from "../infra/direct/runner.js";
+import { labSteps } from "../infra/steps.js";
+import { runConnectionTest } from "../workload/verify/run.js";
+
+const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+const usage = `usage: npm run bench:scale -- --connections N [--per-container 19608] [--soak-seconds 60]
+                       [--timeout-seconds 300] [--base-image IMAGE] [--stack million]
+  Runs the stack's lab (scaled to N connections) without the Pulumi engine, measures, tears down.
+  --base-image  default: a local image of this machine's node (no registry needed)`;
+
+function meminfo(): Record<string, number> {
+  return Object.fromEntries(
+    readFileSync("/proc/meminfo", "utf8")
+      .split("\n")
+      .map((l) => /^(\w+):\s+(\d+)/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1]!, Number(m[2]) * 1024]),
+  );
+}
+
+/** Summed RSS (bytes) of these pids and every descendant. */
+function rssOfTrees(pids: number[]): number {
+  const out = execFileSync("ps", ["-e", "-o", "pid=,ppid=,rss="], { encoding: "utf8" });
+  const rows = out.trim().split("\n").map((l) => l.trim().split(/\s+/).map(Number) as [number, number, number]);
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of rows) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const rss = new Map(rows.map(([pid, , r]) => [pid, r * 1024]));
+  let total = 0;
+  const stack = [...pids];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    total += rss.get(pid) ?? 0;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return total;
+}
+
+const kb = (bytes: number, n: number) => (n > 0 ? (bytes / n / 1024).toFixed(2) : "-");
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      connections: { type: "string" },
+      "per-container": { type: "string", default: "19608" },
+      "soak-seconds": { type: "string", default: "60" },
+      "timeout-seconds": { type: "string", default: "300" },
+      "base-image": { type: "string" },
+      stack: { type: "string", default: "million" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  const n = Number(values.connections);
+  const perContainerMax = Number(values["per-container"]);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--connections must be a whole number ≥ 1, got ${values.connections}\n${usage}`);
+  if (!Number.isInteger(perContainerMax) || perContainerMax < 1) throw new Error(`--per-container must be a whole number ≥ 1\n${usage}`);
+
+  // The stack, scaled: containers of ≤ per-container each, server IPs for ≤ 90% NAT fill.
+  const raw = readStackConfig(root, values.stack) as Record<string, Record<string, unknown>>;
+  const containers = Math.ceil(n / perContainerMax);
+  const serverIps = Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN));
+  const config = parseLabConfig({
+    ...raw,
+    server: { ...raw.server, secondaryAddresses: { count: serverIps - 1 } },
+    clients: { ...raw.clients, containers, connectionsPerContainer: Math.ceil(n / containers) },
+    test: { ...raw.test, soakSeconds: Number(values["soak-seconds"]), timeoutSeconds: Number(values["timeout-seconds"]) },
+  });
+  const plan = planCapacity(config, readHostFacts());
+  const stack = `bench-${values.stack}`;
+  const baseImage = values["base-image"] ?? ensureLocalNodeBase();
+  const base = labSteps(config, plan, stack, {
+    root,
+    node: process.execPath,
+    stateDir: `/run/c1m-lab/${stack}`,
+    reportsDir: `${root}/reports`,
+  });
+  const steps = { ...base, image: { ...base.image, baseImage } };
+  const log = (l: string) => process.stderr.write(`bench: ${l}\n`);
+  log(`${plan.target.toLocaleString("en-US")} connections: ${containers} containers, ${serverIps} server IPs, ${plan.serverWorkers} server workers`);
+
+  let down = false;
+  const teardown = () => {
+    if (down) return;
+    down = true;
+    log("tearing down");
+    labDown(steps, { log });
+  };
+  const onSignal = () => {
+    teardown();
+    process.exit(130);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  // A hard bound on the whole run, whatever happens below.
+  const bound = setTimeout(onSignal, (config.test.timeoutSeconds + config.test.soakSeconds + 600) * 1000);
+  bound.unref();
+
+  try {
+    const before = meminfo();
+    const upStarted = Date.now();
+    labUp(steps, { log });
+    const upSeconds = (Date.now() - upStarted) / 1000;
+    const { output } = await runConnectionTest({
+      plan,
+      stack,
+      metricsUrl: steps.metricsUrl,
+      clientsLabel: `c1m-lab.stack=${stack}`,
+      conntrack: "local",
+      expect: config.test.expect,
+      timeoutSeconds: config.test.timeoutSeconds,
+      stallSeconds: config.test.stallSeconds,
+      soakSeconds: config.test.soakSeconds,
+      intervalSeconds: 2,
+      reportsDir: `${root}/reports`,
+    });
+    const after = meminfo();
+    const total = output.total ?? 0;
+    const serverPid = Number(readFileSync(`${steps.server.stateDir}/server.pid`, "utf8").trim());
+    const clientPids = execFileSync("docker", ["inspect", "-f", "{{.State.Pid}}", ...steps.containers.map((c) => c.name)], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .map(Number)
+      .filter((p) => p > 0);
+    const serverRss = rssOfTrees([serverPid]);
+    const clientRss = rssOfTrees(clientPids);
+    const slab = after.Slab! - before.Slab!;
+    const available = before.MemAvailable! - after.MemAvailable!;
+    const conntrack = Number(readFileSync("/proc/sys/net/netfilter/nf_conntrack_count", "utf8"));
+    const ramp = output.rampSeconds ?? null;
+    const figures = {
+      connections: total,
+      target: plan.target,
+      verdict: output.verdict,
+      diagnosis: output.diagnosis,
+      upSeconds: Number(upSeconds.toFixed(1)),
+      rampSeconds: ramp,
+      connectionsPerSecond: ramp ? Math.round(total / ramp) : null,
+      serverRssKbPerConnection: Number(kb(serverRss, total)),
+      clientRssKbPerConnection: Number(kb(clientRss, total)),
+      slabKbPerConnection: Number(kb(slab, total)),
+      memAvailableDropKbPerConnection: Number(kb(available, total)),
+      serverWorkers: plan.serverWorkers,
+      containers,
+      serverIps,
+      conntrackCount: conntrack,
+      soakSeconds: config.test.soakSeconds,
+      reportDir: output.reportDir,
+    };
+    const rows: [string, string][] = [
+      ["connections", `${total.toLocaleString("en-US")} of ${plan.target.toLocaleString("en-US")}`],
+      ["verdict", output.verdict],
+      ["lab up (image, containers)", `${figures.upSeconds} s`],
+      ["ramp", ramp === null ? "-" : `${ramp} s (${figures.connectionsPerSecond?.toLocaleString("en-US")} connections/s)`],
+      ["server RSS / connection", `${figures.serverRssKbPerConnection} KB (${plan.serverWorkers} workers)`],
+      ["client RSS / connection", `${figures.clientRssKbPerConnection} KB (${containers} containers)`],
+      ["kernel Slab / connection", `${figures.slabKbPerConnection} KB`],
+      ["MemAvailable drop / connection", `${figures.memAvailableDropKbPerConnection} KB`],
+      ["conntrack entries", conntrack.toLocaleString("en-US")],
+      ["soak", `${config.test.soakSeconds} s`],
+    ];
+    const width = Math.max(...rows.map(([k]) => k.length));
+    console.log(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n"));
+    console.log(JSON.stringify(figures));
+    return output.verdict === "fail" ? 1 : 0;
+  } finally {
+    teardown();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: Error) => {
+    console.error(`bench:scale: ${e.message}`);
+    process.exitCode = 2;
+  },
+);
