@@ -1,23 +1,68 @@
 // The Pulumi program's edge: read and validate config, plan, build the lab, export the report.
 // Bad config or an infeasible target stops here, before any resource is registered.
 import * as pulumi from "@pulumi/pulumi";
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { fileURLToPath } from "node:url";
-import { planCapacity, PlanError } from "./capacity.js";
-import { ConfigError, parseLabConfig } from "./config.js";
+import { planCapacity, PlanError, type CapacityPlan } from "./capacity.js";
+import { ConfigError, parseLabConfig, type LabConfig } from "./config.js";
 import { gatherHostFacts } from "./facts.js";
 import { Lab } from "./lab.js";
+import { ScriptInputError } from "./scripts/vm.js";
+import { SSH_KEY_HINT, SSH_PRIVATE_KEY, withoutSecretKeys } from "./secretConfig.js";
 import { labSteps, type LabPaths } from "./steps.js";
+import { vmLabSteps, VmStepsError } from "./vmSteps.js";
+import { BundleError, writeWorkloadBundle } from "./workloadBundle.js";
 
 const NAMESPACE = "c1m-lab";
 
-/** Stack config as Pulumi hands it over: `c1m-lab:key` → string. */
+/** Stack config as Pulumi hands it over: `c1m-lab:key` → string; secrets left out (read with requireSecret). */
 function rawConfig(): Record<string, unknown> {
   const all = pulumi.runtime.allConfig();
-  return Object.fromEntries(
-    Object.entries(all)
-      .filter(([k]) => k.startsWith(`${NAMESPACE}:`))
-      .map(([k, v]) => [k.slice(NAMESPACE.length + 1), v]),
+  return withoutSecretKeys(
+    Object.fromEntries(
+      Object.entries(all)
+        .filter(([k]) => k.startsWith(`${NAMESPACE}:`))
+        .map(([k, v]) => [k.slice(NAMESPACE.length + 1), v]),
+    ),
   );
+}
+
+/** The ssh private key, as a secret Output; its text never reaches a command line or a log. */
+function sshPrivateKey(provider: string): pulumi.Output<string> {
+  const key = new pulumi.Config(NAMESPACE).getSecret(SSH_PRIVATE_KEY);
+  if (!key) {
+    throw new pulumi.RunError(
+      `server.provider ${provider} needs the ssh private key as a secret: ${SSH_KEY_HINT} (it is stored encrypted, never printed)`,
+    );
+  }
+  return key;
+}
+
+function expandHome(path: string): string {
+  return path === "~" ? homedir() : path.startsWith("~/") ? `${homedir()}${path.slice(1)}` : path;
+}
+
+/** The Lab on a VM: the secret key, the public key for cloud-init, the workload bundle. */
+function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabPaths): Lab {
+  const server = config.server;
+  if (server.provider === "netns") throw new Error("vmLab needs a VM provider");
+  const privateKey = sshPrivateKey(server.provider);
+  let sshPublicKey: string | undefined;
+  if (server.provider === "multipass") {
+    const file = expandHome(server.sshPublicKeyPath);
+    try {
+      sshPublicKey = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new pulumi.RunError(
+        `server.sshPublicKeyPath: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ` +
+          `the multipass VM gets this public key; its private half is c1m-lab:${SSH_PRIVATE_KEY}`,
+      );
+    }
+  }
+  const bundle = writeWorkloadBundle(paths.root, `${paths.root}/.c1m-lab`);
+  const steps = vmLabSteps(config, plan, stack, paths, { bundle: { path: bundle.path, sha256: bundle.sha256 }, sshPublicKey });
+  return new Lab("lab", { config, plan, steps, paths, sshPrivateKey: privateKey });
 }
 
 export default async function main() {
@@ -35,7 +80,10 @@ export default async function main() {
       stateDir: `/run/c1m-lab/${stack}`,
       reportsDir: `${root}/reports`,
     };
-    lab = new Lab("lab", { config, plan, steps: labSteps(config, plan, stack, paths), paths });
+    lab =
+      config.server.provider === "netns"
+        ? new Lab("lab", { config, plan, steps: labSteps(config, plan, stack, paths), paths })
+        : vmLab(config, plan, stack, paths);
     return {
       target: plan.target,
       predicted: plan.predicted,
@@ -51,6 +99,9 @@ export default async function main() {
     };
   } catch (e) {
     if (e instanceof ConfigError || e instanceof PlanError) throw new pulumi.RunError(e.message);
+    if (e instanceof VmStepsError || e instanceof BundleError || e instanceof ScriptInputError) {
+      throw new pulumi.RunError(`c1m-lab: ${e.message}`);
+    }
     throw e;
   }
 }

@@ -35,20 +35,24 @@ export interface ContainerSpec {
   restart: LabConfig["clients"]["restart"];
 }
 
-export interface LabSteps {
+/** The client side and the connection test: the same whichever server host the lab uses. */
+export interface ClientSteps {
   stack: string;
   labels: Record<string, string>;
-  host: NetnsHostArgs;
-  addresses: AddressesArgs;
-  tuning: TuningArgs;
-  server: ServerProcessArgs;
   metricsUrl: string;
-  /** Our NAT rules with a narrowed pool, one per client network; empty when the pool is Docker's own. */
+  /** Our NAT rules with a narrowed pool, one per client network (and destination); empty when the pool is Docker's own. */
   natPool: NatPoolArgs[];
   image: { name: string; baseImage: string; context: string; dockerfile: string };
   networks: NetworkSpec[];
   containers: ContainerSpec[];
   verifyArgs: string[];
+}
+
+export interface LabSteps extends ClientSteps {
+  host: NetnsHostArgs;
+  addresses: AddressesArgs;
+  tuning: TuningArgs;
+  server: ServerProcessArgs;
 }
 
 /** Labels on every Docker object the lab makes, so each can be found (and cleaned up). */
@@ -71,8 +75,6 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
   if (server.provider !== "netns") {
     throw new Error(`labSteps builds the local netns lab; server.provider is ${server.provider}`);
   }
-  const labels = { [STACK_LABEL]: stack, "c1m-lab.managed": "true" };
-  const primary = addressOf(server.primaryAddress);
   const host: NetnsHostArgs = {
     namespace: server.namespace,
     hostInterface: server.hostInterface,
@@ -103,7 +105,36 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
   // A user override of a raised key wins.
   for (const key of Object.keys(tuning.set)) delete tuning.raise[key];
 
-  const serverArgs = [
+  const client = clientSteps(config, plan, stack, paths, { natDestinations: [subnetOf(server.hostAddress)] });
+
+  return {
+    stack,
+    labels: client.labels,
+    host,
+    addresses: { namespace: server.namespace, interface: server.interface, addresses: server.addresses.slice(1) },
+    tuning,
+    server: {
+      namespace: server.namespace,
+      stateDir: paths.stateDir,
+      node: paths.node,
+      nodeArgs: [],
+      serverJs: `${paths.root}/dist/workload/server.js`,
+      serverArgs: connectionServerArgs(config, plan),
+      readyTimeoutSeconds: 30,
+    },
+    metricsUrl: client.metricsUrl,
+    natPool: client.natPool,
+    image: client.image,
+    networks: client.networks,
+    containers: client.containers,
+    verifyArgs: client.verifyArgs,
+  };
+}
+
+/** The connection server's command-line flags: every lab address, the plan's workers, metrics on the primary. */
+export function connectionServerArgs(config: LabConfig, plan: CapacityPlan): string[] {
+  const { server } = config;
+  return [
     "--port",
     String(server.port),
     "--addresses",
@@ -113,13 +144,28 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
     "--metrics-port",
     String(server.metricsPort),
     "--metrics-address",
-    primary,
+    addressOf(server.primaryAddress),
     "--backlog",
     "4096",
     "--expect-connections",
     String(plan.target),
   ];
+}
 
+/**
+ * Client image, networks, containers, NAT pool rules and the connection test's flags. `natDestinations`:
+ * where lab traffic goes (the veth subnet in netns, each lab address /32 on a VM).
+ */
+export function clientSteps(
+  config: LabConfig,
+  plan: CapacityPlan,
+  stack: string,
+  paths: LabPaths,
+  options: { natDestinations: string[] },
+): ClientSteps {
+  const { server, clients } = config;
+  const labels = { [STACK_LABEL]: stack, "c1m-lab.managed": "true" };
+  const primary = addressOf(server.primaryAddress);
   const strategy = clients.sourceIps.strategy;
   const networkCount = strategy === "host-ips" || strategy === "both" ? plan.clientSources.length : 1;
   const networks: NetworkSpec[] = Array.from({ length: networkCount }, (_, i) => {
@@ -164,14 +210,16 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
   const natPortRange = clients.natPortRange;
   const natPool: NatPoolArgs[] =
     natPortRange && strategy !== "routed"
-      ? networks.map((n) => ({
-          source: n.subnet,
-          destination: subnetOf(server.hostAddress),
-          from: natPortRange.from,
-          to: natPortRange.to,
-          comment: `c1m-lab:${stack}`,
-          toSource: n.options["com.docker.network.host_ipv4"],
-        }))
+      ? networks.flatMap((n) =>
+          options.natDestinations.map((destination) => ({
+            source: n.subnet,
+            destination,
+            from: natPortRange.from,
+            to: natPortRange.to,
+            comment: `c1m-lab:${stack}`,
+            toSource: n.options["com.docker.network.host_ipv4"],
+          })),
+        )
       : [];
 
   const metricsUrl = `http://${primary}:${server.metricsPort}`;
@@ -199,18 +247,6 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
   return {
     stack,
     labels,
-    host,
-    addresses: { namespace: server.namespace, interface: server.interface, addresses: server.addresses.slice(1) },
-    tuning,
-    server: {
-      namespace: server.namespace,
-      stateDir: paths.stateDir,
-      node: paths.node,
-      nodeArgs: [],
-      serverJs: `${paths.root}/dist/workload/server.js`,
-      serverArgs,
-      readyTimeoutSeconds: 30,
-    },
     metricsUrl,
     natPool,
     image: {

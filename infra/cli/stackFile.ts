@@ -6,6 +6,7 @@ import { parse } from "yaml";
 import type { HostFacts } from "../capacity.js";
 import { parseHostFacts } from "../facts.js";
 import { hostFactsScript } from "../scripts/netns.js";
+import { withoutSecretKeys } from "../secretConfig.js";
 
 export function stackNames(root: string): string[] {
   return readdirSync(root)
@@ -14,17 +15,19 @@ export function stackNames(root: string): string[] {
     .sort();
 }
 
-/** `c1m-lab:key` → value, for the keys of our namespace. */
+/** `c1m-lab:key` → value, for the keys of our namespace (secrets such as sshPrivateKey left out). */
 export function readStackConfig(root: string, stack: string): Record<string, unknown> {
   const file = join(root, `Pulumi.${stack}.yaml`);
   if (!existsSync(file)) {
     throw new Error(`no stack file ${file}; shipped stacks: ${stackNames(root).join(", ")}`);
   }
   const doc = (parse(readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-  return Object.fromEntries(
-    Object.entries(doc.config ?? {})
-      .filter(([k]) => k.startsWith("c1m-lab:"))
-      .map(([k, v]) => [k.slice("c1m-lab:".length), v]),
+  return withoutSecretKeys(
+    Object.fromEntries(
+      Object.entries(doc.config ?? {})
+        .filter(([k]) => k.startsWith("c1m-lab:"))
+        .map(([k, v]) => [k.slice("c1m-lab:".length), v]),
+    ),
   );
 }
 

@@ -9,6 +9,10 @@ export interface RecordedResource {
   parent?: string;
   dependsOn: string[];
   inputs: Record<string, unknown>;
+  /** Whether its registration reached the engine (false when an input failed to resolve). */
+  registered: boolean;
+  /** Resource options as the program passed them (deleteBeforeReplace, ...). */
+  deleteBeforeReplace?: boolean;
 }
 
 export interface ProgramRun {
@@ -28,19 +32,48 @@ export const FAKE_REPORT = {
   reportDir: "reports/x",
 };
 
-export async function runProgram(
-  config: Record<string, string>,
-  options: { stack?: string; facts?: HostFacts } = {},
-): Promise<ProgramRun> {
+/** Pulumi's wire marker of a secret value, as mocks see inputs: { [SECRET_SIG_KEY]: SECRET_SIG, value }. */
+export const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
+export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+export function isSecretValue(v: unknown): v is { value: unknown } {
+  return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SECRET_SIG_KEY] === SECRET_SIG;
+}
+
+export interface RunOptions {
+  stack?: string;
+  facts?: HostFacts;
+  /** Config keys Pulumi marks secret (`pulumi config set --secret`), e.g. ["c1m-lab:sshPrivateKey"]. */
+  secretKeys?: string[];
+  /** What a command resource prints, by resource name; undefined = the default stand-in. */
+  stdout?: (name: string, type: string) => string | undefined;
+}
+
+export async function runProgram(config: Record<string, string>, options: RunOptions = {}): Promise<ProgramRun> {
   const inputs = new Map<string, Record<string, unknown>>();
-  const recorded: Omit<RecordedResource, "inputs">[] = [];
+  const recorded: Omit<RecordedResource, "inputs" | "registered">[] = [];
   let error: unknown;
+  // An input that fails to resolve (an error thrown in an apply) rejects the registration, which
+  // the SDK reports as an unhandled rejection (Pulumi prints it and fails the update): record it.
+  // The failed resource never gets a URN, so everything waiting on it would wait forever: stop there.
+  let failed: (reason: unknown) => void = () => {};
+  const failure = new Promise<never>((_, reject) => (failed = reject));
+  const onRejection = (reason: unknown) => {
+    error ??= reason;
+    failed(reason);
+  };
+  // Ours alone while the run lasts (node:test's own listener would fail whichever test is running).
+  const others = process.listeners("unhandledRejection");
+  process.removeAllListeners("unhandledRejection");
+  process.on("unhandledRejection", onRejection);
   pulumi.runtime.setMocks(
     {
       newResource(args) {
         inputs.set(args.name, args.inputs);
         const state: Record<string, unknown> = { ...args.inputs };
-        if (args.type === "command:local:Command")
+        const custom = options.stdout?.(args.name, args.type);
+        if (custom !== undefined) state.stdout = custom;
+        else if (args.type === "command:local:Command")
           state.stdout = args.name.endsWith("-verify") ? JSON.stringify(FAKE_REPORT) : "4242";
         if (args.type === "docker:index/image:Image") state.repoDigest = "sha256:0123abcd";
         return { id: `${args.name}_id`, state };
@@ -54,15 +87,21 @@ export async function runProgram(
     options.stack ?? "test",
     false,
   );
-  pulumi.runtime.setAllConfig(config);
+  pulumi.runtime.setAllConfig(config, options.secretKeys);
   const { default: main } = (await import("../../infra/index.js")) as { default: () => Promise<Record<string, unknown>> };
   // Wait for every outstanding registration before the next run replaces the mocks.
-  const outputs = await pulumi.runtime
-    .runInPulumiStack(async () => {
+  const outputs = await Promise.race([
+    pulumi.runtime.runInPulumiStack(async () => {
       pulumi.runtime.registerStackTransformation((a) => {
         const name = (r: pulumi.Resource) => (r as unknown as { __name: string }).__name;
         const deps = ([] as pulumi.Resource[]).concat((a.opts.dependsOn ?? []) as pulumi.Resource[]);
-        recorded.push({ type: a.type, name: a.name, parent: a.opts.parent && name(a.opts.parent), dependsOn: deps.map(name) });
+        recorded.push({
+          type: a.type,
+          name: a.name,
+          parent: a.opts.parent && name(a.opts.parent),
+          dependsOn: deps.map(name),
+          deleteBeforeReplace: (a.opts as pulumi.CustomResourceOptions).deleteBeforeReplace,
+        });
         return undefined;
       });
       try {
@@ -72,12 +111,23 @@ export async function runProgram(
         error = e;
         return {};
       }
+    }),
+    failure,
+  ])
+    .catch((e: unknown) => {
+      error ??= e;
+      return {};
     })
-    .finally(() => pulumi.runtime.disconnect());
+    // After a failed registration the RPC queue never drains: close without waiting for it.
+    .finally(() => (error === undefined ? pulumi.runtime.disconnect() : pulumi.runtime.disconnectSync()));
+  // The SDK re-raises the failure once per waiting resource: let those arrive before the listeners go back.
+  await new Promise((r) => setTimeout(r, error === undefined ? 0 : 50));
+  process.off("unhandledRejection", onRejection);
+  for (const l of others) process.on("unhandledRejection", l as (...args: unknown[]) => void);
   const resolved = await resolveAll(outputs ?? {});
   const resources = recorded
     .filter((r) => r.type !== "pulumi:pulumi:Stack")
-    .map((r) => ({ ...r, inputs: inputs.get(r.name) ?? {} }));
+    .map((r) => ({ ...r, inputs: inputs.get(r.name) ?? {}, registered: inputs.has(r.name) }));
   return {
     error,
     resources,

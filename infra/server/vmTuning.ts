@@ -1,0 +1,45 @@
+// Tuning for the VM lab: sysctls on the VM (/etc/sysctl.d/60-c1m-lab.conf, values before the lab
+// recorded and restored on destroy), and conntrack on this machine, which NATs the clients
+// (raised only when lower than the plan needs; restored on destroy).
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { localScript } from "../localScript.js";
+import { tuningCreateScript, tuningDeleteScript, type TuningArgs } from "../scripts/netns.js";
+import { installSysctlScript, restoreSysctlScript, type SysctlOptions } from "../scripts/vm.js";
+import { remoteCommand } from "../vmScripts.js";
+import { VM_TIMEOUTS } from "../vmSteps.js";
+
+export interface VmTuningArgs {
+  connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+  hostId: pulumi.Input<string>;
+  vm: SysctlOptions;
+  natHost: TuningArgs | null;
+}
+
+export class VmTuning extends pulumi.ComponentResource {
+  readonly stepId: pulumi.Output<string>;
+
+  constructor(name: string, args: VmTuningArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("c1m-lab:server:VmTuning", name, {}, opts);
+    const sysctls = new command.remote.Command(
+      `${name}-sysctls`,
+      {
+        connection: args.connection,
+        create: remoteCommand(installSysctlScript(args.vm), VM_TIMEOUTS.sysctlInstall),
+        delete: remoteCommand(restoreSysctlScript({ stateDir: args.vm.stateDir }), VM_TIMEOUTS.sysctlRestore),
+        triggers: [args.hostId],
+      },
+      // Both own /etc/sysctl.d/60-c1m-lab.conf and the record of the values before.
+      { parent: this, deleteBeforeReplace: true },
+    );
+    if (args.natHost) {
+      localScript(
+        `${name}-nat-host`,
+        { create: tuningCreateScript(args.natHost), delete: tuningDeleteScript(args.natHost) },
+        { parent: this },
+      );
+    }
+    this.stepId = sysctls.id;
+    this.registerOutputs({ stepId: this.stepId });
+  }
+}

@@ -1,0 +1,351 @@
+// The VM lab as data (infra/vmSteps.ts), the glue scripts as text (infra/vmScripts.ts) and the
+// workload bundle (infra/workloadBundle.ts). Pure: no Pulumi, no network; the bundle test reads
+// this checkout's dist/ and node_modules and writes only to a temp directory.
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
+import { describe, test } from "node:test";
+import { parse } from "yaml";
+import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS } from "../../infra/capacity.js";
+import { parseLabConfig, type LabConfigInput } from "../../infra/config.js";
+import { ScriptInputError } from "../../infra/scripts/vm.js";
+import type { LabPaths } from "../../infra/steps.js";
+import {
+  installWorkloadScript,
+  remoteCommand,
+  remoteSequence,
+  stagingCreateScript,
+  stagingDeleteScript,
+  vmCloudInit,
+  writeCloudInitScript,
+} from "../../infra/vmScripts.js";
+import { natHostTuning, netplanDropIn, vmLabSteps, VmStepsError, vmSysctls } from "../../infra/vmSteps.js";
+import {
+  BUNDLE_PACKAGE_JSON,
+  collectBundleFiles,
+  gzip,
+  makeTar,
+  packageClosure,
+  sha256,
+  writeWorkloadBundle,
+} from "../../infra/workloadBundle.js";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
+const paths: LabPaths = { root, node: "/usr/bin/node", stateDir: "/run/c1m-lab/t", reportsDir: `${root}/reports` };
+const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC1mTestKeyForUnitTestsOnly000000000000000000 c1m-test";
+const BUNDLE = { path: "/tmp/b.tgz", sha256: "a".repeat(64) };
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const probeOutput = (files: [string, string][], links: [string, string][]) =>
+  JSON.stringify({
+    files: files.map(([p, t]) => ({ pathBase64: b64(p), textBase64: b64(t) })),
+    links: links.map(([n, m]) => ({ nameBase64: b64(n), mac: m })),
+  });
+const MULTIPASS_NETPLAN =
+  "network:\n  version: 2\n  ethernets:\n    default:\n      match:\n        macaddress: 52:54:00:ab:cd:ef\n      dhcp4: true\n";
+
+function lab(server: Record<string, unknown>, rest: Partial<LabConfigInput> = {}) {
+  const config = parseLabConfig({ server, ...rest } as Record<string, unknown>);
+  return { config, plan: planCapacity(config, ARTICLE_FACTS) };
+}
+const SSH = { provider: "ssh", host: "db1.example", user: "ops", interface: "eth0", primaryAddress: "10.0.0.5/24" };
+const MULTIPASS = { provider: "multipass", primaryAddress: "10.95.44.201/24", secondaryAddresses: { count: 2 } };
+
+describe("vmLabSteps", () => {
+  test("ssh: the primary is the host's own address; only secondaries go in the drop-in", () => {
+    const { config, plan } = lab({ ...SSH, secondaryAddresses: ["10.0.0.6/24", "10.0.0.7/24"], sshPort: 2222 });
+    const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
+    assert.equal(s.provider, "ssh");
+    assert.deepEqual(s.ssh, {
+      host: "db1.example",
+      port: 2222,
+      user: "ops",
+      keyEnv: "C1M_SSH_PRIVATE_KEY",
+      waitTimeoutSeconds: 600,
+    });
+    assert.deepEqual(s.addresses, {
+      iface: "eth0",
+      addresses: ["10.0.0.6/24", "10.0.0.7/24"],
+      stagedPath: ".c1m-lab/ssh/60-c1m-lab.yaml",
+    });
+    assert.equal(s.primaryAddress, "10.0.0.5");
+    assert.equal(s.metricsUrl, "http://10.0.0.5:9100");
+    assert.equal(s.multipass, undefined);
+    assert.deepEqual(s.server.workload, {
+      bundlePath: ".c1m-lab/ssh/server-workload.tgz",
+      sha256: BUNDLE.sha256,
+      workdir: "/opt/c1m-lab",
+    });
+    assert.equal(s.server.unit.nodePath, "/opt/c1m-lab/bin/node");
+    assert.equal(s.server.unit.limitNofile, plan.needs.serverFdLimit);
+    assert.equal(s.server.unit.metricsHost, "10.0.0.5");
+    assert.deepEqual(s.server.unit.serverArgs.slice(0, 4), ["--port", "9000", "--addresses", "10.0.0.5,10.0.0.6,10.0.0.7"]);
+    assert.ok(s.verifyArgs.includes("--conntrack") && s.verifyArgs[s.verifyArgs.indexOf("--conntrack") + 1] === "local");
+  });
+
+  test("ssh: the host key is passed on; no secondaries means no drop-in addresses", () => {
+    const { config, plan } = lab({ ...SSH, hostKey: "ssh-ed25519 AAAAhostkey" });
+    const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
+    assert.equal(s.ssh.hostKey, "ssh-ed25519 AAAAhostkey");
+    assert.deepEqual(s.addresses.addresses, []);
+  });
+
+  test("multipass: primary and secondaries are all lab addresses; cloud-init has the key and Node 20 from the snap store", () => {
+    const { config, plan } = lab(MULTIPASS);
+    const s = vmLabSteps(config, plan, "mp", paths, { bundle: BUNDLE, sshPublicKey: `${PUBLIC_KEY}\n` });
+    assert.deepEqual(s.addresses.addresses, ["10.95.44.201/24", "10.95.44.202/24", "10.95.44.203/24"]);
+    assert.equal(s.ssh.host, undefined, "known once the VM has an address");
+    assert.equal(s.ssh.user, "ubuntu");
+    const mp = s.multipass!;
+    assert.equal(mp.cloudInitPath, `${root}/.c1m-lab/mp/cloud-init.yaml`);
+    assert.deepEqual(mp.launch, {
+      instance: "c1m-server",
+      release: "24.04",
+      cpus: 2,
+      memory: "4G",
+      disk: "20G",
+      cloudInitPath: mp.cloudInitPath,
+      timeoutSeconds: 900,
+    });
+    const ci = parse(mp.cloudInit) as Record<string, unknown>;
+    assert.ok(mp.cloudInit.startsWith("#cloud-config\n"));
+    assert.deepEqual(ci.ssh_authorized_keys, [PUBLIC_KEY]);
+    assert.deepEqual(ci.runcmd, [
+      ["snap", "wait", "system", "seed.loaded"],
+      ["snap", "install", "node", "--classic", "--channel=20"],
+    ]);
+    assert.equal(ci.packages, undefined, "not Ubuntu's nodejs package (too old)");
+  });
+
+  test("multipass without the public key, routed clients, or an odd stack name: a clear error", () => {
+    const { config, plan } = lab(MULTIPASS);
+    assert.throws(
+      () => vmLabSteps(config, plan, "mp", paths, { bundle: BUNDLE }),
+      /needs the public key \(server\.sshPublicKeyPath\)/,
+    );
+    const routed = lab(SSH, { clients: { sourceIps: { strategy: "routed" } } });
+    assert.throws(
+      () => vmLabSteps(routed.config, routed.plan, "x", paths, { bundle: BUNDLE }),
+      (e: Error) => e instanceof VmStepsError && /routed needs a route on the server back to the Docker network/.test(e.message),
+    );
+    assert.throws(
+      () => vmLabSteps(config, plan, "../x", paths, { bundle: BUNDLE, sshPublicKey: PUBLIC_KEY }),
+      /cannot name a staging directory/,
+    );
+  });
+
+  test("natPortRange on a VM: one MASQUERADE --to-ports rule per lab address /32", () => {
+    const { config, plan } = lab(
+      { ...SSH, secondaryAddresses: ["10.0.0.6/24"] },
+      { clients: { natPortRange: "40000-40999", containers: 2, connectionsPerContainer: 500 } },
+    );
+    const s = vmLabSteps(config, plan, "n", paths, { bundle: BUNDLE });
+    assert.deepEqual(
+      s.natPool.map((r) => [r.source, r.destination, r.from, r.to, r.toSource]),
+      [
+        ["172.30.201.0/24", "10.0.0.5/32", 40000, 40999, undefined],
+        ["172.30.201.0/24", "10.0.0.6/32", 40000, 40999, undefined],
+      ],
+    );
+  });
+
+  test("sysctls: the plan's limits, accept queues, then the stack's own values win; raiseHostLimits off keeps the limits out", () => {
+    const { config, plan } = lab(SSH, { tuning: { sysctls: { "net.core.somaxconn": 4096, "vm.max_map_count": 262144 } } });
+    assert.deepEqual(vmSysctls(config, plan), {
+      "fs.file-max": plan.needs.fileMax,
+      "fs.nr_open": plan.needs.nrOpen,
+      "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
+      "net.core.somaxconn": 4096,
+      "net.ipv4.tcp_max_syn_backlog": 65535,
+      "vm.max_map_count": 262144,
+    });
+    const off = lab(SSH, { tuning: { raiseHostLimits: false } });
+    assert.deepEqual(vmSysctls(off.config, off.plan), { "net.core.somaxconn": 65535, "net.ipv4.tcp_max_syn_backlog": 65535 });
+  });
+
+  test("the NAT host (this machine): conntrack raised only, an override set exactly, nothing when off", () => {
+    const { config, plan } = lab(SSH);
+    assert.deepEqual(natHostTuning(config, plan, "/run/x"), {
+      stateDir: "/run/x",
+      raise: {
+        "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
+        "net.netfilter.nf_conntrack_buckets": plan.needs.conntrackBuckets,
+      },
+      set: {},
+      namespaceSysctls: {},
+    });
+    const o = lab(SSH, { tuning: { sysctls: { "net.netfilter.nf_conntrack_max": 524288, "net.core.somaxconn": 1024 } } });
+    assert.deepEqual(natHostTuning(o.config, o.plan, "/run/x")?.set, { "net.netfilter.nf_conntrack_max": "524288" });
+    assert.deepEqual(Object.keys(natHostTuning(o.config, o.plan, "/run/x")!.raise), ["net.netfilter.nf_conntrack_buckets"]);
+    const off = lab(SSH, { tuning: { raiseHostLimits: false } });
+    assert.equal(natHostTuning(off.config, off.plan, "/run/x"), null);
+  });
+
+  test("netplanDropIn: the ID that configures the interface (by MAC); a missing interface or a DHCP address clash is refused", () => {
+    const a = { iface: "ens3", addresses: ["10.95.44.201/24", "10.95.44.202/24"], stagedPath: "x" };
+    const probe = `noise\n${probeOutput(
+      [["/etc/netplan/50-cloud-init.yaml", MULTIPASS_NETPLAN]],
+      [
+        ["lo", "00:00:00:00:00:00"],
+        ["ens3", "52:54:00:ab:cd:ef"],
+      ],
+    )}\n`;
+    const d = netplanDropIn(a, probe, "10.95.44.7");
+    assert.equal(d.netplanId, "default");
+    assert.deepEqual((parse(d.text) as { network: { ethernets: unknown } }).network.ethernets, {
+      default: { addresses: ["10.95.44.201/24", "10.95.44.202/24"] },
+    });
+    assert.throws(
+      () => netplanDropIn({ ...a, iface: "ens9" }, probe),
+      /interface ens9 does not exist on the host \(it has: lo, ens3\)/,
+    );
+    assert.throws(
+      () => netplanDropIn(a, probe, "10.95.44.202"),
+      /10\.95\.44\.202 is the VM's own DHCP \(management\) address and also a lab address/,
+    );
+    assert.throws(() => netplanDropIn(a, "ssh: connect failed"), /netplan probe printed no result/);
+  });
+});
+
+describe("vmScripts", () => {
+  const syntax = (text: string) => {
+    const r = spawnSync("bash", ["-n"], { input: text, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+  };
+
+  test("remoteCommand: bash -c under timeout, whatever the login shell; the script arrives byte for byte", () => {
+    const text = `#!/usr/bin/env bash\nprintf '%s|' "it's" '$HOME' "\\\\" "$0"\n`;
+    const line = remoteCommand(text, 5);
+    assert.match(line, /^timeout --kill-after=10 5 bash -c '/);
+    const out = execFileSync("sh", ["-c", line], { encoding: "utf8" });
+    assert.equal(out, `it's|$HOME|\\|bash|`);
+    assert.equal(remoteSequence([text, 5], ["true", 7]), `${line} && timeout --kill-after=10 7 bash -c true`);
+    assert.throws(() => remoteCommand("true", 0), /timeoutSeconds 0 is not valid/);
+  });
+
+  test("staging: a directory relative to the home, checked; create prints its absolute path", () => {
+    syntax(stagingCreateScript(".c1m-lab/s"));
+    syntax(stagingDeleteScript(".c1m-lab/s"));
+    assert.match(stagingDeleteScript(".c1m-lab/s"), /rmdir -- \.c1m-lab 2>\/dev\/null \|\| true/);
+    for (const bad of ["/etc", "../x", ".c1m-lab/../..", "a b", "", "x;rm"]) {
+      assert.throws(
+        () => stagingCreateScript(bad),
+        (e: Error) => e instanceof ScriptInputError && /stagingDir .* is not valid/.test(e.message),
+        bad,
+      );
+    }
+  });
+
+  test("installWorkloadScript: checks the sha256, finds Node ≥ 20, replaces the workdir as a whole; inputs are checked", () => {
+    const text = installWorkloadScript({ bundlePath: ".c1m-lab/s/w.tgz", sha256: BUNDLE.sha256, workdir: "/opt/c1m-lab" });
+    syntax(text);
+    for (const part of ["sha256sum", "/snap/bin/node", "tar -xzf", "chown -R root:root", 'mv -- "$new" "$workdir"', "bin/node"]) {
+      assert.ok(text.includes(part), part);
+    }
+    assert.throws(
+      () => installWorkloadScript({ bundlePath: "x", sha256: "abc", workdir: "/opt/c1m-lab" }),
+      /sha256 "abc" is not valid/,
+    );
+    for (const workdir of ["/opt", "/opt/lab", "opt/c1m", "/opt/../c1m", "/opt/c1m lab"]) {
+      assert.throws(
+        () => installWorkloadScript({ bundlePath: "x", sha256: BUNDLE.sha256, workdir }),
+        /workdir .* is not valid/,
+        workdir,
+      );
+    }
+  });
+
+  test("writeCloudInitScript writes the text exactly, 0600 (run for real into a temp directory)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "c1m-ci-"));
+    try {
+      const file = `${dir}/sub/cloud-init.yaml`;
+      const text = vmCloudInit({ sshPublicKey: PUBLIC_KEY, user: "lab-user" }) + "# it's $(not run) `x`\n";
+      execFileSync("bash", ["-c", writeCloudInitScript(file, text)]);
+      assert.equal(readFileSync(file, "utf8"), text);
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.throws(() => writeCloudInitScript("relative/x", text), /path "relative\/x" is not valid/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Names in a ustar archive (to check makeTar without depending on a tar binary). */
+function tarNames(tar: Buffer): string[] {
+  const names: string[] = [];
+  for (let off = 0; off + 512 <= tar.length;) {
+    const h = tar.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const str = (a: number, n: number) =>
+      h
+        .subarray(a, a + n)
+        .toString("ascii")
+        .replace(/\0.*$/s, "");
+    const prefix = str(345, 155);
+    names.push(prefix ? `${prefix}/${str(0, 100)}` : str(0, 100));
+    const size = parseInt(str(124, 12), 8);
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  return names;
+}
+
+describe("workload bundle", () => {
+  test("makeTar: sorted, deterministic, long names through the ustar prefix; GNU tar reads it back", (t) => {
+    const long = `node_modules/${"d".repeat(60)}/${"e".repeat(60)}/file.js`;
+    const entries = [
+      { name: "b.txt", data: Buffer.from("bee\n") },
+      { name: long, data: Buffer.from("x".repeat(600)), mode: 0o755 },
+      { name: "a/c.txt", data: Buffer.alloc(0) },
+    ];
+    const tar = makeTar(entries);
+    assert.deepEqual(tarNames(tar), ["a/c.txt", "b.txt", long]);
+    assert.equal(sha256(gzip(tar)), sha256(gzip(makeTar([...entries].reverse()))), "same files, same bytes");
+    assert.throws(() => makeTar([{ name: "../x", data: Buffer.alloc(1) }]), /not a plain relative path/);
+    assert.throws(() => makeTar([entries[0]!, entries[0]!]), /listed twice/);
+    if (spawnSync("tar", ["--version"]).status !== 0) return t.skip("no tar binary");
+    const dir = mkdtempSync(join(tmpdir(), "c1m-tar-"));
+    try {
+      execFileSync("tar", ["-xzf", "-", "-C", dir], { input: gzip(tar) });
+      assert.equal(readFileSync(`${dir}/b.txt`, "utf8"), "bee\n");
+      assert.equal(readFileSync(`${dir}/${long}`, "utf8"), "x".repeat(600));
+      assert.equal(statSync(`${dir}/${long}`).mode & 0o777, 0o755);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the server's packages: prom-client and what it depends on", () => {
+    assert.deepEqual(packageClosure(root, ["prom-client"]), ["@opentelemetry/api", "bintrees", "prom-client", "tdigest"]);
+    assert.throws(() => packageClosure(root, ["no-such-package-c1m"]), /needs the npm package no-such-package-c1m.*run npm ci/);
+  });
+
+  test("collectBundleFiles / writeWorkloadBundle: ES-module package.json, the compiled workload without maps, the packages; same sha256 twice", () => {
+    const names = collectBundleFiles(root).map((e) => e.name);
+    assert.ok(names.includes("dist/workload/server.js"));
+    assert.ok(names.includes("node_modules/prom-client/package.json"));
+    assert.ok(names.includes("node_modules/tdigest/package.json"));
+    assert.ok(!names.some((n) => n.endsWith(".map")), "no source maps");
+    assert.deepEqual(JSON.parse(BUNDLE_PACKAGE_JSON), { name: "c1m-lab-server", private: true, type: "module" });
+    const dir = mkdtempSync(join(tmpdir(), "c1m-bundle-"));
+    try {
+      const one = writeWorkloadBundle(root, dir);
+      const two = writeWorkloadBundle(root, dir);
+      assert.equal(one.sha256, two.sha256);
+      assert.equal(sha256(readFileSync(one.path)), one.sha256);
+      assert.deepEqual(tarNames(gunzipSync(readFileSync(one.path))), [...names].sort());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test("REFERENCE_FACTS still refuse the multipass stack's 25,000 per container (Docker caps containers at 20,000 fds here)", () => {
+  const config = parseLabConfig({ server: MULTIPASS, clients: { containers: 3, connectionsPerContainer: 25_000 } } as Record<
+    string,
+    unknown
+  >);
+  assert.throws(() => planCapacity(config, REFERENCE_FACTS), /25,000 is more than one container can hold/);
+});
