@@ -122,6 +122,8 @@ export function tuningDeleteScript(a: Pick<TuningArgs, "stateDir">): string {
     `  as_root rm -f "$f"`,
     `done`,
     `as_root rmdir ${q(dir)}`,
+    // The state dir goes too once nothing else (the netns host's pid and log files) is in it.
+    `as_root rmdir ${q(a.stateDir)} 2>/dev/null || true`,
   ]);
 }
 

@@ -138,9 +138,11 @@ test("tuning raises host limits only when below, sets namespace keys, and restor
   assert.equal(sh(`ip netns exec ${host.namespace} sysctl -n net.ipv4.ip_local_port_range`).trim().replace(/\s+/g, " "), "1024 65535");
   assert.notEqual(read("net.core.somaxconn"), "54321", "the host's own somaxconn is not the namespace's");
 
+  writeFileSync(join(stateDir, "in-use"), "");
   for (let i = 0; i < 2; i++) ok(s.tuningDeleteScript(tuning), `tuning delete #${i + 1}`);
   assert.equal(read(key), before, "restored");
   assert.equal(read(timeWait), timeWaitBefore, "restored");
+  assert.ok(existsSync(join(stateDir, "in-use")), "the state dir stays while something else still uses it");
   ok(s.netnsHostDeleteScript(host), "host delete");
 });
 
