@@ -109,20 +109,24 @@ export interface VmInputs {
   sshPublicKey?: string;
 }
 
-/** The sysctls the VM gets: limits from the plan, accept queues, then the stack's own (which win). */
-export function vmSysctls(config: LabConfig, plan: CapacityPlan): Record<string, string | number> {
+/** The sysctls the VM gets exactly: accept queues, then the stack's own (which win). */
+export function vmSysctls(config: LabConfig): Record<string, string | number> {
   return {
-    ...(config.tuning.raiseHostLimits
-      ? {
-          "fs.file-max": plan.needs.fileMax,
-          "fs.nr_open": plan.needs.nrOpen,
-          "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
-        }
-      : {}),
     "net.core.somaxconn": 65535,
     "net.ipv4.tcp_max_syn_backlog": 65535,
     ...config.tuning.sysctls,
   };
+}
+
+/** Limits the plan needs on the VM, raised only where the host is below them (the stack's own values win). */
+export function vmRaisedLimits(config: LabConfig, plan: CapacityPlan): Record<string, number> {
+  if (!config.tuning.raiseHostLimits) return {};
+  const limits: Record<string, number> = {
+    "fs.file-max": plan.needs.fileMax,
+    "fs.nr_open": plan.needs.nrOpen,
+    "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([k]) => !(k in config.tuning.sysctls)));
 }
 
 const isConntrackKey = (k: string) => k.startsWith("net.netfilter.nf_conntrack") || k.startsWith("net.nf_conntrack");
@@ -207,7 +211,7 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
     primaryAddress: primary,
     addresses: { iface: server.interface, addresses: labAddresses, stagedPath: `${stagingDir}/60-c1m-lab.yaml` },
     tuning: {
-      vm: { sysctls: vmSysctls(config, plan), stateDir: VM_STATE_DIR },
+      vm: { sysctls: vmSysctls(config), raise: vmRaisedLimits(config, plan), stateDir: VM_STATE_DIR },
       natHost: natHostTuning(config, plan, paths.stateDir),
     },
     server: {

@@ -353,6 +353,8 @@ export function renderSysctlConf(sysctls: Record<string, string | number>): stri
 
 export interface SysctlOptions {
   sysctls: Record<string, string | number>;
+  /** Limits raised to at least this value and never lowered (a host's own higher value stays). */
+  raise?: Record<string, number>;
   /** Where the values before the lab are kept (sysctl.before, mode 0600), e.g. /var/lib/c1m-lab. */
   stateDir: string;
   root?: string;
@@ -369,6 +371,7 @@ export function installSysctlScript(opts: SysctlOptions): string {
   const root = checkRoot(opts.root, where);
   const stateDir = checkPath(opts.stateDir, "stateDir", where);
   const entries = normaliseSysctls(opts.sysctls, where);
+  const raised = normaliseSysctls(opts.raise ?? {}, where).filter(([k]) => !(k in opts.sysctls));
   return script("install sysctls", [
     ...REMOTE,
     ...FAIL,
@@ -397,11 +400,17 @@ export function installSysctlScript(opts: SysctlOptions): string {
     '  v=$(printf "%s" "$v" | norm)',
     `  printf '%s = %s\\n' "$1" "$v" | as_root tee -a -- "$before" >/dev/null`,
     "}",
-    ...entries.map(([k]) => cmd("record", k)),
+    ...[...entries, ...raised].map(([k]) => cmd("record", k)),
     // Nothing is written before every key has proved to exist.
     writeText("# Written by c1m-lab: conntrack for the NAT host's table size\nnf_conntrack\n", '"$tmp"'),
     'as_root install -o root -g root -m 0644 -- "$tmp" "$mods"',
     writeText(renderSysctlConf(opts.sysctls), '"$tmp"'),
+    // Raise-only keys: the larger of the host's value and the plan's.
+    ...raised.flatMap(([k, v], i) => [
+      `raise_${i}=$(as_root sysctl -n ${q(k)} | norm)`,
+      `if [ "$raise_${i}" -lt ${q(v)} ]; then raise_${i}=${q(v)}; fi`,
+      `printf '%s = %s\\n' ${q(k)} "$raise_${i}" >> "$tmp"`,
+    ]),
     'as_root install -o root -g root -m 0644 -- "$tmp" "$conf"',
     'if ! out=$(as_root timeout 60 sysctl -p "$conf" 2>&1); then',
     `  printf '%s\\n' "$out" >&2`,
@@ -412,7 +421,8 @@ export function installSysctlScript(opts: SysctlOptions): string {
     `  [ "$got" = "$2" ] || fail "sysctl $1 is '$got' after writing '$2' (the kernel rejected or capped it)"`,
     "}",
     ...entries.map(([k, v]) => cmd("check", k, v)),
-    `echo "c1m-lab: ${entries.length} sysctls set from $conf"`,
+    ...raised.map(([k], i) => `check ${q(k)} "$raise_${i}"`),
+    `echo "c1m-lab: ${entries.length + raised.length} sysctls set from $conf"`,
   ]);
 }
 

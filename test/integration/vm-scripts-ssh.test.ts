@@ -260,6 +260,20 @@ describe("VM scripts over ssh into a namespace", { skip }, () => {
     assert.equal(existsSync(stateDir), false);
   });
 
+  test("raise-only limits: a host value above the plan's stays, one below is raised; both restored", () => {
+    const root = `${tmp}/raise-root`;
+    const stateDir = `${tmp}/raise-state`;
+    const read = (k: string) => Number(inNs("sysctl", "-n", k).trim());
+    const [backlog, keepalive] = [read("net.ipv4.tcp_max_syn_backlog"), read("net.ipv4.tcp_keepalive_time")];
+    const raise = { "net.ipv4.tcp_max_syn_backlog": backlog - 1, "net.ipv4.tcp_keepalive_time": keepalive + 111 };
+    for (let i = 0; i < 2; i++) ok(remote(installSysctlScript({ sysctls: {}, raise, stateDir, root })), `raise #${i + 1}`);
+    assert.equal(read("net.ipv4.tcp_max_syn_backlog"), backlog, "never lowered");
+    assert.equal(read("net.ipv4.tcp_keepalive_time"), keepalive + 111, "raised");
+    assert.match(readFileSync(`${root}/etc/sysctl.d/60-c1m-lab.conf`, "utf8"), new RegExp(`net.ipv4.tcp_max_syn_backlog = ${backlog}\n`));
+    ok(remote(restoreSysctlScript({ stateDir, root })), "restore");
+    assert.deepEqual([read("net.ipv4.tcp_max_syn_backlog"), read("net.ipv4.tcp_keepalive_time")], [backlog, keepalive]);
+  });
+
   test("netplan: probe → findNetplanId → drop-in validated, installed 0600, applied, addresses answer; idempotent; bad drop-in and failed apply change nothing; remove leaves the host's file", async () => {
     // Test double for `netplan apply` (no systemd-networkd here): everything else goes to the real
     // netplan. `apply` runs the real `netplan generate` on the root and, like networkd, adds the

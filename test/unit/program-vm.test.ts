@@ -344,15 +344,14 @@ for (const name of VM_STACKS) {
     });
 
     test("tuning: sysctls from the plan on the VM (restored on destroy); conntrack on this machine, the NAT host", () => {
-      const sysctls = {
+      const sysctls = { "net.core.somaxconn": 65535, "net.ipv4.tcp_max_syn_backlog": 65535 };
+      const raise = {
         "fs.file-max": plan.needs.fileMax,
         "fs.nr_open": plan.needs.nrOpen,
         "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
-        "net.core.somaxconn": 65535,
-        "net.ipv4.tcp_max_syn_backlog": 65535,
       };
       const t = r.byName("tuning-sysctls");
-      assert.equal(t.inputs.create, remoteCommand(vm.installSysctlScript({ sysctls, stateDir: "/var/lib/c1m-lab" }), 180));
+      assert.equal(t.inputs.create, remoteCommand(vm.installSysctlScript({ sysctls, raise, stateDir: "/var/lib/c1m-lab" }), 180));
       assert.equal(t.inputs.delete, remoteCommand(vm.restoreSysctlScript({ stateDir: "/var/lib/c1m-lab" }), 180));
       const nat = r.byName("tuning-nat-host");
       const args: netns.TuningArgs = {

@@ -23,7 +23,7 @@ import {
   vmCloudInit,
   writeCloudInitScript,
 } from "../../infra/vmScripts.js";
-import { natHostTuning, netplanDropIn, vmLabSteps, VmStepsError, vmSysctls } from "../../infra/vmSteps.js";
+import { natHostTuning, netplanDropIn, vmLabSteps, VmStepsError, vmRaisedLimits, vmSysctls } from "../../infra/vmSteps.js";
 import {
   BUNDLE_PACKAGE_JSON,
   collectBundleFiles,
@@ -152,18 +152,21 @@ describe("vmLabSteps", () => {
     );
   });
 
-  test("sysctls: the plan's limits, accept queues, then the stack's own values win; raiseHostLimits off keeps the limits out", () => {
-    const { config, plan } = lab(SSH, { tuning: { sysctls: { "net.core.somaxconn": 4096, "vm.max_map_count": 262144 } } });
-    assert.deepEqual(vmSysctls(config, plan), {
-      "fs.file-max": plan.needs.fileMax,
-      "fs.nr_open": plan.needs.nrOpen,
-      "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
+  test("sysctls: accept queues and the stack's own values exactly; the plan's limits raise-only; raiseHostLimits off keeps them out", () => {
+    const { config, plan } = lab(SSH, { tuning: { sysctls: { "net.core.somaxconn": 4096, "vm.max_map_count": 262144, "fs.nr_open": 2_000_000 } } });
+    assert.deepEqual(vmSysctls(config), {
       "net.core.somaxconn": 4096,
       "net.ipv4.tcp_max_syn_backlog": 65535,
       "vm.max_map_count": 262144,
+      "fs.nr_open": 2_000_000,
     });
+    assert.deepEqual(vmRaisedLimits(config, plan), {
+      "fs.file-max": plan.needs.fileMax,
+      "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
+    }, "a stack's own value is set exactly, not raised");
     const off = lab(SSH, { tuning: { raiseHostLimits: false } });
-    assert.deepEqual(vmSysctls(off.config, off.plan), { "net.core.somaxconn": 65535, "net.ipv4.tcp_max_syn_backlog": 65535 });
+    assert.deepEqual(vmSysctls(off.config), { "net.core.somaxconn": 65535, "net.ipv4.tcp_max_syn_backlog": 65535 });
+    assert.deepEqual(vmRaisedLimits(off.config, off.plan), {});
   });
 
   test("the NAT host (this machine): conntrack raised only, an override set exactly, nothing when off", () => {
