@@ -806,7 +806,8 @@ export function multipassLaunchScript(opts: MultipassLaunchOptions): string {
     "  esac",
     "else",
     '  [ -f "$cloudinit" ] || fail "the cloud-init file $cloudinit is missing"',
-    `  timeout ${timeout + 60} ${cmd("multipass", "launch", opts.release, "--name", instance, "--cpus", cpus, "--memory", opts.memory, "--disk", opts.disk)} --cloud-init "$cloudinit" --timeout ${timeout}`,
+    // Through stdin: the multipass snap cannot read files outside the user's home.
+    `  timeout ${timeout + 60} ${cmd("multipass", "launch", opts.release, "--name", instance, "--cpus", cpus, "--memory", opts.memory, "--disk", opts.disk)} --cloud-init - --timeout ${timeout} < "$cloudinit"`,
     "fi",
     "rc=0",
     `timeout ${timeout} multipass exec "$name" -- cloud-init status --wait >/dev/null 2>&1 || rc=$?`,

@@ -565,11 +565,13 @@ describe(
           "--disk",
           "5G",
           "--cloud-init",
-          cloudInit,
+          "-",
           "--timeout",
           "60",
         ],
       );
+      // Through stdin: the multipass snap cannot read files outside the user's home.
+      assert.equal(readFileSync(`${dir}/state/cloud-init.stdin`, "utf8"), "#cloud-config\n");
       assert.deepEqual(calls().at(-1), ["exec", "c1mt", "--", "cloud-init", "status", "--wait"]);
       assert.equal(run(multipassAddressScript("c1mt")).stdout, "10.9.8.7\n");
 
@@ -617,7 +619,7 @@ case "$1" in
     ip=$(cat "$S/$2.ip" 2>/dev/null || true)
     if [ "\${3:-}" = --format ]; then printf '{"errors":[],"info":{"%s":{"state":"%s","ipv4":[%s]}}}\\n' "$2" "$(cat "$S/$2")" "\${ip:+\\"$ip\\"}"
     else echo "Name: $2"; echo "State: $(cat "$S/$2")"; fi ;;
-  launch) shift; while [ $# -gt 0 ]; do [ "$1" = --name ] && n=$2; shift; done; echo Running > "$S/$n"; echo 10.9.8.7 > "$S/$n.ip" ;;
+  launch) shift; stdin=; while [ $# -gt 0 ]; do [ "$1" = --name ] && n=$2; [ "$1" = --cloud-init ] && [ "$2" = - ] && stdin=1; shift; done; [ -n "$stdin" ] && cat > "$S/cloud-init.stdin"; echo Running > "$S/$n"; echo 10.9.8.7 > "$S/$n.ip" ;;
   start) echo Running > "$S/$2" ;;
   recover) echo Stopped > "$S/$2" ;;
   exec) exit "\${C1MT_CLOUDINIT_RC:-0}" ;;

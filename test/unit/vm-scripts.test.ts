@@ -316,7 +316,7 @@ describe("local scripts", () => {
     assert.equal(shellValue(text, "cloudinit"), `/tmp/${HOSTILE}`);
     assert.match(
       text,
-      /multipass launch 24\.04 --name c1m-server --cpus 2 --memory 4G --disk 20G --cloud-init "\$cloudinit" --timeout 900/,
+      /multipass launch 24\.04 --name c1m-server --cpus 2 --memory 4G --disk 20G --cloud-init - --timeout 900 < "\$cloudinit"/,
     );
     assertSyntax(multipassAddressScript("c1m-server"));
     assertSyntax(multipassDeleteScript("c1m-server"));
