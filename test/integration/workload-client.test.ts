@@ -1,0 +1,185 @@
+// The connection client for real, on loopback, against servers the test runs itself.
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import type { ClientStatus } from "../../workload/protocol.js";
+import { runClient, sleep, startClient, waitUntil } from "../support/workload-harness.js";
+
+/** A plain server in the test process that remembers every socket and what it received. */
+async function recordingServer(t: TestContext, host: string, port = 0) {
+  const sockets: net.Socket[] = [];
+  const received = new Map<net.Socket, string>();
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    received.set(s, "");
+    s.setEncoding("latin1");
+    s.on("data", (d: string) => received.set(s, received.get(s)! + d));
+    s.on("error", () => {});
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  const addr = server.address() as net.AddressInfo;
+  return { server, sockets, received, target: `${host}:${addr.port}` };
+}
+
+/** A loopback port nobody listens on (bound, then released). */
+async function closedPort(host: string): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, host, () => resolve()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+test("a closed port: every connect fails as 'refused', exit 1", async (t) => {
+  const port = await closedPort("127.0.0.41");
+  const r = await runClient(t, ["--targets", `127.0.0.41:${port}`, "--connections", "20", "--hold-seconds", "0.2"]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.final?.final, true);
+  assert.equal(r.final?.established, 0);
+  assert.equal(r.final?.attempted, 20);
+  assert.deepEqual(r.final?.failed, { timeout: 0, refused: 20, addrnotavail: 0, reset: 0, emfile: 0, other: 0 });
+  assert.equal(r.final?.rampSeconds, null);
+});
+
+test("ramps, pings each socket about once per interval, counts drops, exits 0 on SIGTERM", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.42");
+  const client = startClient(t, [
+    "--targets",
+    srv.target,
+    "--connections",
+    "50",
+    "--ping-payload",
+    "hi!",
+    "--ping-interval-seconds",
+    "1",
+    "--status-interval-ms",
+    "200",
+    "--name",
+    "t-client",
+  ]);
+  const ramped = await client.waitJson<ClientStatus>((s) => s.established === 50, 10_000, "50 established");
+  assert.equal(ramped.client, "t-client");
+  assert.equal(ramped.target, 50);
+  assert.notEqual(ramped.rampSeconds, null);
+  await waitUntil(() => srv.sockets.length === 50, 3000, "server saw 50");
+
+  // Two ping ticks later every socket has had "hi!" at least once, and only whole payloads.
+  await sleep(2300);
+  for (const s of srv.sockets) {
+    const got = srv.received.get(s)!;
+    assert.match(got, /^(hi!)+$/, `socket got ${JSON.stringify(got)}`);
+    assert.ok(got.length / 3 <= 3, `at most ~one ping per second, got ${got.length / 3} in 2.3 s`);
+  }
+
+  for (const s of srv.sockets.slice(0, 10)) s.destroy();
+  const dropped = await client.waitJson<ClientStatus>((s) => s.dropped === 10, 3000, "10 dropped");
+  assert.equal(dropped.established, 40);
+
+  const { code } = await client.stop("SIGTERM");
+  assert.equal(code, 0, "target had been reached: a signal is the normal end with --hold-seconds 0");
+  const statuses = client.json<ClientStatus>();
+  const final = statuses.at(-1)!;
+  assert.equal(final.final, true);
+  assert.equal(final.dropped, 10);
+  assert.equal(statuses.filter((s) => s.final).length, 1);
+  // One line per --status-interval-ms (200 ms) over ~3 s.
+  assert.ok(statuses.length >= 10 && statuses.length <= 25, `${statuses.length} status lines`);
+});
+
+test("--connect-rate paces the ramp", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.43");
+  const r = await runClient(t, [
+    "--targets",
+    srv.target,
+    "--connections",
+    "100",
+    "--connect-rate",
+    "200",
+    "--hold-seconds",
+    "0.1",
+    "--ping-interval-seconds",
+    "0",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  // 100 at 200/s is 0.5 s (a 4-token burst allowed); unpaced it would take a few ms.
+  assert.ok(r.final!.rampSeconds! >= 0.4, `ramp took ${r.final!.rampSeconds} s`);
+  assert.ok(r.final!.rampSeconds! < 3, `ramp took ${r.final!.rampSeconds} s`);
+});
+
+test("--retry backs off (no tight loop) and reaches the target once the server appears", async (t) => {
+  const host = "127.0.0.44";
+  const port = await closedPort(host);
+  const client = startClient(t, [
+    "--targets",
+    `${host}:${port}`,
+    "--connections",
+    "5",
+    "--retry",
+    "--hold-seconds",
+    "0.3",
+    "--status-interval-ms",
+    "100",
+  ]);
+  await sleep(1200);
+  await recordingServer(t, host, port);
+  const { code } = await client.exited;
+  assert.equal(code, 0, client.stderr);
+  const final = client.json<ClientStatus>().at(-1)!;
+  assert.equal(final.established, 5);
+  // Backoff 125–250 ms, then 250–500, 500–1000: each connection fails 2–4 times in 1.2 s.
+  assert.ok(final.failed.refused >= 10 && final.failed.refused <= 25, `${final.failed.refused} refused`);
+  assert.equal(final.attempted, final.failed.refused + 5);
+});
+
+test("environment configures the client; a flag wins over its variable", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.45");
+  const r = await runClient(t, ["--name", "from-flag", "--hold-seconds", "0.2"], {
+    env: {
+      C1M_TARGETS: srv.target,
+      C1M_CONNECTIONS: "7",
+      C1M_CLIENT_NAME: "from-env",
+      C1M_HOLD_SECONDS: "bogus-but-overridden",
+      C1M_PING_INTERVAL_SECONDS: "0",
+    },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.final?.client, "from-flag");
+  assert.equal(r.final?.target, 7);
+  assert.equal(r.final?.established, 7);
+});
+
+test("more connections than the fd limit allows: refused with the processes/containers needed", async (t) => {
+  // ulimit -n 500: 400 usable after the reserve; 1000 needs ceil(1000 / 400) = 3 processes.
+  const over = await runClient(t, ["--targets", "127.0.0.46:9", "--connections", "1000"], { nofile: 500 });
+  assert.equal(over.code, 2);
+  assert.match(over.stderr, /1000 connections exceed .*soft limit 500 .*= 400 sockets.*Run 3 client processes\/containers/s);
+  assert.equal(over.statuses.length, 0, "nothing attempted");
+  // Exactly the usable count is accepted (and then fails on the closed port: exit 1, not 2).
+  const port = await closedPort("127.0.0.46");
+  const at = await runClient(t, ["--targets", `127.0.0.46:${port}`, "--connections", "400", "--hold-seconds", "0.1"], {
+    nofile: 500,
+  });
+  assert.equal(at.code, 1, at.stderr);
+  assert.equal(at.final?.failed.refused, 400);
+});
+
+test("bad input exits 2 with a message", async (t) => {
+  for (const [args, pattern] of [
+    [["--connections", "5"], /--targets/],
+    [["--targets", "127.0.0.1:9000"], /--connections/],
+    [["--targets", "localhost:9000", "--connections", "5"], /not IP:PORT/],
+    [["--targets", "127.0.0.1:9000", "--connections", "0"], /out of range/],
+    [["--targets", "127.0.0.1:9000", "--connections", "5", "--frobnicate"], /Unknown option/],
+  ] as const) {
+    const r = await runClient(t, [...args]);
+    assert.equal(r.code, 2, `${args.join(" ")}`);
+    assert.match(r.stderr, pattern);
+  }
+});

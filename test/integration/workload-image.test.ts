@@ -1,0 +1,42 @@
+// workload/Dockerfile builds an image that runs the client from C1M_* env alone, with no npm
+// dependencies inside. Needs docker and a local Node base image (the lab builds one offline).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import type { ClientStatus } from "../../workload/protocol.js";
+import { dockerAvailable, runScript } from "../support/sh.js";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const base = `c1m-lab-node-base:${process.versions.node}`;
+const image = `c1mt-wl-client:${process.pid}`;
+
+test("client image: --help, env-configured run, only the compiled workload inside", (t) => {
+  if (!dockerAvailable()) return t.skip("docker not available");
+  if (runScript(`docker image inspect ${base} >/dev/null 2>&1`).code !== 0) return t.skip(`no local base image ${base}`);
+  t.after(() => runScript(`docker rmi -f ${image} >/dev/null 2>&1`));
+
+  const build = runScript(`cd ${root} && docker build -q -t ${image} --build-arg BASE_IMAGE=${base} -f workload/Dockerfile .`);
+  assert.equal(build.code, 0, build.stderr);
+
+  const help = runScript(`docker run --rm --network none ${image} --help`);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /--connections N/);
+
+  // --network none: the container's own loopback only; nothing listens there, so: refused.
+  const run = runScript(
+    `docker run --rm --network none -e C1M_TARGETS=127.0.0.1:9 -e C1M_CONNECTIONS=3 -e C1M_HOLD_SECONDS=0.1 -e C1M_CLIENT_NAME=img ${image}`,
+  );
+  assert.equal(run.code, 1, run.stderr);
+  const final = JSON.parse(run.stdout.trim().split("\n").at(-1)!) as ClientStatus;
+  assert.equal(final.client, "img");
+  assert.equal(final.final, true);
+  assert.equal(final.failed.refused, 3);
+
+  const ls = runScript(
+    `docker run --rm --network none --entrypoint /usr/local/bin/node ${image} -e 'const fs=require("fs");console.log(JSON.stringify(fs.readdirSync("/app",{recursive:true})))'`,
+  );
+  assert.equal(ls.code, 0, ls.stderr);
+  const files = JSON.parse(ls.stdout) as string[];
+  assert.ok(files.includes("client.js") && files.includes("protocol.js") && files.includes("package.json"));
+  assert.ok(!files.some((f) => f.includes("node_modules") || f.endsWith(".ts") || f.endsWith(".map")), files.join(" "));
+});

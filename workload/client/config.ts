@@ -1,0 +1,147 @@
+// The client's configuration from flags and C1M_* environment (a flag wins over its env var).
+// Pure, unit-tested.
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { CLIENT_ENV } from "../protocol.js";
+import {
+  UsageError,
+  parseBoolOption,
+  parseHostPort,
+  parseIntOption,
+  parseIpList,
+  parseNumberOption,
+  splitList,
+  type HostPort,
+} from "../cliArgs.js";
+
+export interface ClientConfig {
+  targets: HostPort[];
+  connections: number;
+  /** New connects per second. */
+  connectRate: number;
+  maxInFlight: number;
+  connectTimeoutMs: number;
+  pingPayload: string;
+  /** Each established socket gets the payload about once per interval; 0 = never. */
+  pingIntervalSeconds: number;
+  /** 0 = hold until SIGTERM/SIGINT. */
+  holdSeconds: number;
+  retry: boolean;
+  sourceAddresses: string[];
+  name: string;
+  /** How often a status line is printed (flag only; 1000 in the lab). */
+  statusIntervalMs: number;
+}
+
+export const CLIENT_DEFAULTS = {
+  connectRate: 5000,
+  maxInFlight: 256,
+  connectTimeoutMs: 10_000,
+  pingPayload: "ping",
+  pingIntervalSeconds: 100,
+  holdSeconds: 0,
+  statusIntervalMs: 1000,
+} as const;
+
+export const CLIENT_USAGE = `Usage: node dist/workload/client.js [options]
+
+Opens and holds many idle TCP connections, printing one JSON status line per second.
+Every option can also come from the environment variable in brackets; the flag wins.
+
+  --targets IP:PORT,...          servers to connect to, round-robin   [${CLIENT_ENV.targets}] (required)
+  --connections N                connections to open and hold         [${CLIENT_ENV.connections}] (required)
+  --connect-rate N               new connects per second (default ${CLIENT_DEFAULTS.connectRate})   [${CLIENT_ENV.connectRate}]
+  --max-in-flight N              connects pending at once (default ${CLIENT_DEFAULTS.maxInFlight})   [${CLIENT_ENV.maxInFlight}]
+  --connect-timeout-ms N         give up on a connect after this (default ${CLIENT_DEFAULTS.connectTimeoutMs})   [${CLIENT_ENV.connectTimeoutMs}]
+  --ping-payload TEXT            bytes each socket sends per interval (default "${CLIENT_DEFAULTS.pingPayload}")   [${CLIENT_ENV.pingPayload}]
+  --ping-interval-seconds N      ping each socket about this often, 0 = never (default ${CLIENT_DEFAULTS.pingIntervalSeconds})   [${CLIENT_ENV.pingIntervalSeconds}]
+  --hold-seconds N               hold this long once ramped, 0 = until SIGTERM/SIGINT (default 0)   [${CLIENT_ENV.holdSeconds}]
+  --retry                        retry failed connects, capped exponential backoff   [${CLIENT_ENV.retry}=1]
+  --source-addresses IP,...      bind sockets to these source IPs, round-robin   [${CLIENT_ENV.sourceAddresses}]
+  --name NAME                    name in status lines (default the hostname)   [${CLIENT_ENV.clientName}]
+  --status-interval-ms N         status line period (default ${CLIENT_DEFAULTS.statusIntervalMs})
+  --help                         this text
+
+Exit: 0 if the target was reached (and held for --hold-seconds), 1 if not, 2 for bad input
+(including more connections than this process's open-file limit allows).`;
+
+export type ParsedClientArgs = { help: true } | { help: false; config: ClientConfig };
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        targets: { type: "string" },
+        connections: { type: "string" },
+        "connect-rate": { type: "string" },
+        "max-in-flight": { type: "string" },
+        "connect-timeout-ms": { type: "string" },
+        "ping-payload": { type: "string" },
+        "ping-interval-seconds": { type: "string" },
+        "hold-seconds": { type: "string" },
+        retry: { type: "boolean" },
+        "source-addresses": { type: "string" },
+        name: { type: "string" },
+        "status-interval-ms": { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return { help: true };
+
+  // flag value, else env value, else undefined; `label` names both in messages.
+  const pick = (flag: keyof typeof values, envName?: string): { raw?: string; label: string } => {
+    const v = values[flag];
+    if (typeof v === "string") return { raw: v, label: `--${flag}` };
+    const e = envName === undefined ? undefined : env[envName];
+    return { raw: e === "" ? undefined : e, label: envName ?? `--${flag}` };
+  };
+  const int = (flag: keyof typeof values, envName: string | undefined, dflt: number | undefined, min: number) => {
+    const { raw, label } = pick(flag, envName);
+    if (raw === undefined) {
+      if (dflt === undefined) throw new UsageError(`--${flag} (or ${envName}) is required`);
+      return dflt;
+    }
+    return parseIntOption(label, raw, { min });
+  };
+
+  const targetsOpt = pick("targets", CLIENT_ENV.targets);
+  if (targetsOpt.raw === undefined) throw new UsageError(`--targets (or ${CLIENT_ENV.targets}) is required`);
+  const targets = splitList(targetsOpt.raw).map((t) => parseHostPort(targetsOpt.label, t));
+  if (targets.length === 0) throw new UsageError(`${targetsOpt.label}: no targets`);
+
+  const pingInterval = pick("ping-interval-seconds", CLIENT_ENV.pingIntervalSeconds);
+  const hold = pick("hold-seconds", CLIENT_ENV.holdSeconds);
+  const sources = pick("source-addresses", CLIENT_ENV.sourceAddresses);
+  const retryEnv = env[CLIENT_ENV.retry];
+  const payload = pick("ping-payload", CLIENT_ENV.pingPayload).raw ?? CLIENT_DEFAULTS.pingPayload;
+
+  return {
+    help: false,
+    config: {
+      targets,
+      connections: int("connections", CLIENT_ENV.connections, undefined, 1),
+      connectRate: int("connect-rate", CLIENT_ENV.connectRate, CLIENT_DEFAULTS.connectRate, 1),
+      maxInFlight: int("max-in-flight", CLIENT_ENV.maxInFlight, CLIENT_DEFAULTS.maxInFlight, 1),
+      connectTimeoutMs: int("connect-timeout-ms", CLIENT_ENV.connectTimeoutMs, CLIENT_DEFAULTS.connectTimeoutMs, 1),
+      pingPayload: payload,
+      pingIntervalSeconds:
+        pingInterval.raw === undefined
+          ? CLIENT_DEFAULTS.pingIntervalSeconds
+          : parseNumberOption(pingInterval.label, pingInterval.raw, { min: 0 }),
+      holdSeconds: hold.raw === undefined ? CLIENT_DEFAULTS.holdSeconds : parseNumberOption(hold.label, hold.raw, { min: 0 }),
+      retry: values.retry ?? (retryEnv === undefined ? false : parseBoolOption(CLIENT_ENV.retry, retryEnv)),
+      sourceAddresses: sources.raw === undefined ? [] : parseIpList(sources.label, sources.raw),
+      name: pick("name", CLIENT_ENV.clientName).raw ?? hostname(),
+      statusIntervalMs: int("status-interval-ms", undefined, CLIENT_DEFAULTS.statusIntervalMs, 10),
+    },
+  };
+}

@@ -1,0 +1,284 @@
+// Opens `connections` idle TCP connections round-robin over the targets at a bounded rate,
+// holds them, and pings each about once per interval. Per-connection cost is kept to the
+// socket itself: shared handlers, no per-socket timers or closures, one array slot.
+import net from "node:net";
+import { performance } from "node:perf_hooks";
+import { FAILURE_CLASSES, type ClientStatus, type FailureClass } from "../protocol.js";
+import type { ClientConfig } from "./config.js";
+import { classifyError, connectTimeoutError } from "./errors.js";
+import { backoffMs, RetryQueue } from "./retryQueue.js";
+
+/** Connect pacing tick: small enough to keep bursts short at 15k+/s. */
+const PUMP_TICK_MS = 10;
+/** Ping tick: the payload goes to a 1/N slice of sockets per tick. */
+const MAX_PING_TICK_MS = 1000;
+
+interface Pending {
+  start: number;
+  attempt: number;
+  target: number;
+  source: number;
+  failure?: FailureClass;
+  timedOut?: boolean;
+}
+
+// Servers in the lab never send, but if one does, reads land in one shared buffer and are
+// dropped: no per-read allocation on the client.
+const READ_BUFFER = Buffer.allocUnsafe(16 * 1024);
+const DISCARD = { buffer: READ_BUFFER, callback: (): boolean => true }; // false would pause reading
+
+export class ConnectionClient {
+  established = 0;
+  attempted = 0;
+  dropped = 0;
+  readonly failed = Object.fromEntries(FAILURE_CLASSES.map((c) => [c, 0])) as Record<FailureClass, number>;
+  /** Time the target was first reached (performance.now()), or undefined. */
+  private reachedAt: number | undefined;
+  private connectsOk = 0;
+  private freshStarted = 0;
+  private readonly pending = new Map<net.Socket, Pending>();
+  private readonly retries = new RetryQueue();
+  /** Established sockets; closed ones linger until compaction (no per-socket index needed). */
+  private open: net.Socket[] = [];
+  private deadInOpen = 0;
+  private pingCursor = 0;
+  private tokens = 0;
+  private lastRefill = 0;
+  private startTime = 0;
+  private lastStatus = { t: 0, ok: 0 };
+  private readonly timers: NodeJS.Timeout[] = [];
+  private holdTimer: NodeJS.Timeout | undefined;
+  private rampOver = false;
+  private stopped = false;
+  private readonly connectOptions: net.TcpNetConnectOpts[][];
+  private readonly payload: Buffer;
+  private readonly burst: number;
+  // One function object per client, shared by every socket (`this` is the socket).
+  private readonly onConnect: (this: net.Socket) => void;
+  private readonly onError: (this: net.Socket, err: Error) => void;
+  private readonly onClose: (this: net.Socket) => void;
+
+  constructor(
+    private readonly config: ClientConfig,
+    private readonly out: (status: ClientStatus) => void,
+    private readonly onFinish: (code: number) => void,
+    /** Called once when the ramp is over (target reached, or nothing left to try). */
+    private readonly onRampDone?: () => void,
+  ) {
+    const sources = config.sourceAddresses.length > 0 ? config.sourceAddresses : [undefined];
+    // Prebuilt options per (target, source): net copies them, so one object serves every connect.
+    this.connectOptions = config.targets.map((t) =>
+      sources.map((localAddress) => {
+        const o: net.TcpNetConnectOpts = { host: t.host, port: t.port, onread: DISCARD, keepAlive: false };
+        if (localAddress !== undefined) o.localAddress = localAddress;
+        return o;
+      }),
+    );
+    this.payload = Buffer.from(config.pingPayload);
+    this.burst = Math.max(1, (config.connectRate * PUMP_TICK_MS * 2) / 1000);
+    ({ onConnect: this.onConnect, onError: this.onError, onClose: this.onClose } = sharedHandlers(this));
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  start(): void {
+    this.startTime = performance.now();
+    this.lastRefill = this.startTime;
+    this.lastStatus = { t: this.startTime, ok: 0 };
+    this.timers.push(setInterval(() => this.pump(), PUMP_TICK_MS));
+    const sweepMs = Math.min(250, Math.max(10, Math.floor(this.config.connectTimeoutMs / 4)));
+    this.timers.push(setInterval(() => this.sweepTimeouts(), sweepMs));
+    this.timers.push(setInterval(() => this.tickStatus(), this.config.statusIntervalMs));
+    if (this.config.pingIntervalSeconds > 0) {
+      const intervalMs = this.config.pingIntervalSeconds * 1000;
+      const tickMs = Math.min(MAX_PING_TICK_MS, intervalMs);
+      this.timers.push(setInterval(() => this.ping(tickMs / intervalMs), tickMs));
+    }
+    this.pump();
+  }
+
+  /** Starts as many connects as the token bucket, the in-flight cap and the plan allow. */
+  private pump(): void {
+    if (this.stopped) return;
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.lastRefill) * this.config.connectRate) / 1000);
+    this.lastRefill = now;
+    const nTargets = this.config.targets.length;
+    const nSources = this.connectOptions[0]!.length;
+    while (this.tokens >= 1 && this.pending.size < this.config.maxInFlight) {
+      const retry = this.retries.popDue(now);
+      if (retry !== undefined) {
+        this.connect(retry.target, (retry.source + 1) % nSources, retry.attempt, now);
+      } else if (this.freshStarted < this.config.connections) {
+        const i = this.freshStarted++;
+        // Targets cycle fastest; sources advance once per round so every pair gets used.
+        this.connect(i % nTargets, Math.floor(i / nTargets) % nSources, 0, now);
+      } else {
+        break;
+      }
+      this.tokens--;
+    }
+  }
+
+  private connect(target: number, source: number, attempt: number, now: number): void {
+    this.attempted++;
+    const socket = net.connect(this.connectOptions[target]![source]!);
+    this.pending.set(socket, { start: now, attempt, target, source });
+    // 'connect' fires at most once: a plain listener avoids once()'s wrapper closure.
+    socket.on("connect", this.onConnect);
+    socket.on("error", this.onError);
+    socket.on("close", this.onClose);
+  }
+
+  /** (Called by the shared socket handlers.) */
+  connected(socket: net.Socket): void {
+    if (!this.pending.delete(socket)) return;
+    this.established++;
+    this.connectsOk++;
+    this.open.push(socket);
+    if (this.reachedAt === undefined && this.established >= this.config.connections) {
+      this.reachedAt = performance.now();
+      this.rampDone();
+    }
+    this.pump();
+  }
+
+  /** (Called by the shared socket handlers.) */
+  failedWith(socket: net.Socket, err: Error): void {
+    const p = this.pending.get(socket);
+    if (p !== undefined && p.failure === undefined) p.failure = classifyError(err);
+  }
+
+  /** (Called by the shared socket handlers.) */
+  closed(socket: net.Socket): void {
+    if (this.stopped) return;
+    const p = this.pending.get(socket);
+    if (p === undefined) {
+      // An established connection went away.
+      this.established--;
+      this.dropped++;
+      this.deadInOpen++;
+      return;
+    }
+    this.pending.delete(socket);
+    this.failed[p.failure ?? "other"]++;
+    if (this.config.retry && this.reachedAt === undefined) {
+      this.retries.push({
+        due: performance.now() + backoffMs(p.attempt + 1),
+        attempt: p.attempt + 1,
+        target: p.target,
+        source: p.source,
+      });
+    } else if (this.rampSettled()) {
+      this.rampDone();
+    }
+    this.pump();
+  }
+
+  /** Nothing left to try: every connect has succeeded or failed for good. */
+  private rampSettled(): boolean {
+    return this.freshStarted >= this.config.connections && this.pending.size === 0 && this.retries.size === 0;
+  }
+
+  /** Once ramped (or settled short): tell the owner, and let --hold-seconds count down to the exit. */
+  private rampDone(): void {
+    if (this.rampOver) return;
+    this.rampOver = true;
+    this.onRampDone?.();
+    if (this.config.holdSeconds <= 0) return;
+    this.holdTimer = setTimeout(() => this.finish(this.succeeded() ? 0 : 1), this.config.holdSeconds * 1000);
+  }
+
+  /** Target reached, and still held now. */
+  succeeded(): boolean {
+    return this.reachedAt !== undefined && (this.config.holdSeconds <= 0 || this.established >= this.config.connections);
+  }
+
+  /** One sweep over in-flight connects (oldest first) instead of a timer per socket. */
+  private sweepTimeouts(): void {
+    const now = performance.now();
+    const limit = this.config.connectTimeoutMs;
+    for (const [socket, p] of this.pending) {
+      if (now - p.start < limit) break; // Map order is start order
+      if (p.timedOut) continue;
+      p.timedOut = true;
+      socket.destroy(connectTimeoutError(limit));
+    }
+  }
+
+  /** Sends the payload to the next `fraction` of established sockets. */
+  private ping(fraction: number): void {
+    const n = this.open.length;
+    if (n === 0) return;
+    let count = Math.ceil(n * fraction);
+    while (count-- > 0) {
+      if (this.pingCursor >= this.open.length) this.pingCursor = 0;
+      const s = this.open[this.pingCursor++]!;
+      if (!s.destroyed && s.writable) s.write(this.payload);
+    }
+  }
+
+  private compactOpen(): void {
+    if (this.deadInOpen < 1024 && this.deadInOpen * 8 < this.open.length) return;
+    this.open = this.open.filter((s) => !s.destroyed);
+    this.deadInOpen = 0;
+    this.pingCursor = 0;
+  }
+
+  private tickStatus(): void {
+    this.compactOpen();
+    this.out(this.status(false));
+  }
+
+  status(final: boolean): ClientStatus {
+    const now = performance.now();
+    const dt = now - this.lastStatus.t;
+    const rate = dt > 0 ? ((this.connectsOk - this.lastStatus.ok) * 1000) / dt : 0;
+    this.lastStatus = { t: now, ok: this.connectsOk };
+    return {
+      type: "status",
+      client: this.config.name,
+      target: this.config.connections,
+      established: this.established,
+      inFlight: this.pending.size,
+      attempted: this.attempted,
+      failed: { ...this.failed },
+      dropped: this.dropped,
+      rate: Math.round(rate),
+      elapsedSeconds: round3((now - this.startTime) / 1000),
+      rampSeconds: this.reachedAt === undefined ? null : round3((this.reachedAt - this.startTime) / 1000),
+      final,
+    };
+  }
+
+  /** Stops everything, prints the final status and hands the exit code over. */
+  finish(code: number): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
+    this.out(this.status(true));
+    this.onFinish(code);
+  }
+}
+
+/** The three socket listeners of one client: created once, `this` is whichever socket fired. */
+function sharedHandlers(client: ConnectionClient) {
+  return {
+    onConnect(this: net.Socket): void {
+      client.connected(this);
+    },
+    onError(this: net.Socket, err: Error): void {
+      client.failedWith(this, err);
+    },
+    onClose(this: net.Socket): void {
+      client.closed(this);
+    },
+  };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

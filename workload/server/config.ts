@@ -1,0 +1,98 @@
+// The server's command line → a validated config (pure, unit-tested).
+import { parseArgs } from "node:util";
+import { UsageError, parseIntOption, parseIpList } from "../cliArgs.js";
+
+export const MIN_BACKLOG = 4096;
+
+export interface ServerConfig {
+  port: number;
+  /** IPs to listen on; ["0.0.0.0"] means all IPv4 addresses. */
+  addresses: string[];
+  workers: number;
+  metricsPort: number;
+  metricsAddress: string;
+  backlog: number;
+  /** The plan's total connection count, checked against per-worker capacity at start. */
+  expectConnections?: number;
+}
+
+export const SERVER_USAGE = `Usage: node dist/workload/server.js [options]
+
+Holds idle TCP connections and reports them on a separate metrics port.
+
+  --port N                  TCP port to listen on (default 9000; 0 = any free port)
+  --addresses IP,IP         addresses to listen on (default 0.0.0.0 = all)
+  --workers N               worker processes sharing the listeners (default 1)
+  --metrics-port N          HTTP port for /stats, /metrics, /healthz (default 9100)
+  --metrics-address IP      metrics listen address (default: first of --addresses, else 0.0.0.0)
+  --backlog N               listen backlog (default and minimum 4096; the kernel caps it at somaxconn)
+  --expect-connections N    refuse to start if N / workers exceeds one worker's open-file capacity
+  --help                    this text
+
+Prints one JSON line {"type":"listening",...} on stdout once every listener is up.
+SIGTERM/SIGINT: close listeners and connections, exit 0.`;
+
+export type ParsedServerArgs = { help: true } | { help: false; config: ServerConfig };
+
+export function parseServerArgs(argv: string[]): ParsedServerArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: "string", default: "9000" },
+        addresses: { type: "string" },
+        workers: { type: "string", default: "1" },
+        "metrics-port": { type: "string", default: "9100" },
+        "metrics-address": { type: "string" },
+        backlog: { type: "string", default: String(MIN_BACKLOG) },
+        "expect-connections": { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return { help: true };
+
+  const addresses = values.addresses === undefined ? [] : parseIpList("--addresses", values.addresses);
+  if (addresses.length === 0) addresses.push("0.0.0.0");
+  if (new Set(addresses).size !== addresses.length) throw new UsageError("--addresses: duplicate address");
+  let metricsAddress = addresses[0]!;
+  if (values["metrics-address"] !== undefined) {
+    const list = parseIpList("--metrics-address", values["metrics-address"]);
+    if (list.length !== 1) throw new UsageError("--metrics-address: expected exactly one IP");
+    metricsAddress = list[0]!;
+  }
+
+  const config: ServerConfig = {
+    port: parseIntOption("--port", values.port, { max: 65535 }),
+    addresses,
+    workers: parseIntOption("--workers", values.workers, { min: 1, max: 256 }),
+    metricsPort: parseIntOption("--metrics-port", values["metrics-port"], { max: 65535 }),
+    metricsAddress,
+    backlog: parseIntOption("--backlog", values.backlog, { min: MIN_BACKLOG }),
+  };
+  if (values["expect-connections"] !== undefined) {
+    config.expectConnections = parseIntOption("--expect-connections", values["expect-connections"], { min: 1 });
+  }
+  return { help: false, config };
+}
+
+/**
+ * Why the plan does not fit (or undefined if it does): every worker holds about
+ * expect / workers connections, each one a file descriptor.
+ */
+export function capacityProblem(config: ServerConfig, perWorkerCapacity: number, fdSoftLimit: number): string | undefined {
+  if (config.expectConnections === undefined) return undefined;
+  const perWorker = Math.ceil(config.expectConnections / config.workers);
+  if (perWorker <= perWorkerCapacity) return undefined;
+  const workersNeeded = Math.ceil(config.expectConnections / perWorkerCapacity);
+  return (
+    `--expect-connections ${config.expectConnections} with ${config.workers} worker(s) is ${perWorker} per worker, ` +
+    `but one worker can hold ${perWorkerCapacity} (open-file soft limit ${fdSoftLimit} minus a reserve). ` +
+    `Use --workers ${workersNeeded} or more, or raise the open-file limit.`
+  );
+}

@@ -1,0 +1,160 @@
+// A server worker: listens on the shared sockets (cluster SCHED_NONE, the kernel spreads
+// accepts) and holds idle connections as cheaply as Node allows: no per-socket closures or
+// timers, input read and dropped, one integer of state per socket.
+import net from "node:net";
+import { formatHostPort } from "../cliArgs.js";
+import { ConnectionTable, UNTRACKED } from "./connectionTable.js";
+import { isPrimaryMessage, WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from "./ipc.js";
+
+/** The parts of Node's socket internals used here (stable for years, but not typed). */
+interface TcpHandle {
+  getpeername(out: Record<string, unknown>): number;
+  getsockname(out: Record<string, unknown>): number;
+}
+interface TrackedSocket extends net.Socket {
+  _handle: TcpHandle | null;
+  c1mToken?: number;
+}
+
+const table = new ConnectionTable();
+// Reused out-parameters: asking the handle directly avoids net.Socket caching a
+// { address, family, port } object on every socket (remoteAddress/localAddress getters do).
+const peerOut: { address?: string; port?: number } = {};
+const selfOut: { address?: string; port?: number } = {};
+
+function send(msg: WorkerMessage, then?: () => void): void {
+  if (process.connected && process.send) process.send(msg, undefined, {}, then);
+  else then?.();
+}
+
+function ignoreError(): void {
+  // 'close' follows every error; counting happens there. Without a listener a reset would crash.
+}
+
+function onSocketClose(this: TrackedSocket): void {
+  table.remove(this.c1mToken ?? UNTRACKED);
+}
+
+function track(socket: TrackedSocket, fixedLocal: string | null): void {
+  const handle = socket._handle;
+  let remoteIp: string | undefined;
+  let remotePort: number | undefined;
+  if (handle !== null && handle.getpeername(peerOut) === 0) {
+    remoteIp = peerOut.address;
+    remotePort = peerOut.port;
+  }
+  let local = fixedLocal;
+  if (local === null) {
+    local =
+      handle !== null && handle.getsockname(selfOut) === 0
+        ? formatHostPort(selfOut.address ?? "?", selfOut.port ?? 0)
+        : "unknown";
+  }
+  socket.c1mToken = table.add(local, remoteIp, remotePort);
+  socket.on("error", ignoreError);
+  socket.on("close", onSocketClose);
+  // Flowing mode with no 'data' listener: whatever the peer sends is read and dropped, so a
+  // flood costs CPU, never buffered memory.
+  socket.resume();
+}
+
+let lastAcceptErrorLog = 0;
+let acceptErrors = 0;
+
+function listenAll(config: WorkerConfig): Promise<net.Server[]> {
+  return Promise.all(
+    config.addresses.map(
+      (host) =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer({ keepAlive: false, noDelay: false, pauseOnConnect: false });
+          // A wildcard listener learns the local address per connection; a specific one knows it.
+          let fixedLocal: string | null = null;
+          server.on("connection", (socket: net.Socket) => track(socket as TrackedSocket, fixedLocal));
+          server.once("error", reject);
+          server.listen({ host, port: config.port, backlog: config.backlog, exclusive: false }, () => {
+            server.off("error", reject);
+            // After listening, errors are accept failures (EMFILE, ENFILE...): keep serving.
+            server.on("error", onAcceptError);
+            const addr = server.address() as net.AddressInfo;
+            if (host !== "0.0.0.0" && host !== "::") fixedLocal = formatHostPort(addr.address, addr.port);
+            resolve(server);
+          });
+        }),
+    ),
+  );
+}
+
+function onAcceptError(err: Error): void {
+  acceptErrors++;
+  const now = Date.now();
+  if (now - lastAcceptErrorLog >= 1000) {
+    lastAcceptErrorLog = now;
+    process.stderr.write(`c1m-server worker ${process.pid}: accept error ${err.message} (${acceptErrors} so far)\n`);
+  }
+}
+
+// A ramp leaves the heap full of dead short-lived objects (connect requests, ticks) between live
+// sockets. V8's memory reducer compacts it eventually, but not on a schedule one can rely on; so
+// once accepts and closes have stopped for 2 s after a large change, the worker compacts itself
+// (needs --expose-gc, which the primary passes). Idle connections then cost what they hold.
+const COMPACT_AFTER_CHURN = 1000;
+const QUIET_TICKS = 2;
+const runGc = (globalThis as { gc?: () => void }).gc;
+let churnAtLastCompact = 0;
+let lastChurn = 0;
+let quietTicks = 0;
+
+function compactWhenQuiet(): void {
+  const churn = table.accepted + table.closed;
+  quietTicks = churn === lastChurn ? quietTicks + 1 : 0;
+  lastChurn = churn;
+  if (runGc !== undefined && quietTicks === QUIET_TICKS && churn - churnAtLastCompact >= COMPACT_AFTER_CHURN) {
+    churnAtLastCompact = churn;
+    runGc();
+  }
+}
+
+function main(): void {
+  const raw = process.env[WORKER_CONFIG_ENV];
+  if (raw === undefined) {
+    process.stderr.write(`worker started without ${WORKER_CONFIG_ENV}; run dist/workload/server.js instead\n`);
+    process.exit(2);
+  }
+  const config = JSON.parse(raw) as WorkerConfig;
+  let servers: net.Server[] = [];
+
+  const shutdown = (): void => {
+    for (const s of servers) s.close();
+    // Exiting closes every connection's fd (the kernel sends FIN); destroying 20k sockets one by
+    // one from JS would only be slower.
+    process.exit(0);
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+  process.on("message", (msg: unknown) => {
+    if (!isPrimaryMessage(msg)) return;
+    if (msg.c1m === "shutdown") shutdown();
+    else if (msg.c1m === "report") send({ c1m: "report", id: msg.id, ...table.counters(), groups: table.report() });
+  });
+
+  listenAll(config).then(
+    (listening) => {
+      servers = listening;
+      const addresses = servers.map((s) => {
+        const a = s.address() as net.AddressInfo;
+        return formatHostPort(a.address, a.port);
+      });
+      send({ c1m: "listening", pid: process.pid, addresses });
+      // Cheap heartbeat for the primary's accept rate; full reports only when asked.
+      setInterval(() => {
+        send({ c1m: "counters", ...table.counters() });
+        compactWhenQuiet();
+      }, 1000);
+    },
+    (err: Error) => {
+      send({ c1m: "fatal", message: `listen failed: ${err.message}` }, () => process.exit(1));
+    },
+  );
+}
+
+main();
