@@ -25,6 +25,25 @@ export interface ServerStats {
    * than one local address at once, with one example port and the local addresses it reaches.
    */
   sharedSourcePorts: Record<string, { count: number; example?: { port: number; localAddresses: string[] } }>;
+  /** Optional: connections one worker can hold (open-file soft limit minus a reserve). */
+  capacityPerWorker?: number;
+  /** Optional: per server worker, live connections and accept-side health. */
+  perWorker?: ServerWorkerStats[];
+  /** Optional: accept failures over all workers (each one a connection libuv closed unseen). */
+  acceptErrors?: number;
+  /** Optional: workers holding capacityPerWorker connections or more (at their fd limit). */
+  workersAtCapacity?: number;
+}
+
+export interface ServerWorkerStats {
+  pid: number;
+  total: number;
+  accepted: number;
+  closed: number;
+  acceptErrors: number;
+  /** Stopped accepting at capacity (the other workers take the new connections). */
+  paused: boolean;
+  pauses: number;
 }
 
 /** Failure classes the client counts. */

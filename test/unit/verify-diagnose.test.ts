@@ -29,6 +29,7 @@ describe("verify diagnose: fixtures", () => {
       "nat-pool-1ip",
       "port-range-not-widened",
       "refused-one-ip",
+      "server-fd-limit",
       "server-unreachable",
       "soak-loss",
       "three-ips-pass",
@@ -216,6 +217,28 @@ describe("verify diagnose: other limits", () => {
       "c1m-client-0: 9,900",
       "nofile",
     ]);
+  });
+
+  it("server fd limit: workers at capacity closed accepted connections", () => {
+    const fx = loadFixture("server-fd-limit");
+    const d = judge(fx);
+    assert.equal(d.verdict, "fail");
+    assert.equal(d.limit, "server-fd-limit");
+    includesAll(d.diagnosis, [
+      "41,800 of 45,000",
+      "server workers at their fd limit: 3,200 accepted connections closed",
+      "2 workers of 3 at capacity",
+      "1,867–19,967 live, capacity 19,900",
+      "add workers",
+    ]);
+    // Without the optional per-worker fields (an older server) the class cannot be told.
+    for (const o of fx.run.observations) {
+      if (!o.server) continue;
+      delete o.server.perWorker;
+      delete o.server.workersAtCapacity;
+      delete o.server.acceptErrors;
+    }
+    assert.notEqual(judge(fx).limit, "server-fd-limit");
   });
 
   it("conntrack table full", () => {

@@ -30,11 +30,21 @@ export interface WorkerCounters {
   total: number;
 }
 
+/** A worker's accept-side health, sent with its counters. */
+export interface WorkerHealth {
+  /** Accept failures (EMFILE, ENFILE...): each one is a connection the kernel completed and libuv closed. */
+  acceptErrors: number;
+  /** Whether it has stopped accepting because it holds as many connections as its fds allow. */
+  paused: boolean;
+  /** Times it stopped accepting at capacity. */
+  pauses: number;
+}
+
 export type WorkerMessage =
   | { c1m: "listening"; pid: number; addresses: string[] }
   | { c1m: "fatal"; message: string }
-  | ({ c1m: "counters" } & WorkerCounters)
-  | ({ c1m: "report"; id: number; groups: GroupReport[] } & WorkerCounters);
+  | ({ c1m: "counters" } & WorkerCounters & Partial<WorkerHealth>)
+  | ({ c1m: "report"; id: number; groups: GroupReport[] } & WorkerCounters & Partial<WorkerHealth>);
 
 export type PrimaryMessage = { c1m: "report"; id: number } | { c1m: "shutdown" };
 

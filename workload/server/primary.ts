@@ -15,6 +15,7 @@ import {
   type GroupReport,
   type PrimaryMessage,
   type WorkerCounters,
+  type WorkerHealth,
 } from "./ipc.js";
 import { ServerMetrics } from "./metrics.js";
 
@@ -32,9 +33,19 @@ interface WorkerState {
   worker: Worker;
   listening: boolean;
   counters: WorkerCounters;
+  health: WorkerHealth;
 }
 
 type Report = WorkerCounters & { groups: GroupReport[] };
+
+/** The health fields of a worker message (older workers send none: keep what we had). */
+function healthOf(msg: Partial<WorkerHealth>, prev: WorkerHealth): WorkerHealth {
+  return {
+    acceptErrors: msg.acceptErrors ?? prev.acceptErrors,
+    paused: msg.paused ?? prev.paused,
+    pauses: msg.pauses ?? prev.pauses,
+  };
+}
 
 export class ServerPrimary {
   private readonly workers = new Map<number, WorkerState>();
@@ -99,7 +110,12 @@ export class ServerPrimary {
   /** Forks a worker; resolves with its listening addresses, rejects if it fails to listen. */
   private fork(): Promise<string[]> {
     const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(workerConfigOf(this.config)) });
-    const state: WorkerState = { worker, listening: false, counters: { accepted: 0, closed: 0, total: 0 } };
+    const state: WorkerState = {
+      worker,
+      listening: false,
+      counters: { accepted: 0, closed: 0, total: 0 },
+      health: { acceptErrors: 0, paused: false, pauses: 0 },
+    };
     this.workers.set(worker.id, state);
     // A send to a worker that just died reports here; its 'exit' handler does the accounting.
     worker.on("error", (err: Error) => process.stderr.write(`c1m-server: worker ${worker.process.pid}: ${err.message}\n`));
@@ -116,9 +132,11 @@ export class ServerPrimary {
             break;
           case "counters":
             state.counters = { accepted: msg.accepted, closed: msg.closed, total: msg.total };
+            state.health = healthOf(msg, state.health);
             break;
           case "report": {
             state.counters = { accepted: msg.accepted, closed: msg.closed, total: msg.total };
+            state.health = healthOf(msg, state.health);
             const p = this.pending.get(msg.id);
             if (p) {
               p.got.set(worker.id, msg);
@@ -204,6 +222,16 @@ export class ServerPrimary {
     });
     stats.capacityPerWorker = this.capacity;
     stats.fdSoftLimit = this.fdSoftLimit;
+    const perWorker = [...this.workers.values()].map((w) => ({
+      pid: w.worker.process.pid ?? 0,
+      total: w.counters.total,
+      accepted: w.counters.accepted,
+      closed: w.counters.closed,
+      ...w.health,
+    }));
+    stats.perWorker = perWorker;
+    stats.acceptErrors = perWorker.reduce((sum, w) => sum + w.acceptErrors, 0);
+    stats.workersAtCapacity = perWorker.filter((w) => w.total >= this.capacity).length;
     return stats;
   }
 

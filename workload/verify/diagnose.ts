@@ -14,6 +14,7 @@ export type DiagnosedLimit =
   | "nat-pool"
   | "container-port-range"
   | "client-fd-limit"
+  | "server-fd-limit"
   | "conntrack"
   | "server-unreachable"
   | "server-refused"
@@ -457,6 +458,9 @@ function classify(f: Facts, down: [string, ClientSummary][], restarted: [string,
     ];
   }
 
+  const serverFd = serverFdWall(f);
+  if (serverFd) return ["server-fd-limit", serverFd];
+
   if (
     conntrack &&
     (conntrack.fill >= CONNTRACK_FULL || (conntrack.fill >= 0.9 && conntrack.delta.drop + conntrack.delta.earlyDrop > 0))
@@ -516,6 +520,36 @@ function classify(f: Facts, down: [string, ClientSummary][], restarted: [string,
     `Plateau at ${of} connections, below the plan's ${fmt(plan.predicted)} (${plan.bindingLimit}), and no known limit matches` +
       `${hints.length > 0 ? `: ${hints.join("; ")}` : ""}.`,
   ];
+}
+
+/**
+ * Server workers at their fd limit: a worker past it gets EMFILE on accept, and libuv closes what
+ * the kernel had completed, so the clients see connections established and then dropped.
+ * Evidence: /stats' optional per-worker fields (workers at capacity, accept errors) and drops.
+ */
+function serverFdWall(f: Facts): string | null {
+  const { plan, total, server } = f;
+  if (!server) return null;
+  const capacity = server.capacityPerWorker;
+  const atCapacity =
+    server.workersAtCapacity ??
+    (capacity !== undefined ? (server.perWorker ?? []).filter((w) => w.total >= capacity).length : 0);
+  const acceptErrors = server.acceptErrors ?? 0;
+  const dropped = f.perClient.reduce((s, [, c]) => s + c.dropped, 0);
+  if (atCapacity === 0 && acceptErrors === 0) return null;
+  if (dropped === 0 && acceptErrors === 0) return null;
+  const closed = Math.max(dropped, acceptErrors);
+  const held =
+    server.perWorker && server.perWorker.length > 0
+      ? ` (per worker: ${fmt(Math.min(...server.perWorker.map((w) => w.total)))}–${fmt(Math.max(...server.perWorker.map((w) => w.total)))} live` +
+        `${capacity !== undefined ? `, capacity ${fmt(capacity)}` : ""})`
+      : "";
+  const need = capacity ? Math.ceil(plan.target / capacity) : undefined;
+  return (
+    `Plateau at ${fmt(total)} of ${fmt(plan.target)} connections: server workers at their fd limit: ${fmt(closed)} accepted connections closed ` +
+    `(${plural(atCapacity, "worker")} of ${fmt(server.workers)} at capacity${held}${acceptErrors > 0 ? `, ${fmt(acceptErrors)} accept errors` : ""}); ` +
+    `add workers (server.workers${need !== undefined ? ` ≥ ${fmt(need)} with headroom for uneven accepts` : ""}) or raise their open-file limit.`
+  );
 }
 
 /** A plateau at the containers' own local port range (Docker's default 32768–60999 unless widened). */

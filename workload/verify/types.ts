@@ -94,6 +94,22 @@ export const serverStatsSchema = z.object({
       }),
     )
     .default({}),
+  capacityPerWorker: count.optional(),
+  perWorker: z
+    .array(
+      z.object({
+        pid: count,
+        total: count,
+        accepted: count,
+        closed: count,
+        acceptErrors: count,
+        paused: z.boolean(),
+        pauses: count,
+      }),
+    )
+    .optional(),
+  acceptErrors: count.optional(),
+  workersAtCapacity: count.optional(),
 });
 const _statsCheck: (s: z.output<typeof serverStatsSchema>) => ServerStats = (s) => s;
 void _statsCheck;
