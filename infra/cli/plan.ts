@@ -26,7 +26,11 @@ try {
   if (values.help) {
     console.log(usage);
   } else {
-    const facts: Record<string, () => HostFacts> = { live: readHostFacts, reference: () => REFERENCE_FACTS, article: () => ARTICLE_FACTS };
+    const facts: Record<string, () => HostFacts> = {
+      live: readHostFacts,
+      reference: () => REFERENCE_FACTS,
+      article: () => ARTICLE_FACTS,
+    };
     const read = facts[values.facts];
     if (!read) throw new Error(`--facts must be one of ${Object.keys(facts).join(", ")}, got ${values.facts}`);
     const config = parseLabConfig(readStackConfig(root, values.stack));

@@ -10,7 +10,12 @@ export function dockerBuildArgs(image: { name: string; baseImage: string; contex
 
 export function dockerNetworkCreateArgs(n: NetworkSpec): string[] {
   return [
-    "network", "create", "--driver", "bridge", "--subnet", n.subnet,
+    "network",
+    "create",
+    "--driver",
+    "bridge",
+    "--subnet",
+    n.subnet,
     ...Object.entries(n.options).flatMap(([k, v]) => ["-o", `${k}=${v}`]),
     ...labelArgs(n.labels),
     n.name,
@@ -19,10 +24,20 @@ export function dockerNetworkCreateArgs(n: NetworkSpec): string[] {
 
 export function dockerRunArgs(c: ContainerSpec, image: string): string[] {
   return [
-    "run", "-d", "--name", c.name, "--network", c.network,
-    "--restart", c.restart,
-    "--ulimit", `nofile=${c.nofile}:${c.nofile}`,
-    "--log-opt", "max-size=1m", "--log-opt", "max-file=2",
+    "run",
+    "-d",
+    "--name",
+    c.name,
+    "--network",
+    c.network,
+    "--restart",
+    c.restart,
+    "--ulimit",
+    `nofile=${c.nofile}:${c.nofile}`,
+    "--log-opt",
+    "max-size=1m",
+    "--log-opt",
+    "max-file=2",
     ...Object.entries(c.sysctls).flatMap(([k, v]) => ["--sysctl", `${k}=${v}`]),
     ...labelArgs(c.labels),
     ...Object.entries(c.env).flatMap(([k, v]) => ["--env", `${k}=${v}`]),

@@ -198,7 +198,21 @@ function natRule(a: NatPoolArgs): string {
   const target = a.toSource
     ? ["SNAT", "--to-source", `${a.toSource}:${a.from}-${a.to}`]
     : ["MASQUERADE", "--to-ports", `${a.from}-${a.to}`];
-  return cmd("POSTROUTING", "-s", a.source, "-d", a.destination, "-p", "tcp", "-m", "comment", "--comment", a.comment, "-j", ...target);
+  return cmd(
+    "POSTROUTING",
+    "-s",
+    a.source,
+    "-d",
+    a.destination,
+    "-p",
+    "tcp",
+    "-m",
+    "comment",
+    "--comment",
+    a.comment,
+    "-j",
+    ...target,
+  );
 }
 
 /** Our own NAT rules ahead of Docker's, one per client network, with a narrowed source-port pool for lab traffic. */
@@ -206,7 +220,8 @@ export function natPoolCreateScript(rules: NatPoolArgs[]): string {
   return script("NAT pool create", [
     ...SUDO_PRELUDE,
     ...rules.map(
-      (a) => `as_root iptables -t nat -C ${natRule(a)} 2>/dev/null || as_root iptables -t nat -I ${natRule(a).replace(/^POSTROUTING/, "POSTROUTING 1")}`,
+      (a) =>
+        `as_root iptables -t nat -C ${natRule(a)} 2>/dev/null || as_root iptables -t nat -I ${natRule(a).replace(/^POSTROUTING/, "POSTROUTING 1")}`,
     ),
   ]);
 }

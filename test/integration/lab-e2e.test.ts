@@ -35,7 +35,11 @@ interface Report {
 }
 
 /** A shipped stack's config with names and subnets this test owns, and a small wall. */
-function scenarioConfig(stack: string, n: number, overrides: { clients?: Record<string, unknown>; test?: Record<string, unknown> }): LabConfig {
+function scenarioConfig(
+  stack: string,
+  n: number,
+  overrides: { clients?: Record<string, unknown>; test?: Record<string, unknown> },
+): LabConfig {
   const raw = readStackConfig(root, stack) as Record<string, Record<string, unknown>>;
   const octet = 150 + ((id + n) % 100);
   const renumber = (v: unknown): unknown =>
@@ -178,7 +182,8 @@ for (const [n, sc] of scenarios.entries()) {
       const sum = (key: "server" | "source") =>
         plan.paths.reduce<Record<string, number>>((m, p) => ({ ...m, [p[key]]: (m[p[key]] ?? 0) + p.expected }), {});
       assert.deepEqual(report.perServerIp, sum("server"), "per server IP as planned");
-      if (config.clients.sourceIps.strategy !== "routed") assert.deepEqual(stats.perRemoteIp, sum("source"), "per client IP as planned");
+      if (config.clients.sourceIps.strategy !== "routed")
+        assert.deepEqual(stats.perRemoteIp, sum("source"), "per client IP as planned");
     }
     if (config.clients.sourceIps.strategy === "routed") {
       assert.equal(remotes.length, config.clients.containers, "one source per container");

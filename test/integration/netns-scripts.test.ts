@@ -60,7 +60,10 @@ test("netns server host, addresses, server process: create, effect, delete, no r
 
   // A stand-in server: prints the ready line, holds on; the script must return while it runs.
   const fake = join(stateDir, "fake-server.mjs");
-  writeFileSync(fake, `console.log(JSON.stringify({type:"listening", args: process.argv.slice(2)})); setInterval(() => {}, 1000);`);
+  writeFileSync(
+    fake,
+    `console.log(JSON.stringify({type:"listening", args: process.argv.slice(2)})); setInterval(() => {}, 1000);`,
+  );
   const server: s.ServerProcessArgs = {
     namespace: host.namespace,
     stateDir,
@@ -102,7 +105,15 @@ test("a server that dies at start fails the step with its log", async (t) => {
   const bad = join(stateDir, "bad-server.mjs");
   writeFileSync(bad, `console.error("cannot listen: EADDRINUSE"); process.exit(3);`);
   const r = runScript(
-    s.serverStartScript({ namespace: host.namespace, stateDir, node: process.execPath, nodeArgs: [], serverJs: bad, serverArgs: [], readyTimeoutSeconds: 5 }),
+    s.serverStartScript({
+      namespace: host.namespace,
+      stateDir,
+      node: process.execPath,
+      nodeArgs: [],
+      serverJs: bad,
+      serverArgs: [],
+      readyTimeoutSeconds: 5,
+    }),
   );
   assert.equal(r.code, 1);
   assert.match(r.stderr, /the connection server did not start/);
@@ -135,7 +146,10 @@ test("tuning raises host limits only when below, sets namespace keys, and restor
   assert.equal(read(timeWait), "7");
   assert.equal(read("fs.nr_open"), nrOpen, "a limit already above what is needed is untouched");
   assert.equal(sh(`ip netns exec ${host.namespace} sysctl -n net.core.somaxconn`).trim(), "54321");
-  assert.equal(sh(`ip netns exec ${host.namespace} sysctl -n net.ipv4.ip_local_port_range`).trim().replace(/\s+/g, " "), "1024 65535");
+  assert.equal(
+    sh(`ip netns exec ${host.namespace} sysctl -n net.ipv4.ip_local_port_range`).trim().replace(/\s+/g, " "),
+    "1024 65535",
+  );
   assert.notEqual(read("net.core.somaxconn"), "54321", "the host's own somaxconn is not the namespace's");
 
   writeFileSync(join(stateDir, "in-use"), "");
@@ -148,16 +162,28 @@ test("tuning raises host limits only when below, sets namespace keys, and restor
 
 test("the NAT pool rule is added once, ahead of Docker's, and removed completely", async (t) => {
   if (!needsRoot(t)) return;
-  const nat: s.NatPoolArgs = { source: `172.31.${octet}.0/24`, destination: `10.209.${octet}.0/24`, from: 40000, to: 40099, comment: `c1m-lab:test-${id}` };
+  const nat: s.NatPoolArgs = {
+    source: `172.31.${octet}.0/24`,
+    destination: `10.209.${octet}.0/24`,
+    from: 40000,
+    to: 40099,
+    comment: `c1m-lab:test-${id}`,
+  };
   const snat: s.NatPoolArgs = { ...nat, source: `172.31.${octet + 1}.0/24`, toSource: `10.209.${octet}.11` };
-  const rules = () => sh("iptables -t nat -S POSTROUTING").split("\n").filter((l) => l.includes(nat.comment));
+  const rules = () =>
+    sh("iptables -t nat -S POSTROUTING")
+      .split("\n")
+      .filter((l) => l.includes(nat.comment));
   t.after(() => {
     runScript(s.natPoolDeleteScript([nat, snat]));
   });
   for (let i = 0; i < 2; i++) ok(s.natPoolCreateScript([nat, snat]), `nat create #${i + 1}`);
   assert.equal(rules().length, 2, "one rule per client network");
   assert.ok(rules().some((r) => r.includes("-j MASQUERADE --to-ports 40000-40099")));
-  assert.ok(rules().some((r) => r.includes(`-j SNAT --to-source 10.209.${octet}.11:40000-40099`)), "host-ips: SNAT to that network's address");
+  assert.ok(
+    rules().some((r) => r.includes(`-j SNAT --to-source 10.209.${octet}.11:40000-40099`)),
+    "host-ips: SNAT to that network's address",
+  );
   const chain = sh("iptables -t nat -S POSTROUTING").split("\n");
   assert.ok(chain[1]!.includes(nat.comment) && chain[2]!.includes(nat.comment), "ahead of Docker's rules");
   for (let i = 0; i < 2; i++) ok(s.natPoolDeleteScript([nat, snat]), `nat delete #${i + 1}`);

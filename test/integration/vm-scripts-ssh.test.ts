@@ -269,7 +269,10 @@ describe("VM scripts over ssh into a namespace", { skip }, () => {
     for (let i = 0; i < 2; i++) ok(remote(installSysctlScript({ sysctls: {}, raise, stateDir, root })), `raise #${i + 1}`);
     assert.equal(read("net.ipv4.tcp_max_syn_backlog"), backlog, "never lowered");
     assert.equal(read("net.ipv4.tcp_keepalive_time"), keepalive + 111, "raised");
-    assert.match(readFileSync(`${root}/etc/sysctl.d/60-c1m-lab.conf`, "utf8"), new RegExp(`net.ipv4.tcp_max_syn_backlog = ${backlog}\n`));
+    assert.match(
+      readFileSync(`${root}/etc/sysctl.d/60-c1m-lab.conf`, "utf8"),
+      new RegExp(`net.ipv4.tcp_max_syn_backlog = ${backlog}\n`),
+    );
     ok(remote(restoreSysctlScript({ stateDir, root })), "restore");
     assert.deepEqual([read("net.ipv4.tcp_max_syn_backlog"), read("net.ipv4.tcp_keepalive_time")], [backlog, keepalive]);
   });

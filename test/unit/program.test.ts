@@ -122,11 +122,18 @@ for (const stack of localStacks) {
         plan.clientSources,
       );
       for (const a of lab.clients.sourceIps.addresses) {
-        assert.ok(String(run.byName("server-host-namespace").inputs.create).includes(`ip addr replace ${a} dev ${steps.host.hostInterface}`));
+        assert.ok(
+          String(run.byName("server-host-namespace").inputs.create).includes(
+            `ip addr replace ${a} dev ${steps.host.hostInterface}`,
+          ),
+        );
       }
     }
     if (strategy === "routed") {
-      assert.deepEqual(networks.map((n) => n.inputs.options), [{ "com.docker.network.bridge.enable_ip_masquerade": "false" }]);
+      assert.deepEqual(
+        networks.map((n) => n.inputs.options),
+        [{ "com.docker.network.bridge.enable_ip_masquerade": "false" }],
+      );
     }
     const containers = run.resources.filter((r) => r.type === "docker:index/container:Container");
     assert.equal(containers.length, lab.clients.containers);

@@ -153,17 +153,23 @@ describe("vmLabSteps", () => {
   });
 
   test("sysctls: accept queues and the stack's own values exactly; the plan's limits raise-only; raiseHostLimits off keeps them out", () => {
-    const { config, plan } = lab(SSH, { tuning: { sysctls: { "net.core.somaxconn": 4096, "vm.max_map_count": 262144, "fs.nr_open": 2_000_000 } } });
+    const { config, plan } = lab(SSH, {
+      tuning: { sysctls: { "net.core.somaxconn": 4096, "vm.max_map_count": 262144, "fs.nr_open": 2_000_000 } },
+    });
     assert.deepEqual(vmSysctls(config), {
       "net.core.somaxconn": 4096,
       "net.ipv4.tcp_max_syn_backlog": 65535,
       "vm.max_map_count": 262144,
       "fs.nr_open": 2_000_000,
     });
-    assert.deepEqual(vmRaisedLimits(config, plan), {
-      "fs.file-max": plan.needs.fileMax,
-      "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
-    }, "a stack's own value is set exactly, not raised");
+    assert.deepEqual(
+      vmRaisedLimits(config, plan),
+      {
+        "fs.file-max": plan.needs.fileMax,
+        "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
+      },
+      "a stack's own value is set exactly, not raised",
+    );
     const off = lab(SSH, { tuning: { raiseHostLimits: false } });
     assert.deepEqual(vmSysctls(off.config), { "net.core.somaxconn": 65535, "net.ipv4.tcp_max_syn_backlog": 65535 });
     assert.deepEqual(vmRaisedLimits(off.config, off.plan), {});
