@@ -68,23 +68,8 @@ export interface FullReport {
   settings: TestSettings;
   output: TestOutput;
   diagnosis: Diagnosis;
-  plan: Pick<
-    VerifyPlan,
-    | "strategy"
-    | "target"
-    | "predicted"
-    | "ceiling"
-    | "bindingLimit"
-    | "losses"
-    | "serverAddresses"
-    | "serverPort"
-    | "clientSources"
-    | "natPool"
-    | "containerPortRange"
-    | "paths"
-    | "explanation"
-    | "warnings"
-  >;
+  /** The plan without its per-container list (long, and in the stack's config already). */
+  plan: Omit<VerifyPlan, "containers">;
   timeline: TimelinePoint[];
 }
 
