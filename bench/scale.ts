@@ -17,8 +17,10 @@ import { runConnectionTest } from "../workload/verify/run.js";
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const usage = `usage: npm run bench:scale -- --connections N [--per-container 19608] [--soak-seconds 60]
                        [--timeout-seconds 300] [--base-image IMAGE] [--stack million]
+                       [--min-available-mib 1536]
   Runs the stack's lab (scaled to N connections) without the Pulumi engine, measures, tears down.
-  --base-image  default: a local image of this machine's node (no registry needed)`;
+  --base-image  default: a local image of this machine's node (no registry needed)
+  --min-available-mib  abort (and tear down) if MemAvailable falls below this`;
 
 function meminfo(): Record<string, number> {
   return Object.fromEntries(
@@ -57,6 +59,7 @@ async function main(): Promise<number> {
       "soak-seconds": { type: "string", default: "60" },
       "timeout-seconds": { type: "string", default: "300" },
       "base-image": { type: "string" },
+      "min-available-mib": { type: "string", default: "1536" },
       stack: { type: "string", default: "million" },
       help: { type: "boolean", default: false },
     },
@@ -109,6 +112,17 @@ async function main(): Promise<number> {
   // A hard bound on the whole run, whatever happens below.
   const bound = setTimeout(onSignal, (config.test.timeoutSeconds + config.test.soakSeconds + 600) * 1000);
   bound.unref();
+  // A memory guard: a million connections need ~16–19 GB here; never let the machine run dry.
+  const minAvailable = Number(values["min-available-mib"]) * 2 ** 20;
+  const guard = setInterval(() => {
+    const available = meminfo().MemAvailable ?? Infinity;
+    if (available < minAvailable) {
+      log(`MemAvailable ${Math.round(available / 2 ** 20)} MiB < ${values["min-available-mib"]} MiB: aborting`);
+      teardown();
+      process.exit(3);
+    }
+  }, 1000);
+  guard.unref();
 
   try {
     const before = meminfo();

@@ -62,8 +62,18 @@ export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] 
   };
   const filter = `label=${STACK_LABEL}=${steps.stack}`;
   attempt("containers", () => {
-    const ids = docker(["ps", "-aq", "--filter", filter], "list containers").split("\n").filter(Boolean);
-    if (ids.length) docker(["rm", "-f", ...ids], "remove containers");
+    // A client holding ~20k sockets can take a while to die ("PID ... is zombie and can not be
+    // killed"): retry the stragglers a few times before giving up.
+    for (let round = 1; ; round++) {
+      const ids = docker(["ps", "-aq", "--filter", filter], "list containers").split("\n").filter(Boolean);
+      if (ids.length === 0) return;
+      try {
+        docker(["rm", "-f", ...ids], "remove containers");
+      } catch (e) {
+        if (round >= 5) throw e;
+        spawnSync("sleep", ["3"]);
+      }
+    }
   });
   if (steps.natPool.length) attempt("NAT pool", () => bash(scripts.natPoolDeleteScript(steps.natPool), "NAT pool delete"));
   attempt("networks", () => {
