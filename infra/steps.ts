@@ -149,6 +149,7 @@ export function connectionServerArgs(config: LabConfig, plan: CapacityPlan): str
     "4096",
     "--expect-connections",
     String(plan.target),
+    ...(plan.serverListenGroups > 1 ? ["--listen-groups", String(plan.serverListenGroups)] : []),
   ];
 }
 

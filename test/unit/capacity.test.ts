@@ -171,8 +171,10 @@ test("one million on these machines: what it needs", () => {
   assert.equal(p.predicted, p.target);
   assert.equal(p.needs.serverIps, 18, "≤ 90% of 64,512 per path → 18 server IPs");
   assert.equal(p.needs.clientContainers, 51);
-  assert.equal(p.serverWorkers, 51);
+  // One listener group per server address, 3 workers each (55,556 per address; 19,900 per worker).
+  assert.equal(p.serverListenGroups, 18);
+  assert.equal(p.serverWorkers, 54);
   assert.ok(p.needs.conntrackEntries > p.target, "conntrack raised above the target");
   // Measured figures: kernel 10.46 KB + server 2.1 KB + client 2.7 KB per connection, 45 MiB per Node process.
-  assert.equal(p.needs.memoryBytes, p.target * 15_260 + (51 + 51 + 1) * 45 * 2 ** 20);
+  assert.equal(p.needs.memoryBytes, p.target * 15_260 + (54 + 51 + 1) * 45 * 2 ** 20);
 });

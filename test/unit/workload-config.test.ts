@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { UsageError } from "../../workload/cliArgs.js";
 import { CLIENT_DEFAULTS, parseClientArgs, type ClientConfig } from "../../workload/client/config.js";
-import { capacityProblem, parseServerArgs, type ServerConfig } from "../../workload/server/config.js";
+import { capacityProblem, groupAddresses, groupWorkers, parseServerArgs, type ServerConfig } from "../../workload/server/config.js";
+import { workerConfigOf } from "../../workload/server/ipc.js";
 
 function server(argv: string[]): ServerConfig {
   const r = parseServerArgs(argv);
@@ -21,6 +22,7 @@ test("server defaults: all addresses, one worker, backlog 4096, metrics on 0.0.0
     port: 9000,
     addresses: ["0.0.0.0"],
     workers: 1,
+    listenGroups: 1,
     metricsPort: 9100,
     metricsAddress: "0.0.0.0",
     backlog: 4096,
@@ -76,6 +78,31 @@ test("capacity: expected connections per worker must fit one worker's fds", () =
   assert.match(msg!, /500000 per worker/);
   assert.match(msg!, /--workers 51 or more/);
   assert.equal(capacityProblem(server([]), 10, 110), undefined, "no expectation, no check");
+});
+
+test("server listen groups: address i served by workers w ≡ i (mod groups), checked per group", () => {
+  const addrs = Array.from({ length: 18 }, (_, i) => `10.201.6.${i + 2}`).join(",");
+  const c = server(["--addresses", addrs, "--workers", "54", "--listen-groups", "18", "--expect-connections", "1000008"]);
+  assert.equal(c.listenGroups, 18);
+  assert.deepEqual(groupAddresses(c, 0), ["10.201.6.2"]);
+  assert.deepEqual(workerConfigOf(c, 17).addresses, ["10.201.6.19"]);
+  assert.equal(groupWorkers(c, 0), 3);
+  // 1,000,008 / 18 = 55,556 per address; 3 workers × 19,900 hold it.
+  assert.equal(capacityProblem(c, 19_900, 20_000), undefined);
+  const tight = server(["--addresses", addrs, "--workers", "51", "--listen-groups", "18", "--expect-connections", "1000008"]);
+  assert.equal(groupWorkers(tight, 17), 2);
+  assert.match(capacityProblem(tight, 19_900, 20_000)!, /group 15 \(1 address\(es\), 2 worker\(s\)\) would hold 55556 connections/);
+  const two = server(["--addresses", "10.0.0.2,10.0.0.3,10.0.0.4", "--workers", "4", "--listen-groups", "2"]);
+  assert.deepEqual(groupAddresses(two, 0), ["10.0.0.2", "10.0.0.4"]);
+  assert.deepEqual(groupAddresses(two, 1), ["10.0.0.3"]);
+  assert.deepEqual(workerConfigOf(two).addresses, ["10.0.0.2", "10.0.0.4"]);
+  for (const argv of [
+    ["--listen-groups", "2"],
+    ["--addresses", "10.0.0.2,10.0.0.3", "--workers", "1", "--listen-groups", "2"],
+    ["--addresses", "10.0.0.2,10.0.0.3", "--workers", "4", "--listen-groups", "3"],
+  ]) {
+    assert.throws(() => parseServerArgs(argv), UsageError, argv.join(" "));
+  }
 });
 
 test("client: flags, env fallback, flag wins, defaults", () => {

@@ -9,6 +9,11 @@ export interface ServerConfig {
   /** IPs to listen on; ["0.0.0.0"] means all IPv4 addresses. */
   addresses: string[];
   workers: number;
+  /**
+   * Listener groups: address i is listened on by the workers w with w % groups === i % groups.
+   * 1 = every worker listens on every address. More groups, fewer workers woken per connection.
+   */
+  listenGroups: number;
   metricsPort: number;
   metricsAddress: string;
   backlog: number;
@@ -23,6 +28,9 @@ Holds idle TCP connections and reports them on a separate metrics port.
   --port N                  TCP port to listen on (default 9000; 0 = any free port)
   --addresses IP,IP         addresses to listen on (default 0.0.0.0 = all)
   --workers N               worker processes sharing the listeners (default 1)
+  --listen-groups N         split addresses and workers into N groups: address i is served only by
+                            workers w with w % N = i % N (default 1 = all by all). Workers sharing a
+                            listener are all woken per connection; groups keep that herd small
   --metrics-port N          HTTP port for /stats, /metrics, /healthz (default 9100)
   --metrics-address IP      metrics listen address (default: first of --addresses, else 0.0.0.0)
   --backlog N               listen backlog (default and minimum 4096; the kernel caps it at somaxconn)
@@ -45,6 +53,7 @@ export function parseServerArgs(argv: string[]): ParsedServerArgs {
         port: { type: "string", default: "9000" },
         addresses: { type: "string" },
         workers: { type: "string", default: "1" },
+        "listen-groups": { type: "string", default: "1" },
         "metrics-port": { type: "string", default: "9100" },
         "metrics-address": { type: "string" },
         backlog: { type: "string", default: String(MIN_BACKLOG) },
@@ -71,10 +80,21 @@ export function parseServerArgs(argv: string[]): ParsedServerArgs {
     port: parseIntOption("--port", values.port, { max: 65535 }),
     addresses,
     workers: parseIntOption("--workers", values.workers, { min: 1, max: 256 }),
+    listenGroups: parseIntOption("--listen-groups", values["listen-groups"], { min: 1, max: 256 }),
     metricsPort: parseIntOption("--metrics-port", values["metrics-port"], { max: 65535 }),
     metricsAddress,
     backlog: parseIntOption("--backlog", values.backlog, { min: MIN_BACKLOG }),
   };
+  if (config.listenGroups > 1) {
+    if (config.listenGroups > config.addresses.length || config.listenGroups > config.workers) {
+      throw new UsageError(
+        `--listen-groups ${config.listenGroups}: at most the number of addresses (${config.addresses.length}) and of workers (${config.workers})`,
+      );
+    }
+    if (config.addresses.some((a) => a === "0.0.0.0" || a === "::")) {
+      throw new UsageError("--listen-groups needs specific --addresses, not a wildcard");
+    }
+  }
   if (values["expect-connections"] !== undefined) {
     config.expectConnections = parseIntOption("--expect-connections", values["expect-connections"], { min: 1 });
   }
@@ -87,6 +107,23 @@ export function parseServerArgs(argv: string[]): ParsedServerArgs {
  */
 export function capacityProblem(config: ServerConfig, perWorkerCapacity: number, fdSoftLimit: number): string | undefined {
   if (config.expectConnections === undefined) return undefined;
+  if (config.listenGroups > 1) {
+    // Clients spread evenly over the addresses: each group holds its addresses' share.
+    const perAddress = config.expectConnections / config.addresses.length;
+    for (let g = 0; g < config.listenGroups; g++) {
+      const addresses = groupAddresses(config, g).length;
+      const workers = groupWorkers(config, g);
+      const load = Math.ceil(perAddress * addresses);
+      if (load > workers * perWorkerCapacity) {
+        return (
+          `--listen-groups ${config.listenGroups}: group ${g} (${addresses} address(es), ${workers} worker(s)) would hold ` +
+          `${load} connections, but one worker can hold ${perWorkerCapacity} (open-file soft limit ${fdSoftLimit} minus a reserve). ` +
+          `Use more --workers or fewer groups.`
+        );
+      }
+    }
+    return undefined;
+  }
   const perWorker = Math.ceil(config.expectConnections / config.workers);
   if (perWorker <= perWorkerCapacity) return undefined;
   const workersNeeded = Math.ceil(config.expectConnections / perWorkerCapacity);
@@ -95,4 +132,14 @@ export function capacityProblem(config: ServerConfig, perWorkerCapacity: number,
     `but one worker can hold ${perWorkerCapacity} (open-file soft limit ${fdSoftLimit} minus a reserve). ` +
     `Use --workers ${workersNeeded} or more, or raise the open-file limit.`
   );
+}
+
+/** The addresses listener group g serves. */
+export function groupAddresses(config: Pick<ServerConfig, "addresses" | "listenGroups">, g: number): string[] {
+  return config.addresses.filter((_, i) => i % config.listenGroups === g);
+}
+
+/** How many of the workers belong to listener group g (worker w is in group w % groups). */
+export function groupWorkers(config: Pick<ServerConfig, "workers" | "listenGroups">, g: number): number {
+  return Math.floor(config.workers / config.listenGroups) + (g < config.workers % config.listenGroups ? 1 : 0);
 }

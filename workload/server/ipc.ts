@@ -1,6 +1,6 @@
 // Messages between the server's primary and its workers (cluster IPC, "advanced"
 // serialization so the port bitmaps travel as bytes, not as JSON objects).
-import type { ServerConfig } from "./config.js";
+import { groupAddresses, type ServerConfig } from "./config.js";
 
 /** Env var carrying the worker's config as JSON (workers are exec'd from their own module). */
 export const WORKER_CONFIG_ENV = "C1M_SERVER_WORKER_CONFIG";
@@ -11,8 +11,9 @@ export interface WorkerConfig {
   backlog: number;
 }
 
-export function workerConfigOf(config: ServerConfig): WorkerConfig {
-  return { port: config.port, addresses: config.addresses, backlog: config.backlog };
+/** A worker of listener group `group` listens on that group's addresses only. */
+export function workerConfigOf(config: ServerConfig, group = 0): WorkerConfig {
+  return { port: config.port, addresses: groupAddresses(config, group), backlog: config.backlog };
 }
 
 /** One (local address, remote IP) pair a worker has seen. */

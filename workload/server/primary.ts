@@ -34,6 +34,8 @@ interface WorkerState {
   listening: boolean;
   counters: WorkerCounters;
   health: WorkerHealth;
+  /** Its listener group (a replacement takes the same one). */
+  group: number;
 }
 
 type Report = WorkerCounters & { groups: GroupReport[] };
@@ -84,8 +86,12 @@ export class ServerPrimary {
     process.on("SIGTERM", () => this.shutdown("SIGTERM"));
     process.on("SIGINT", () => this.shutdown("SIGINT"));
 
-    const first = await Promise.all(Array.from({ length: this.config.workers }, () => this.fork()));
-    this.listening = first[0] ?? [];
+    const first = await Promise.all(
+      Array.from({ length: this.config.workers }, (_, w) => this.fork(w % this.config.listenGroups)),
+    );
+    // Every address, in --addresses order (each group listens on its own share).
+    const all = new Set(first.flat());
+    this.listening = [...all].sort((a, b) => this.addressRank(a) - this.addressRank(b));
     setInterval(() => this.rate.add(Date.now(), this.liveCounters().accepted), 1000).unref();
 
     this.metricsServer = http.createServer((req, res) => void this.serveHttp(req, res));
@@ -107,10 +113,16 @@ export class ServerPrimary {
     process.stdout.write(JSON.stringify(line) + "\n");
   }
 
-  /** Forks a worker; resolves with its listening addresses, rejects if it fails to listen. */
-  private fork(): Promise<string[]> {
-    const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(workerConfigOf(this.config)) });
+  private addressRank(hostPort: string): number {
+    const i = this.config.addresses.findIndex((a) => hostPort.startsWith(a.includes(":") ? `[${a}]:` : `${a}:`));
+    return i < 0 ? this.config.addresses.length : i;
+  }
+
+  /** Forks a worker of listener group `group`; resolves with its listening addresses, rejects if it fails to listen. */
+  private fork(group = 0): Promise<string[]> {
+    const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(workerConfigOf(this.config, group)) });
     const state: WorkerState = {
+      group,
       worker,
       listening: false,
       counters: { accepted: 0, closed: 0, total: 0 },
@@ -159,13 +171,13 @@ export class ServerPrimary {
           reject(new Error(`worker ${worker.process.pid} exited before listening (code ${code}, signal ${signal})`));
           return;
         }
-        if (!this.shuttingDown) this.replace(worker, code, signal);
+        if (!this.shuttingDown) this.replace(worker, code, signal, state.group);
       });
     });
   }
 
   /** A worker died while serving: start another, unless they keep dying. */
-  private replace(worker: Worker, code: number | null, signal: string | null): void {
+  private replace(worker: Worker, code: number | null, signal: string | null, group: number): void {
     process.stderr.write(`c1m-server: worker ${worker.process.pid} died (code ${code}, signal ${signal}); replacing it\n`);
     const now = Date.now();
     this.respawns = this.respawns.filter((t) => now - t < 60_000);
@@ -175,7 +187,7 @@ export class ServerPrimary {
       this.shutdown("crash loop", 1);
       return;
     }
-    this.fork().catch((err: Error) => {
+    this.fork(group).catch((err: Error) => {
       process.stderr.write(`c1m-server: replacement worker failed: ${err.message}\n`);
       this.shutdown("crash loop", 1);
     });
