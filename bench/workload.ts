@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { get } from "node:http";
+import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { ClientStatus, ServerStats } from "../workload/protocol.js";
@@ -16,6 +17,8 @@ const CLIENT_JS = DIST_WORKLOAD + "client.js";
 const SERVER_ADDRESSES = ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"];
 const DEADLINE_MS = 90_000;
 const FIRST_MARK = 14_000;
+/** Connections of the bare-loop reference (this process holds their server side: < its fd limit). */
+const BARE_CONNECTIONS = 14_000;
 /**
  * Long enough for the post-ramp compaction (server workers and the client run a full GC 2–3 s
  * after the ramp; V8's own memory reducer, ~8 s after allocation calms down, would do it anyway).
@@ -194,6 +197,68 @@ function crossing(lines: ClientStatus[], mark: number): number | undefined {
   return undefined;
 }
 
+// A bare net.connect loop (no pacing, no bookkeeping): what Node itself manages on this machine
+// right now. The machine may be shared and its speed varies, so the client's rate is shown next
+// to this rather than alone.
+const BARE_LOOP = `
+const net = require("node:net");
+const targets = JSON.parse(process.argv[1]);
+const n = Number(process.argv[2]);
+let started = 0, ok = 0, inFlight = 0;
+const sockets = [];
+const t0 = performance.now();
+function onConnect() {
+  ok++; inFlight--; sockets.push(this);
+  if (ok === n) { process.stdout.write(JSON.stringify({ rate: n / ((performance.now() - t0) / 1000) }) + "\\n"); process.exit(0); }
+  pump();
+}
+function onError(err) { process.stderr.write("bare loop: " + err.code + "\\n"); process.exit(1); }
+function pump() {
+  while (inFlight < 1024 && started < n) {
+    const s = net.connect(targets[started++ % targets.length]);
+    inFlight++;
+    s.on("connect", onConnect);
+    s.on("error", onError);
+  }
+}
+pump();
+`;
+const BARE_ADDRESSES = ["127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"];
+
+/** Connects/s of BARE_LOOP opening `n` connections to listeners in this process. */
+async function bareLoopRate(n: number): Promise<number> {
+  const accepted: net.Socket[] = [];
+  const servers = await Promise.all(
+    BARE_ADDRESSES.map(
+      (host) =>
+        new Promise<net.Server>((resolve, reject) => {
+          const srv = net.createServer((sock) => {
+            accepted.push(sock);
+            sock.on("error", () => {});
+          });
+          srv.once("error", reject);
+          srv.listen(0, host, () => resolve(srv));
+        }),
+    ),
+  );
+  try {
+    const targets = servers.map((srv) => ({
+      host: (srv.address() as net.AddressInfo).address,
+      port: (srv.address() as net.AddressInfo).port,
+    }));
+    let rate: number | undefined;
+    const child = startNode([...CLIENT_NODE_ARGS, "-e", BARE_LOOP, JSON.stringify(targets), String(n)], (line) => {
+      rate = (JSON.parse(line) as { rate: number }).rate;
+    });
+    const code = await waitExit(child, 30_000);
+    if (code !== 0 || rate === undefined) throw new Error(`bare connect loop failed (exit ${code})`);
+    return Math.round(rate);
+  } finally {
+    for (const sock of accepted) sock.destroy();
+    for (const srv of servers) srv.close();
+  }
+}
+
 interface ClientRun {
   child: ChildProcess;
   lines: ClientStatus[];
@@ -284,6 +349,8 @@ async function main(): Promise<void> {
   const clientCode = await waitExit(run.child, 5_000);
   server.kill("SIGTERM");
   const serverCode = await waitExit(server, 5_000);
+  // After the measurement, on other addresses: it cannot disturb the figures above.
+  const bareRate = await bareLoopRate(BARE_CONNECTIONS);
 
   const rampSeconds = ramped.rampSeconds!;
   const firstSeconds = crossing(run.lines, FIRST_MARK);
@@ -299,6 +366,7 @@ async function main(): Promise<void> {
     connectsPerSecWholeRamp: Math.round(connections / rampSeconds),
     connectsPerSecFirst14k: firstSeconds === undefined ? null : Math.round(FIRST_MARK / firstSeconds),
     rampSeconds,
+    bareLoopConnectsPerSec: bareRate,
     serverRssKiB: { before: serverBaseKiB, afterRamp: serverRampKiB, settled: serverKiB },
     clientRssKiB: { base: clientBaseKiB, afterRamp: clientRampKiB, settled: clientKiB },
     slabKiB: { before: slabBaseKiB, after: slabKiBNow },
@@ -323,6 +391,7 @@ async function main(): Promise<void> {
     ],
     ["connects/s, whole ramp", `${result.connectsPerSecWholeRamp} (${rampSeconds} s)`],
     ["connects/s, first 14k", String(result.connectsPerSecFirst14k)],
+    [`  bare net.connect loop (${BARE_CONNECTIONS}), same machine`, String(bareRate)],
     ["client failures", String(failed)],
   ];
   for (const c of result.slabTopCaches) {

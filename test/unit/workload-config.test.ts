@@ -2,7 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { UsageError } from "../../workload/cliArgs.js";
 import { CLIENT_DEFAULTS, parseClientArgs, type ClientConfig } from "../../workload/client/config.js";
-import { capacityProblem, groupAddresses, groupWorkers, parseServerArgs, type ServerConfig } from "../../workload/server/config.js";
+import {
+  capacityProblem,
+  groupAddresses,
+  groupWorkers,
+  parseServerArgs,
+  type ServerConfig,
+} from "../../workload/server/config.js";
 import { workerConfigOf } from "../../workload/server/ipc.js";
 
 function server(argv: string[]): ServerConfig {
@@ -91,7 +97,10 @@ test("server listen groups: address i served by workers w ≡ i (mod groups), ch
   assert.equal(capacityProblem(c, 19_900, 20_000), undefined);
   const tight = server(["--addresses", addrs, "--workers", "51", "--listen-groups", "18", "--expect-connections", "1000008"]);
   assert.equal(groupWorkers(tight, 17), 2);
-  assert.match(capacityProblem(tight, 19_900, 20_000)!, /group 15 \(1 address\(es\), 2 worker\(s\)\) would hold 55556 connections/);
+  assert.match(
+    capacityProblem(tight, 19_900, 20_000)!,
+    /group 15 \(1 address\(es\), 2 worker\(s\)\) would hold 55556 connections/,
+  );
   const two = server(["--addresses", "10.0.0.2,10.0.0.3,10.0.0.4", "--workers", "4", "--listen-groups", "2"]);
   assert.deepEqual(groupAddresses(two, 0), ["10.0.0.2", "10.0.0.4"]);
   assert.deepEqual(groupAddresses(two, 1), ["10.0.0.3"]);
