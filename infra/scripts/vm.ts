@@ -808,6 +808,8 @@ export function multipassLaunchScript(opts: MultipassLaunchOptions): string {
     '  [ -f "$cloudinit" ] || fail "the cloud-init file $cloudinit is missing"',
     // Through stdin: the multipass snap cannot read files outside the user's home.
     `  timeout ${timeout + 60} ${cmd("multipass", "launch", opts.release, "--name", instance, "--cpus", cpus, "--memory", opts.memory, "--disk", opts.disk)} --cloud-init - --timeout ${timeout} < "$cloudinit"`,
+    // The delete step reads this line (PULUMI_COMMAND_STDOUT): only an instance we launched is deleted.
+    '  echo "c1m-lab: launched multipass instance $name"',
     "fi",
     "rc=0",
     `timeout ${timeout} multipass exec "$name" -- cloud-init status --wait >/dev/null 2>&1 || rc=$?`,
@@ -841,6 +843,11 @@ export function multipassDeleteScript(instance: string): string {
   return script("multipass delete", [
     `name=${q(name)}`,
     'if ! command -v multipass >/dev/null 2>&1; then echo "c1m-lab: multipass is not installed; nothing to delete"; exit 0; fi',
+    // An instance the lab adopted (it existed before) is the user's: left in place.
+    'case "${PULUMI_COMMAND_STDOUT:-}" in',
+    '  *"c1m-lab: launched multipass instance $name"*) ;;',
+    '  *) echo "c1m-lab: multipass instance $name was adopted, not launched by the lab: left in place"; exit 0 ;;',
+    "esac",
     'if timeout 60 multipass info "$name" >/dev/null 2>&1; then',
     '  timeout 300 multipass delete --purge "$name"',
     '  echo "c1m-lab: deleted multipass instance $name"',

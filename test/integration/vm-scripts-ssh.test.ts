@@ -553,7 +553,8 @@ describe(
       const missing = run(launch());
       assert.match(missing.stderr, /the cloud-init file .*cloud init's\.yaml is missing/);
       writeFileSync(cloudInit, "#cloud-config\n");
-      ok(run(launch()), "launch");
+      const launched = ok(run(launch()), "launch");
+      assert.match(launched, /c1m-lab: launched multipass instance c1mt/);
       assert.deepEqual(
         calls().find((c) => c[0] === "launch"),
         [
@@ -580,7 +581,9 @@ describe(
 
       writeFileSync(`${dir}/state/c1mt`, "Stopped");
       const n = calls().length;
-      assert.match(ok(run(launch({ cpus: 8 })), "adopt"), /adopting the existing multipass instance c1mt \(state Stopped\)/);
+      const adopted = ok(run(launch({ cpus: 8 })), "adopt");
+      assert.match(adopted, /adopting the existing multipass instance c1mt \(state Stopped\)/);
+      assert.doesNotMatch(adopted, /launched multipass instance/);
       assert.deepEqual(
         calls()
           .slice(n)
@@ -597,11 +600,17 @@ describe(
       assert.notEqual(noIp.status, 0);
       assert.match(noIp.stderr, /multipass instance c1mt has no IPv4 address after 1s/);
 
-      assert.match(ok(run(multipassDeleteScript("c1mt")), "delete"), /deleted multipass instance c1mt/);
+      // Delete gets the create step's stdout (PULUMI_COMMAND_STDOUT): an adopted instance is the user's.
+      assert.match(
+        ok(run(multipassDeleteScript("c1mt"), { PULUMI_COMMAND_STDOUT: adopted }), "delete adopted"),
+        /was adopted, not launched by the lab: left in place/,
+      );
+      assert.equal(existsSync(`${dir}/state/c1mt`), true, "the user's instance is kept");
+      assert.match(ok(run(multipassDeleteScript("c1mt"), { PULUMI_COMMAND_STDOUT: launched }), "delete"), /deleted multipass instance c1mt/);
       assert.deepEqual(calls().at(-1), ["delete", "--purge", "c1mt"]);
       assert.equal(existsSync(`${dir}/state/c1mt`), false);
       const m = calls().length;
-      assert.match(ok(run(multipassDeleteScript("c1mt")), "delete again"), /does not exist; nothing to delete/);
+      assert.match(ok(run(multipassDeleteScript("c1mt"), { PULUMI_COMMAND_STDOUT: launched }), "delete again"), /does not exist; nothing to delete/);
       assert.deepEqual(
         calls()
           .slice(m)
