@@ -2,7 +2,7 @@
 // up/down drive the Pulumi CLI with a local file:// state backend inside the project and an
 // empty passphrase unless one is set; test re-runs the connection test against the running lab.
 import { spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { planCapacity } from "../capacity.js";
@@ -59,6 +59,10 @@ function main(): number {
       return pulumi(["destroy", "--yes", "--skip-preview", "--stack", stack], env);
     case "test": {
       if (config.server.provider !== "netns") throw new Error("lab:test runs against the local (netns) lab");
+      // Without its namespace the server's addresses are nobody's here: never poll them elsewhere.
+      if (!existsSync(`/run/netns/${config.server.namespace}`)) {
+        throw new Error(`the lab of stack ${stack} is not up (no namespace ${config.server.namespace}); run npm run lab:up -- --stack ${stack} first`);
+      }
       const plan = planCapacity(config, readHostFacts());
       const steps = labSteps(config, plan, stack, {
         root,
