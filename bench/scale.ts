@@ -16,7 +16,7 @@ import { runConnectionTest } from "../workload/verify/run.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const usage = `usage: npm run bench:scale -- --connections N [--per-container 19608] [--soak-seconds 60]
-                       [--timeout-seconds 300] [--base-image IMAGE] [--stack million]
+                       [--timeout-seconds (the stack's)] [--base-image IMAGE] [--stack million]
                        [--min-available-mib 1536]
   Runs the stack's lab (scaled to N connections) without the Pulumi engine, measures, tears down.
   --base-image  default: a local image of this machine's node (no registry needed)
@@ -57,7 +57,7 @@ async function main(): Promise<number> {
       connections: { type: "string" },
       "per-container": { type: "string", default: "19608" },
       "soak-seconds": { type: "string", default: "60" },
-      "timeout-seconds": { type: "string", default: "300" },
+      "timeout-seconds": { type: "string" },
       "base-image": { type: "string" },
       "min-available-mib": { type: "string", default: "1536" },
       stack: { type: "string", default: "million" },
@@ -81,7 +81,11 @@ async function main(): Promise<number> {
     ...raw,
     server: { ...raw.server, secondaryAddresses: { count: serverIps - 1 } },
     clients: { ...raw.clients, containers, connectionsPerContainer: Math.ceil(n / containers) },
-    test: { ...raw.test, soakSeconds: Number(values["soak-seconds"]), timeoutSeconds: Number(values["timeout-seconds"]) },
+    test: {
+      ...raw.test,
+      soakSeconds: Number(values["soak-seconds"]),
+      ...(values["timeout-seconds"] !== undefined ? { timeoutSeconds: Number(values["timeout-seconds"]) } : {}),
+    },
   });
   const plan = planCapacity(config, readHostFacts());
   const stack = `bench-${values.stack}`;
