@@ -35,7 +35,10 @@ function meminfo(): Record<string, number> {
 /** Summed RSS (bytes) of these pids and every descendant. */
 function rssOfTrees(pids: number[]): number {
   const out = execFileSync("ps", ["-e", "-o", "pid=,ppid=,rss="], { encoding: "utf8" });
-  const rows = out.trim().split("\n").map((l) => l.trim().split(/\s+/).map(Number) as [number, number, number]);
+  const rows = out
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number, number]);
   const children = new Map<number, number[]>();
   for (const [pid, ppid] of rows) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
   const rss = new Map(rows.map(([pid, , r]) => [pid, r * 1024]));
@@ -70,8 +73,10 @@ async function main(): Promise<number> {
   }
   const n = Number(values.connections);
   const perContainerMax = Number(values["per-container"]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--connections must be a whole number ≥ 1, got ${values.connections}\n${usage}`);
-  if (!Number.isInteger(perContainerMax) || perContainerMax < 1) throw new Error(`--per-container must be a whole number ≥ 1\n${usage}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--connections must be a whole number ≥ 1, got ${values.connections}\n${usage}`);
+  if (!Number.isInteger(perContainerMax) || perContainerMax < 1)
+    throw new Error(`--per-container must be a whole number ≥ 1\n${usage}`);
 
   // The stack, scaled: containers of ≤ per-container each, server IPs for ≤ 90% NAT fill.
   const raw = readStackConfig(root, values.stack) as Record<string, Record<string, unknown>>;
@@ -98,7 +103,9 @@ async function main(): Promise<number> {
   });
   const steps = { ...base, image: { ...base.image, baseImage } };
   const log = (l: string) => process.stderr.write(`bench: ${l}\n`);
-  log(`${plan.target.toLocaleString("en-US")} connections: ${containers} containers, ${serverIps} server IPs, ${plan.serverWorkers} server workers`);
+  log(
+    `${plan.target.toLocaleString("en-US")} connections: ${containers} containers, ${serverIps} server IPs, ${plan.serverWorkers} server workers`,
+  );
 
   let down = false;
   const teardown = () => {
@@ -149,7 +156,9 @@ async function main(): Promise<number> {
     const after = meminfo();
     const total = output.total ?? 0;
     const serverPid = Number(readFileSync(`${steps.server.stateDir}/server.pid`, "utf8").trim());
-    const clientPids = execFileSync("docker", ["inspect", "-f", "{{.State.Pid}}", ...steps.containers.map((c) => c.name)], { encoding: "utf8" })
+    const clientPids = execFileSync("docker", ["inspect", "-f", "{{.State.Pid}}", ...steps.containers.map((c) => c.name)], {
+      encoding: "utf8",
+    })
       .trim()
       .split("\n")
       .map(Number)

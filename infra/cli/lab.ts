@@ -61,7 +61,9 @@ function main(): number {
       if (config.server.provider !== "netns") throw new Error("lab:test runs against the local (netns) lab");
       // Without its namespace the server's addresses are nobody's here: never poll them elsewhere.
       if (!existsSync(`/run/netns/${config.server.namespace}`)) {
-        throw new Error(`the lab of stack ${stack} is not up (no namespace ${config.server.namespace}); run npm run lab:up -- --stack ${stack} first`);
+        throw new Error(
+          `the lab of stack ${stack} is not up (no namespace ${config.server.namespace}); run npm run lab:up -- --stack ${stack} first`,
+        );
       }
       const plan = planCapacity(config, readHostFacts());
       const steps = labSteps(config, plan, stack, {

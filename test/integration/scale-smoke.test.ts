@@ -16,12 +16,21 @@ test("50,000 connections through the NAT, held, then nothing left", { timeout: 3
     t.skip("no docker engine");
     return;
   }
-  const r = spawnSync(process.execPath, [`${root}/dist/bench/scale.js`, "--connections", "50000", "--soak-seconds", "5", "--timeout-seconds", "120"], {
-    encoding: "utf8",
-    timeout: 280_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [`${root}/dist/bench/scale.js`, "--connections", "50000", "--soak-seconds", "5", "--timeout-seconds", "120"],
+    {
+      encoding: "utf8",
+      timeout: 280_000,
+    },
+  );
   assert.equal(r.status, 0, r.stderr.slice(-2000));
-  const figures = JSON.parse(r.stdout.trim().split("\n").pop()!) as { connections: number; target: number; verdict: string; diagnosis: string };
+  const figures = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+    connections: number;
+    target: number;
+    verdict: string;
+    diagnosis: string;
+  };
   assert.equal(figures.verdict, "pass", figures.diagnosis);
   assert.equal(figures.connections, figures.target);
   assert.ok(figures.target >= 50_000);

@@ -606,11 +606,17 @@ describe(
         /was adopted, not launched by the lab: left in place/,
       );
       assert.equal(existsSync(`${dir}/state/c1mt`), true, "the user's instance is kept");
-      assert.match(ok(run(multipassDeleteScript("c1mt"), { PULUMI_COMMAND_STDOUT: launched }), "delete"), /deleted multipass instance c1mt/);
+      assert.match(
+        ok(run(multipassDeleteScript("c1mt"), { PULUMI_COMMAND_STDOUT: launched }), "delete"),
+        /deleted multipass instance c1mt/,
+      );
       assert.deepEqual(calls().at(-1), ["delete", "--purge", "c1mt"]);
       assert.equal(existsSync(`${dir}/state/c1mt`), false);
       const m = calls().length;
-      assert.match(ok(run(multipassDeleteScript("c1mt"), { PULUMI_COMMAND_STDOUT: launched }), "delete again"), /does not exist; nothing to delete/);
+      assert.match(
+        ok(run(multipassDeleteScript("c1mt"), { PULUMI_COMMAND_STDOUT: launched }), "delete again"),
+        /does not exist; nothing to delete/,
+      );
       assert.deepEqual(
         calls()
           .slice(m)

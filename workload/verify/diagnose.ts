@@ -532,8 +532,7 @@ function serverFdWall(f: Facts): string | null {
   if (!server) return null;
   const capacity = server.capacityPerWorker;
   const atCapacity =
-    server.workersAtCapacity ??
-    (capacity !== undefined ? (server.perWorker ?? []).filter((w) => w.total >= capacity).length : 0);
+    server.workersAtCapacity ?? (capacity !== undefined ? (server.perWorker ?? []).filter((w) => w.total >= capacity).length : 0);
   const acceptErrors = server.acceptErrors ?? 0;
   const dropped = f.perClient.reduce((s, [, c]) => s + c.dropped, 0);
   if (atCapacity === 0 && acceptErrors === 0) return null;
