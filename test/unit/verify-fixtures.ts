@@ -1,3 +1,4 @@
+import type { TestSettings } from "../../workload/verify/report.js";
 // Loads the recorded scenarios under test/fixtures/verify/ (read from the source tree: tsc does
 // not copy JSON; this file runs as dist/test/unit/verify-fixtures.js).
 import { readFileSync, readdirSync } from "node:fs";
@@ -44,4 +45,19 @@ export function capObservation(o: Observation, n: number): void {
     c.status.established = e;
     left -= e;
   });
+}
+
+/** The test settings a recorded fixture ran with (the "dev" stack of the local lab). */
+export function fixtureSettings(fx: Fixture): TestSettings {
+  return {
+    stack: "dev",
+    metricsUrl: "http://10.201.0.2:9100",
+    clientsLabel: "c1m-lab.stack=dev",
+    conntrack: "local",
+    expect: fx.expect,
+    timeoutSeconds: 120,
+    stallSeconds: 10,
+    soakSeconds: 0,
+    intervalSeconds: 2,
+  };
 }

@@ -4,24 +4,14 @@ import { describe, it } from "node:test";
 import { diagnose } from "../../workload/verify/diagnose.js";
 import { renderMarkdown, testOutput, timeline, type FullReport } from "../../workload/verify/report.js";
 import type { Fixture } from "../../workload/verify/types.js";
-import { loadFixture } from "./verify-fixtures.js";
+import { fixtureSettings, loadFixture } from "./verify-fixtures.js";
 
 function reportOf(fx: Fixture): FullReport {
   const d = diagnose(fx.plan, fx.run, { expect: fx.expect, clientsLabel: "c1m-lab.stack=dev" });
   return {
     startedAt: "2025-01-01T00:00:00.000Z",
     finishedAt: "2025-01-01T00:00:30.000Z",
-    settings: {
-      stack: "dev",
-      metricsUrl: "http://10.201.0.2:9100",
-      clientsLabel: "c1m-lab.stack=dev",
-      conntrack: "local",
-      expect: fx.expect,
-      timeoutSeconds: 120,
-      stallSeconds: 10,
-      soakSeconds: 0,
-      intervalSeconds: 2,
-    },
+    settings: fixtureSettings(fx),
     output: testOutput(d, "reports/dev/x"),
     diagnosis: d,
     plan: fx.plan,

@@ -9,7 +9,7 @@ import { runConnectionTest, type ConnectionTestOptions } from "../../workload/ve
 import { progressLine, settleSeconds, timestampDirName, viewsAgree } from "../../workload/verify/run.js";
 import type { Clock } from "../../workload/verify/wait.js";
 import type { Observation } from "../../workload/verify/types.js";
-import { loadFixture } from "./verify-fixtures.js";
+import { fixtureSettings, loadFixture } from "./verify-fixtures.js";
 
 /** Replays a fixture's observations in order (the last one repeats); time advances only by sleeping. */
 function replay(observations: Observation[]): { clock: Clock; poll: () => Promise<Omit<Observation, "t">> } {
@@ -26,16 +26,8 @@ function replay(observations: Observation[]): { clock: Clock; poll: () => Promis
 }
 
 const options = (fx: ReturnType<typeof loadFixture>, reportsDir: string | null): ConnectionTestOptions => ({
+  ...fixtureSettings(fx),
   plan: fx.plan,
-  metricsUrl: "http://10.201.0.2:9100",
-  clientsLabel: "c1m-lab.stack=dev",
-  conntrack: "local",
-  expect: fx.expect,
-  timeoutSeconds: 120,
-  stallSeconds: 10,
-  soakSeconds: 0,
-  intervalSeconds: 2,
-  stack: "dev",
   reportsDir,
 });
 
