@@ -15,10 +15,11 @@ import { labSteps } from "../infra/steps.js";
 import { runConnectionTest } from "../workload/verify/run.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
-const usage = `usage: npm run bench:scale -- --connections N [--per-container 19608] [--soak-seconds 60]
+const usage = `usage: npm run bench:scale -- --connections N [--per-container 19608] [--server-ips K] [--soak-seconds 60]
                        [--timeout-seconds (the stack's)] [--base-image IMAGE] [--stack million]
                        [--min-available-mib 1536]
   Runs the stack's lab (scaled to N connections) without the Pulumi engine, measures, tears down.
+  --server-ips  default: enough for NAT paths ≤ 90% full (the million stack's shape at any N)
   --base-image  default: a local image of this machine's node (no registry needed)
   --min-available-mib  abort (and tear down) if MemAvailable falls below this`;
 
@@ -59,6 +60,7 @@ async function main(): Promise<number> {
     options: {
       connections: { type: "string" },
       "per-container": { type: "string", default: "19608" },
+      "server-ips": { type: "string" },
       "soak-seconds": { type: "string", default: "60" },
       "timeout-seconds": { type: "string" },
       "base-image": { type: "string" },
@@ -81,7 +83,11 @@ async function main(): Promise<number> {
   // The stack, scaled: containers of ≤ per-container each, server IPs for ≤ 90% NAT fill.
   const raw = readStackConfig(root, values.stack) as Record<string, Record<string, unknown>>;
   const containers = Math.ceil(n / perContainerMax);
-  const serverIps = Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN));
+  const serverIps =
+    values["server-ips"] !== undefined
+      ? Number(values["server-ips"])
+      : Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN));
+  if (!Number.isInteger(serverIps) || serverIps < 1) throw new Error(`--server-ips must be a whole number ≥ 1\n${usage}`);
   const config = parseLabConfig({
     ...raw,
     server: { ...raw.server, secondaryAddresses: { count: serverIps - 1 } },

@@ -1,16 +1,18 @@
-// The observer's I/O: /stats over HTTP on 127.0.0.1, the docker CLI (a fake one with canned
-// output, and the real one with a label nothing has), conntrack from a fake /proc tree and from
+// The observer's I/O: /stats over HTTP on 127.0.0.1, the Docker API (a fake one on a unix socket
+// with canned answers, and the real daemon), conntrack from a fake /proc tree and from
 // the real one (read only).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { promisify } from "node:util";
-import { createObserver, fetchStats, observeClients, readLocalConntrack } from "../../workload/verify/observe.js";
+import Docker from "dockerode";
+import { observeClients } from "../../workload/verify/dockerClients.js";
+import { createObserver, fetchStats, readLocalConntrack } from "../../workload/verify/observe.js";
 import { loadFixture } from "../unit/verify-fixtures.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 
@@ -24,33 +26,52 @@ async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ ba
 }
 const close = (s: Server) => new Promise<void>((resolve) => s.close(() => resolve()));
 
-/** A stand-in `docker` that answers ps / inspect / logs from files in its directory. */
-async function fakeDocker(
-  dir: string,
-  files: { ps: string; inspect: string; logs: Record<string, { out: string; err: string }> },
-  psExit = 0,
-): Promise<string> {
-  await writeFile(join(dir, "ps.out"), files.ps);
-  await writeFile(join(dir, "inspect.out"), files.inspect);
-  for (const [id, l] of Object.entries(files.logs)) {
-    await writeFile(join(dir, `logs-${id}.out`), l.out);
-    await writeFile(join(dir, `logs-${id}.err`), l.err);
-  }
-  const bin = join(dir, "docker");
-  await writeFile(
-    bin,
-    `#!/bin/sh
-D=$(dirname "$0")
-echo "$*" >> "$D/calls"
-case "$1" in
-  ps) if [ ${psExit} -ne 0 ]; then echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit ${psExit}; fi; cat "$D/ps.out" ;;
-  inspect) cat "$D/inspect.out" ;;
-  logs) id=$4; cat "$D/logs-$id.out"; cat "$D/logs-$id.err" >&2 ;;
-esac
-`,
-  );
-  await chmod(bin, 0o755);
-  return bin;
+interface FakeContainer {
+  id: string;
+  name: string;
+  restartCount: number;
+  state: { Status: string; ExitCode: number; OOMKilled: boolean };
+  stdout: string;
+  stderr: string;
+}
+
+/** A stand-in Docker Engine API on a unix socket: list, inspect and logs from canned containers; records each request. */
+async function fakeDockerApi(t: TestContext, containers: FakeContainer[]): Promise<{ docker: Docker; calls: string[] }> {
+  const dir = await mkdtemp(join(tmpdir(), "c1m-verify-docker-"));
+  const socketPath = join(dir, "docker.sock");
+  const calls: string[] = [];
+  const frame = (stream: number, text: string) => {
+    const header = Buffer.alloc(8);
+    header[0] = stream;
+    header.writeUInt32BE(Buffer.byteLength(text), 4);
+    return Buffer.concat([header, Buffer.from(text)]);
+  };
+  const server = createServer((req, res) => {
+    const url = new URL(req.url!, "http://docker");
+    const path = url.pathname.replace(/^\/v[\d.]+/, "");
+    calls.push(
+      `${req.method} ${path}${path === "/containers/json" ? ` all=${url.searchParams.get("all")} filters=${url.searchParams.get("filters")}` : ""}${path.endsWith("/logs") ? ` tail=${url.searchParams.get("tail")}` : ""}`,
+    );
+    if (path === "/containers/json") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify(containers.map((c) => ({ Id: c.id, Names: [`/${c.name}`], State: c.state.Status }))));
+    }
+    const m = /^\/containers\/([^/]+)\/(json|logs)$/.exec(path);
+    const c = containers.find((x) => x.id === m?.[1]);
+    if (!m || !c) return res.writeHead(404, { "content-type": "application/json" }).end('{"message":"No such container"}');
+    if (m[2] === "json") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ Id: c.id, Name: `/${c.name}`, RestartCount: c.restartCount, State: c.state }));
+    }
+    res.writeHead(200, { "content-type": "application/vnd.docker.multiplexed-stream" });
+    res.end(Buffer.concat([frame(1, c.stdout), frame(2, c.stderr)]));
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  t.after(async () => {
+    await close(server);
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { docker: new Docker({ socketPath }), calls };
 }
 
 const statusLine = (client: string, established: number) =>
@@ -100,30 +121,25 @@ describe("verify observe (integration)", () => {
     assert.deepEqual(await fetchStats(`${closed.base}/stats`), { ok: false, error: `connect ECONNREFUSED 127.0.0.1:${port}` });
   });
 
-  it("reads client containers through the docker CLI: state, restarts, last status line, last error", async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), "c1m-verify-docker-"));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const docker = await fakeDocker(dir, {
-      ps: '{"ID":"aaaaaaaaaaaa1111","Names":"c1m-client-0","State":"running"}\n{"ID":"bbbbbbbbbbbb2222","Names":"c1m-client-1","State":"exited"}\n',
-      inspect: JSON.stringify([
-        {
-          Id: "aaaaaaaaaaaa1111",
-          Name: "/c1m-client-0",
-          RestartCount: 0,
-          State: { Status: "running", ExitCode: 0, OOMKilled: false },
-        },
-        {
-          Id: "bbbbbbbbbbbb2222",
-          Name: "/c1m-client-1",
-          RestartCount: 2,
-          State: { Status: "exited", ExitCode: 137, OOMKilled: true },
-        },
-      ]),
-      logs: {
-        aaaaaaaaaaaa1111: { out: `${statusLine("c1m-client-0", 40)}\n${statusLine("c1m-client-0", 41)}\n`, err: "" },
-        bbbbbbbbbbbb2222: { out: `${statusLine("c1m-client-1", 7)}\n`, err: "warning: x\nFATAL ERROR: heap out of memory\n" },
+  it("reads client containers through the Docker API: state, restarts, last status line, last error", async (t) => {
+    const { docker, calls } = await fakeDockerApi(t, [
+      {
+        id: "aaaaaaaaaaaa1111",
+        name: "c1m-client-0",
+        restartCount: 0,
+        state: { Status: "running", ExitCode: 0, OOMKilled: false },
+        stdout: `${statusLine("c1m-client-0", 40)}\n${statusLine("c1m-client-0", 41)}\n`,
+        stderr: "",
       },
-    });
+      {
+        id: "bbbbbbbbbbbb2222",
+        name: "c1m-client-1",
+        restartCount: 2,
+        state: { Status: "exited", ExitCode: 137, OOMKilled: true },
+        stdout: `${statusLine("c1m-client-1", 7)}\n`,
+        stderr: "warning: x\nFATAL ERROR: heap out of memory\n",
+      },
+    ]);
     const r = await observeClients("c1m-lab.stack=dev", { docker });
     assert.ok(r.ok, JSON.stringify(r));
     assert.deepEqual(
@@ -143,24 +159,22 @@ describe("verify observe (integration)", () => {
         ["c1m-client-1", "bbbbbbbbbbbb", "exited", 137, 2, true, 7, 2, "FATAL ERROR: heap out of memory"],
       ],
     );
-    const calls = (await readFile(join(dir, "calls"), "utf8")).trim().split("\n");
-    assert.equal(calls[0], "ps -a --no-trunc --filter label=c1m-lab.stack=dev --format {{json .}}");
-    assert.equal(calls[1], "inspect aaaaaaaaaaaa1111 bbbbbbbbbbbb2222");
-    assert.deepEqual(calls.slice(2).sort(), ["logs --tail 5 aaaaaaaaaaaa1111", "logs --tail 5 bbbbbbbbbbbb2222"]);
+    assert.equal(calls[0], 'GET /containers/json all=true filters={"label":["c1m-lab.stack=dev"]}');
+    assert.deepEqual(calls.slice(1).sort(), [
+      "GET /containers/aaaaaaaaaaaa1111/json",
+      "GET /containers/aaaaaaaaaaaa1111/logs tail=5",
+      "GET /containers/bbbbbbbbbbbb2222/json",
+      "GET /containers/bbbbbbbbbbbb2222/logs tail=5",
+    ]);
   });
 
-  it("reports a docker that cannot reach its daemon, or is missing, as an error (not a throw)", async (t) => {
+  it("reports a Docker daemon it cannot reach as an error (not a throw)", async (t) => {
     const dir = await mkdtemp(join(tmpdir(), "c1m-verify-docker-"));
     t.after(() => rm(dir, { recursive: true, force: true }));
-    const docker = await fakeDocker(dir, { ps: "", inspect: "", logs: {} }, 1);
-    assert.deepEqual(await observeClients("x=y", { docker }), {
+    const socketPath = join(dir, "no-daemon.sock");
+    assert.deepEqual(await observeClients("x=y", { docker: new Docker({ socketPath }) }), {
       ok: false,
-      error:
-        "docker ps failed: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
-    });
-    assert.deepEqual(await observeClients("x=y", { docker: join(dir, "no-such-docker") }), {
-      ok: false,
-      error: `docker ps failed: ${join(dir, "no-such-docker")} not found on PATH`,
+      error: `docker: listing containers failed: connect ENOENT ${socketPath}`,
     });
   });
 
@@ -252,13 +266,16 @@ describe("verify observe (integration)", () => {
     t.after(() => rm(dir, { recursive: true, force: true }));
     const { base, server } = await listen((_req, res) => res.writeHead(200).end(JSON.stringify(STATS)));
     t.after(() => close(server));
-    const docker = await fakeDocker(dir, {
-      ps: '{"ID":"cccccccccccc3333","Names":"c1m-client-0"}\n',
-      inspect: JSON.stringify([
-        { Id: "cccccccccccc3333", Name: "/c1m-client-0", RestartCount: 0, State: { Status: "running", ExitCode: 0 } },
-      ]),
-      logs: { cccccccccccc3333: { out: `${statusLine("c1m-client-0", 99)}\n`, err: "" } },
-    });
+    const { docker } = await fakeDockerApi(t, [
+      {
+        id: "cccccccccccc3333",
+        name: "c1m-client-0",
+        restartCount: 0,
+        state: { Status: "running", ExitCode: 0, OOMKilled: false },
+        stdout: `${statusLine("c1m-client-0", 99)}\n`,
+        stderr: "",
+      },
+    ]);
     const observe = createObserver({
       metricsUrl: base,
       clientsLabel: "c1m-lab.stack=dev",

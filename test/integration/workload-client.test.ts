@@ -9,11 +9,17 @@ import { runClient, sleep, startClient, waitUntil } from "../support/workload-ha
 async function recordingServer(t: TestContext, host: string, port = 0) {
   const sockets: net.Socket[] = [];
   const received = new Map<net.Socket, string>();
+  /** ms from accept to the first byte received, per socket that got one. */
+  const firstByteAfterMs = new Map<net.Socket, number>();
   const server = net.createServer((s) => {
+    const acceptedAt = performance.now();
     sockets.push(s);
     received.set(s, "");
     s.setEncoding("latin1");
-    s.on("data", (d: string) => received.set(s, received.get(s)! + d));
+    s.on("data", (d: string) => {
+      if (!firstByteAfterMs.has(s)) firstByteAfterMs.set(s, performance.now() - acceptedAt);
+      received.set(s, received.get(s)! + d);
+    });
     s.on("error", () => {});
   });
   await new Promise<void>((resolve, reject) => {
@@ -25,7 +31,7 @@ async function recordingServer(t: TestContext, host: string, port = 0) {
     server.close();
   });
   const addr = server.address() as net.AddressInfo;
-  return { server, sockets, received, target: `${host}:${addr.port}` };
+  return { server, sockets, received, firstByteAfterMs, target: `${host}:${addr.port}` };
 }
 
 /** A loopback port nobody listens on (bound, then released). */
@@ -91,6 +97,27 @@ test("ramps, pings each socket about once per interval, counts drops, exits 0 on
   assert.equal(statuses.filter((s) => s.final).length, 1);
   // One line per --status-interval-ms (200 ms) over ~3 s.
   assert.ok(statuses.length >= 10 && statuses.length <= 25, `${statuses.length} status lines`);
+});
+
+test("pings are heartbeats: a socket's first ping comes an interval after its connect, also mid-ramp", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.45");
+  // A 2 s ramp (40 at 20/s) under a 1 s ping tick: sockets connect between ticks all along.
+  const client = startClient(t, [
+    "--targets",
+    srv.target,
+    "--connections",
+    "40",
+    "--connect-rate",
+    "20",
+    "--ping-interval-seconds",
+    "1",
+  ]);
+  await client.waitJson<ClientStatus>((s) => s.established === 40, 10_000, "40 established");
+  await waitUntil(() => srv.firstByteAfterMs.size === 40, 5000, "every socket pinged");
+  const earliest = Math.min(...srv.firstByteAfterMs.values());
+  assert.ok(earliest >= 900, `a socket was pinged ${earliest.toFixed(0)} ms after its connect (interval 1,000 ms)`);
+  assert.ok(Math.max(...srv.firstByteAfterMs.values()) < 2500, "and none waited much more than an interval and a tick");
+  await client.stop("SIGTERM");
 });
 
 test("--connect-rate paces the ramp", async (t) => {

@@ -1,15 +1,9 @@
-// The observer's parsers: conntrack's per-cpu counters, docker's outputs, the clients' status lines.
+// The observer's parsers: conntrack's per-cpu counters, the Docker API's answers, the clients' status lines.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  lastLine,
-  lastStatusLine,
-  parseConntrackS,
-  parseDockerInspect,
-  parseDockerPs,
-  parseProcConntrackStat,
-  statsUrl,
-} from "../../workload/verify/observe.js";
+import { demuxLogs, toInspectRow } from "../../workload/verify/dockerClients.js";
+import { lastLine, lastStatusLine } from "../../workload/verify/logLines.js";
+import { parseConntrackS, parseProcConntrackStat, statsUrl } from "../../workload/verify/observe.js";
 
 // The layout of /proc/net/stat/nf_conntrack on this machine's kernel (two CPUs).
 const PROC_STAT = `entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart
@@ -46,19 +40,9 @@ describe("verify observe: conntrack", () => {
   });
 });
 
-describe("verify observe: docker", () => {
-  it("parses docker ps JSON lines", () => {
-    const out =
-      '{"Command":"\\"node dist/workload/client.js\\"","ID":"0123456789ab","Names":"c1m-client-0","State":"running","Labels":"c1m-lab.stack=dev"}\n' +
-      '{"ID":"ba9876543210","Names":"c1m-client-1,alias","State":"exited"}\n\n';
-    assert.deepEqual(parseDockerPs(out), [
-      { id: "0123456789ab", name: "c1m-client-0" },
-      { id: "ba9876543210", name: "c1m-client-1" },
-    ]);
-  });
-
-  it("parses docker inspect state, exit code, restarts and OOM", () => {
-    const out = JSON.stringify([
+describe("verify observe: client containers", () => {
+  it("takes state, exit code, restarts and OOM from an inspect", () => {
+    const rows = [
       {
         Id: "0123456789abcdef",
         Name: "/c1m-client-0",
@@ -71,12 +55,31 @@ describe("verify observe: docker", () => {
         RestartCount: 3,
         State: { Status: "exited", ExitCode: 137, OOMKilled: true },
       },
-    ]);
-    assert.deepEqual(parseDockerInspect(out), [
+      { Id: "feedfeedfeed0000" },
+    ].map(toInspectRow);
+    assert.deepEqual(rows, [
       { id: "0123456789abcdef", name: "c1m-client-0", state: "running", exitCode: 0, restartCount: 0, oomKilled: false },
       { id: "ba9876543210fedc", name: "c1m-client-1", state: "exited", exitCode: 137, restartCount: 3, oomKilled: true },
+      { id: "feedfeedfeed0000", name: "feedfeedfeed0000", state: "unknown", exitCode: null, restartCount: 0, oomKilled: false },
     ]);
-    assert.deepEqual(parseDockerInspect("  \n"), []);
+  });
+
+  it("splits a framed log into stdout and stderr; an unframed one is stdout", () => {
+    const frame = (stream: number, text: string) => {
+      const payload = Buffer.from(text);
+      const header = Buffer.alloc(8);
+      header[0] = stream;
+      header.writeUInt32BE(payload.length, 4);
+      return Buffer.concat([header, payload]);
+    };
+    const framed = Buffer.concat([frame(1, "a\n"), frame(2, "oops\n"), frame(1, "b\n"), frame(2, "")]);
+    assert.deepEqual(demuxLogs(framed), { stdout: "a\nb\n", stderr: "oops\n" });
+    assert.deepEqual(demuxLogs(Buffer.from("plain tty output\n")), { stdout: "plain tty output\n", stderr: "" });
+    assert.deepEqual(demuxLogs(frame(1, "cut").subarray(0, 9)), {
+      stdout: frame(1, "cut").subarray(0, 9).toString(),
+      stderr: "",
+    });
+    assert.deepEqual(demuxLogs(Buffer.alloc(0)), { stdout: "", stderr: "" });
   });
 
   it("takes the last valid status line from a log tail, skipping other output", () => {

@@ -1,6 +1,8 @@
 // Opens `connections` idle TCP connections round-robin over the targets at a bounded rate,
-// holds them, and pings each about once per interval. Per-connection cost is kept to the
-// socket itself: shared handlers, no per-socket timers or closures, one array slot.
+// holds them, and pings each about once per interval, the first one an interval after it was
+// established (a heartbeat: a ramp is not slowed by pings to sockets that just connected).
+// Per-connection cost is kept to the socket itself: shared handlers, no per-socket timers or
+// closures, two array slots.
 import net from "node:net";
 import { performance } from "node:perf_hooks";
 import { FAILURE_CLASSES, type ClientStatus, type FailureClass } from "../protocol.js";
@@ -10,7 +12,7 @@ import { backoffMs, RetryQueue } from "./retryQueue.js";
 
 /** Connect pacing tick: small enough to keep bursts short at 15k+/s. */
 const PUMP_TICK_MS = 10;
-/** Ping tick: the payload goes to a 1/N slice of sockets per tick. */
+/** Ping tick: each tick pings the sockets that are due. */
 const MAX_PING_TICK_MS = 1000;
 
 interface Pending {
@@ -40,6 +42,8 @@ export class ConnectionClient {
   private readonly retries = new RetryQueue();
   /** Established sockets; closed ones linger until compaction (no per-socket index needed). */
   private open: net.Socket[] = [];
+  /** When open[i] is next due a ping (performance.now() ms); a double per socket. */
+  private pingDue: number[] = [];
   private deadInOpen = 0;
   private pingCursor = 0;
   private tokens = 0;
@@ -93,8 +97,7 @@ export class ConnectionClient {
     this.timers.push(setInterval(() => this.tickStatus(), this.config.statusIntervalMs));
     if (this.config.pingIntervalSeconds > 0) {
       const intervalMs = this.config.pingIntervalSeconds * 1000;
-      const tickMs = Math.min(MAX_PING_TICK_MS, intervalMs);
-      this.timers.push(setInterval(() => this.ping(tickMs / intervalMs), tickMs));
+      this.timers.push(setInterval(() => this.ping(intervalMs), Math.min(MAX_PING_TICK_MS, intervalMs)));
     }
     this.pump();
   }
@@ -138,6 +141,7 @@ export class ConnectionClient {
     this.established++;
     this.connectsOk++;
     this.open.push(socket);
+    this.pingDue.push(performance.now() + this.config.pingIntervalSeconds * 1000);
     if (this.reachedAt === undefined && this.established >= this.config.connections) {
       this.reachedAt = performance.now();
       this.rampDone();
@@ -208,23 +212,39 @@ export class ConnectionClient {
     }
   }
 
-  /** Sends the payload to the next `fraction` of established sockets. */
-  private ping(fraction: number): void {
-    const n = this.open.length;
-    if (n === 0) return;
-    let count = Math.ceil(n * fraction);
-    while (count-- > 0) {
+  /**
+   * Sends the payload to every socket that is due, one lap at most. open[] is in establishment
+   * order and pings walk it in order, so due times grow along the cursor (within one lap): the
+   * walk stops at the first socket not yet due.
+   */
+  private ping(intervalMs: number): void {
+    const now = performance.now();
+    for (let left = this.open.length; left > 0; left--) {
       if (this.pingCursor >= this.open.length) this.pingCursor = 0;
-      const s = this.open[this.pingCursor++]!;
+      const i = this.pingCursor;
+      if (this.pingDue[i]! > now) return;
+      const s = this.open[i]!;
       if (!s.destroyed && s.writable) s.write(this.payload);
+      this.pingDue[i] = now + intervalMs;
+      this.pingCursor++;
     }
   }
 
   private compactOpen(): void {
     if (this.deadInOpen < 1024 && this.deadInOpen * 8 < this.open.length) return;
-    this.open = this.open.filter((s) => !s.destroyed);
+    const open: net.Socket[] = [];
+    const due: number[] = [];
+    let cursor = 0;
+    for (let i = 0; i < this.open.length; i++) {
+      if (i === this.pingCursor) cursor = open.length;
+      if (this.open[i]!.destroyed) continue;
+      open.push(this.open[i]!);
+      due.push(this.pingDue[i]!);
+    }
+    this.open = open;
+    this.pingDue = due;
+    this.pingCursor = cursor;
     this.deadInOpen = 0;
-    this.pingCursor = 0;
   }
 
   private tickStatus(): void {

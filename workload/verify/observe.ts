@@ -1,19 +1,16 @@
-// The connection test's I/O: the server's GET /stats, the client containers through the docker
-// CLI (honours DOCKER_HOST, so ssh:// and tcp:// Docker hosts work), and conntrack on the NAT
-// host. The parsers are exported and pure; the readers never throw: a failed look becomes an
-// error string in the Observation, so the wait loop keeps going until its deadline.
+// The connection test's I/O: the server's GET /stats, the client containers through the Docker
+// API (dockerClients.ts), and conntrack on the NAT host. The parsers are exported and pure; the
+// readers never throw: a failed look becomes an error string in the Observation, so the wait
+// loop keeps going until its deadline.
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import type Docker from "dockerode";
 import { z } from "zod";
-import type { ClientStatus, ServerStats } from "../protocol.js";
-import {
-  clientStatusSchema,
-  serverStatsSchema,
-  type ClientObservation,
-  type ConntrackReading,
-  type Observation,
-} from "./types.js";
+import { observeClients } from "./dockerClients.js";
+import { lastLine } from "./logLines.js";
+import type { ServerStats } from "../protocol.js";
+import { serverStatsSchema, type ConntrackReading, type Observation } from "./types.js";
 
 export interface ObserverOptions {
   metricsUrl: string;
@@ -22,13 +19,13 @@ export interface ObserverOptions {
   conntrack: "local" | "none";
   /** Per-request limit for /stats (default 5 s). */
   fetchTimeoutMs?: number;
-  /** Per-command limit for docker (default 15 s). */
+  /** Per-request limit for the Docker API (default 15 s). */
   dockerTimeoutMs?: number;
-  /** The docker binary (default "docker" on PATH). */
-  docker?: string;
+  /** A Docker API client (default: from DOCKER_HOST, or the local socket). */
+  docker?: Docker;
   /** Where /proc is (tests point it at a fake tree). */
   procRoot?: string;
-  /** Parallel `docker logs` calls (default 16). */
+  /** Parallel Docker API requests (default 16). */
   concurrency?: number;
 }
 
@@ -71,79 +68,6 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
   return e.message ?? String(err);
 }
 
-// ---------------------------------------------------------------------------------------------
-// docker
-
-export interface PsRow {
-  id: string;
-  name: string;
-}
-
-/** `docker ps --format '{{json .}}'`: one JSON object per line. */
-export function parseDockerPs(stdout: string): PsRow[] {
-  const rows: PsRow[] = [];
-  for (const line of stdout.split("\n")) {
-    if (line.trim() === "") continue;
-    const r = JSON.parse(line) as { ID?: string; Names?: string };
-    if (r.ID) rows.push({ id: r.ID, name: (r.Names ?? r.ID).split(",")[0]! });
-  }
-  return rows;
-}
-
-export interface InspectRow {
-  id: string;
-  name: string;
-  state: string;
-  exitCode: number | null;
-  restartCount: number;
-  oomKilled: boolean;
-}
-
-/** `docker inspect ID...`: a JSON array. */
-export function parseDockerInspect(stdout: string): InspectRow[] {
-  const text = stdout.trim();
-  if (text === "") return [];
-  const items = JSON.parse(text) as {
-    Id?: string;
-    Name?: string;
-    RestartCount?: number;
-    State?: { Status?: string; ExitCode?: number; OOMKilled?: boolean };
-  }[];
-  return items.map((c) => ({
-    id: c.Id ?? "",
-    name: (c.Name ?? c.Id ?? "").replace(/^\//, ""),
-    state: c.State?.Status ?? "unknown",
-    exitCode: typeof c.State?.ExitCode === "number" ? c.State.ExitCode : null,
-    restartCount: c.RestartCount ?? 0,
-    oomKilled: c.State?.OOMKilled ?? false,
-  }));
-}
-
-/** The last valid ClientStatus line in a log tail (other lines are ignored). */
-export function lastStatusLine(stdout: string): ClientStatus | null {
-  const lines = stdout.split("\n");
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const line = lines[i]!.trim();
-    if (!line.startsWith("{")) continue;
-    try {
-      const parsed = clientStatusSchema.safeParse(JSON.parse(line));
-      if (parsed.success) return parsed.data;
-    } catch {
-      // not JSON: skip
-    }
-  }
-  return null;
-}
-
-export function lastLine(text: string): string | null {
-  const lines = text
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "");
-  const line = lines.at(-1);
-  return line === undefined ? null : line.slice(0, 300);
-}
-
 interface ExecResult {
   code: number;
   stdout: string;
@@ -161,64 +85,6 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<ExecResult
       resolve({ code: typeof e.code === "number" ? e.code : 1, stdout, stderr, error: lastLine(stderr) ?? e.message });
     });
   });
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
-export type ClientsResult = { ok: true; clients: ClientObservation[] } | { ok: false; error: string };
-
-/** Every container with the label: its state from docker inspect and its last status line from docker logs. */
-export async function observeClients(
-  label: string,
-  opts: Pick<ObserverOptions, "docker" | "dockerTimeoutMs" | "concurrency"> = {},
-): Promise<ClientsResult> {
-  const docker = opts.docker ?? "docker";
-  const timeout = opts.dockerTimeoutMs ?? 15_000;
-  const ps = await run(docker, ["ps", "-a", "--no-trunc", "--filter", `label=${label}`, "--format", "{{json .}}"], timeout);
-  if (ps.code !== 0) return { ok: false, error: `docker ps failed: ${ps.error ?? `exit ${ps.code}`}` };
-  let rows: PsRow[];
-  try {
-    rows = parseDockerPs(ps.stdout);
-  } catch {
-    return { ok: false, error: "docker ps printed something that is not JSON lines" };
-  }
-  if (rows.length === 0) return { ok: true, clients: [] };
-  // A container removed between ps and inspect makes inspect exit 1 but still print the others.
-  const inspect = await run(docker, ["inspect", ...rows.map((r) => r.id)], timeout);
-  let states: InspectRow[];
-  try {
-    states = parseDockerInspect(inspect.stdout);
-  } catch {
-    return { ok: false, error: `docker inspect failed: ${inspect.error ?? "output is not JSON"}` };
-  }
-  const byId = new Map(states.map((s) => [s.id, s]));
-  const clients = await mapLimit(rows, opts.concurrency ?? 16, async (row): Promise<ClientObservation | null> => {
-    const st = byId.get(row.id) ?? [...byId.values()].find((s) => s.id.startsWith(row.id));
-    if (!st) return null; // gone
-    const logs = await run(docker, ["logs", "--tail", "5", row.id], timeout);
-    return {
-      name: st.name || row.name,
-      id: row.id.slice(0, 12),
-      state: st.state,
-      exitCode: st.exitCode,
-      restartCount: st.restartCount,
-      oomKilled: st.oomKilled,
-      status: lastStatusLine(logs.stdout),
-      lastError: lastLine(logs.stderr),
-    };
-  });
-  return { ok: true, clients: clients.filter((c): c is ClientObservation => c !== null) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,7 +160,13 @@ export function createObserver(opts: ObserverOptions): () => Promise<Omit<Observ
   return async () => {
     const [stats, clients, ct] = await Promise.all([
       fetchStats(url, opts.fetchTimeoutMs),
-      opts.clientsLabel === null ? Promise.resolve(null) : observeClients(opts.clientsLabel, opts),
+      opts.clientsLabel === null
+        ? Promise.resolve(null)
+        : observeClients(opts.clientsLabel, {
+            docker: opts.docker,
+            timeoutMs: opts.dockerTimeoutMs,
+            concurrency: opts.concurrency,
+          }),
       opts.conntrack === "local" ? readLocalConntrack(opts.procRoot) : Promise.resolve(null),
     ]);
     return {
