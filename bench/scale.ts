@@ -19,7 +19,7 @@ const usage = `usage: npm run bench:scale -- --connections N [--per-container 19
                        [--timeout-seconds (the stack's)] [--base-image IMAGE] [--stack million]
                        [--min-available-mib 1536]
   Runs the stack's lab (scaled to N connections) without the Pulumi engine, measures, tears down.
-  --server-ips  default: enough for NAT paths ≤ 90% full (the million stack's shape at any N)
+  --server-ips  default: the stack's connections per address (million: 18,519, one worker each), NAT ≤ 90% full
   --base-image  default: a local image of this machine's node (no registry needed)
   --min-available-mib  abort (and tear down) if MemAvailable falls below this`;
 
@@ -80,25 +80,31 @@ async function main(): Promise<number> {
   if (!Number.isInteger(perContainerMax) || perContainerMax < 1)
     throw new Error(`--per-container must be a whole number ≥ 1\n${usage}`);
 
-  // The stack, scaled: containers of ≤ per-container each, server IPs for ≤ 90% NAT fill.
+  // The stack, scaled: containers of ≤ per-container each; as many connections per server address
+  // as the stack has (the million stack: 18,519, one worker each), and NAT paths ≤ 90% full.
   const raw = readStackConfig(root, values.stack) as Record<string, Record<string, unknown>>;
   const containers = Math.ceil(n / perContainerMax);
+  const facts = readHostFacts();
+  const scaled = (serverIps: number) =>
+    parseLabConfig({
+      ...raw,
+      server: { ...raw.server, secondaryAddresses: { count: serverIps - 1 } },
+      clients: { ...raw.clients, containers, connectionsPerContainer: Math.ceil(n / containers) },
+      test: {
+        ...raw.test,
+        soakSeconds: Number(values["soak-seconds"]),
+        ...(values["timeout-seconds"] !== undefined ? { timeoutSeconds: Number(values["timeout-seconds"]) } : {}),
+      },
+    });
+  const stackPlan = planCapacity(parseLabConfig(raw), facts);
+  const perAddress = Math.ceil(stackPlan.target / stackPlan.serverAddresses.length);
   const serverIps =
     values["server-ips"] !== undefined
       ? Number(values["server-ips"])
-      : Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN));
+      : Math.max(Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN)), Math.ceil(n / perAddress));
   if (!Number.isInteger(serverIps) || serverIps < 1) throw new Error(`--server-ips must be a whole number ≥ 1\n${usage}`);
-  const config = parseLabConfig({
-    ...raw,
-    server: { ...raw.server, secondaryAddresses: { count: serverIps - 1 } },
-    clients: { ...raw.clients, containers, connectionsPerContainer: Math.ceil(n / containers) },
-    test: {
-      ...raw.test,
-      soakSeconds: Number(values["soak-seconds"]),
-      ...(values["timeout-seconds"] !== undefined ? { timeoutSeconds: Number(values["timeout-seconds"]) } : {}),
-    },
-  });
-  const plan = planCapacity(config, readHostFacts());
+  const config = scaled(serverIps);
+  const plan = planCapacity(config, facts);
   const stack = `bench-${values.stack}`;
   const baseImage = values["base-image"] ?? ensureLocalNodeBase();
   const base = labSteps(config, plan, stack, {
@@ -146,6 +152,7 @@ async function main(): Promise<number> {
     const upStarted = Date.now();
     labUp(steps, { log });
     const upSeconds = (Date.now() - upStarted) / 1000;
+    const testStarted = Date.now();
     const { output } = await runConnectionTest({
       plan,
       stack,
@@ -162,19 +169,26 @@ async function main(): Promise<number> {
     const after = meminfo();
     const total = output.total ?? 0;
     const serverPid = Number(readFileSync(`${steps.server.stateDir}/server.pid`, "utf8").trim());
-    const clientPids = execFileSync("docker", ["inspect", "-f", "{{.State.Pid}}", ...steps.containers.map((c) => c.name)], {
-      encoding: "utf8",
-    })
+    const inspected = execFileSync(
+      "docker",
+      ["inspect", "-f", "{{.State.Pid}} {{.State.StartedAt}}", ...steps.containers.map((c) => c.name)],
+      { encoding: "utf8" },
+    )
       .trim()
       .split("\n")
-      .map(Number)
-      .filter((p) => p > 0);
+      .map((l) => l.split(" "));
+    const clientPids = inspected.map(([pid]) => Number(pid)).filter((p) => p > 0);
+    // The containers connect as soon as they start, while the rest are still being created: the
+    // whole ramp runs from the first container's start to the moment the test saw the target.
+    const firstStart = Math.min(...inspected.map(([, startedAt]) => Date.parse(startedAt ?? "")).filter(Number.isFinite));
     const serverRss = rssOfTrees([serverPid]);
     const clientRss = rssOfTrees(clientPids);
     const slab = after.Slab! - before.Slab!;
     const available = before.MemAvailable! - after.MemAvailable!;
     const conntrack = Number(readFileSync("/proc/sys/net/netfilter/nf_conntrack_count", "utf8"));
     const ramp = output.rampSeconds ?? null;
+    const wholeRamp =
+      ramp === null || !Number.isFinite(firstStart) ? null : Number(((testStarted + ramp * 1000 - firstStart) / 1000).toFixed(1));
     const figures = {
       connections: total,
       target: plan.target,
@@ -182,7 +196,8 @@ async function main(): Promise<number> {
       diagnosis: output.diagnosis,
       upSeconds: Number(upSeconds.toFixed(1)),
       rampSeconds: ramp,
-      connectionsPerSecond: ramp ? Math.round(total / ramp) : null,
+      wholeRampSeconds: wholeRamp,
+      connectionsPerSecond: wholeRamp ? Math.round(total / wholeRamp) : null,
       serverRssKbPerConnection: Number(kb(serverRss, total)),
       clientRssKbPerConnection: Number(kb(clientRss, total)),
       slabKbPerConnection: Number(kb(slab, total)),
@@ -198,7 +213,11 @@ async function main(): Promise<number> {
       ["connections", `${total.toLocaleString("en-US")} of ${plan.target.toLocaleString("en-US")}`],
       ["verdict", output.verdict],
       ["lab up (image, containers)", `${figures.upSeconds} s`],
-      ["ramp", ramp === null ? "-" : `${ramp} s (${figures.connectionsPerSecond?.toLocaleString("en-US")} connections/s)`],
+      [
+        "whole ramp (first client start → target)",
+        wholeRamp === null ? "-" : `${wholeRamp} s (${figures.connectionsPerSecond?.toLocaleString("en-US")} connections/s)`,
+      ],
+      ["ramp after lab up (the test's)", ramp === null ? "-" : `${ramp} s`],
       ["server RSS / connection", `${figures.serverRssKbPerConnection} KB (${plan.serverWorkers} workers)`],
       ["client RSS / connection", `${figures.clientRssKbPerConnection} KB (${containers} containers)`],
       ["kernel Slab / connection", `${figures.slabKbPerConnection} KB`],

@@ -161,6 +161,12 @@ const clients = z
     connectionsPerContainer: positiveInt(1_000_000).default(5000),
     /** round-robin: every container spreads over all server addresses; per-container: container i → address i (the article). */
     assignment: z.enum(["round-robin", "per-container"]).default("round-robin"),
+    /**
+     * The order each container walks its addresses in: interleaved (one connect each in turn) or
+     * blocks (its share for the first, then the next...). Same final split; at scale, blocks keeps
+     * the server's accept work in a few worker processes at a time (measured: ~20% faster ramps).
+     */
+    targetOrder: z.enum(["interleaved", "blocks"]).default("interleaved"),
     connectRate: positiveInt(1_000_000).default(5000),
     maxInFlight: positiveInt(65_536).default(256),
     connectTimeoutMs: positiveInt(600_000).default(10_000),

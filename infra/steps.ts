@@ -193,6 +193,7 @@ export function clientSteps(
       env: {
         [CLIENT_ENV.targets]: c.targets.join(","),
         [CLIENT_ENV.connections]: String(c.connections),
+        [CLIENT_ENV.targetOrder]: clients.targetOrder,
         [CLIENT_ENV.connectRate]: String(clients.connectRate),
         [CLIENT_ENV.maxInFlight]: String(clients.maxInFlight),
         [CLIENT_ENV.connectTimeoutMs]: String(clients.connectTimeoutMs),

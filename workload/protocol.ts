@@ -78,6 +78,7 @@ export interface ClientStatus {
 export const CLIENT_ENV = {
   targets: "C1M_TARGETS", // "10.0.0.2:9000,10.0.0.3:9000"
   connections: "C1M_CONNECTIONS",
+  targetOrder: "C1M_TARGET_ORDER", // interleaved | blocks
   connectRate: "C1M_CONNECT_RATE", // per second
   maxInFlight: "C1M_MAX_IN_FLIGHT",
   connectTimeoutMs: "C1M_CONNECT_TIMEOUT_MS",

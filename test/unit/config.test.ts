@@ -12,6 +12,7 @@ test("an empty config gives the working local default", () => {
   assert.equal(c.clients.containers, 3);
   assert.deepEqual(c.clients.localPortRange, { from: 1024, to: 65535, size: 64_512 });
   assert.deepEqual(c.clients.ping, { payload: "ping", intervalSeconds: 100 });
+  assert.equal(c.clients.targetOrder, "interleaved");
   assert.deepEqual(c.clients.sourceIps, { strategy: "masquerade" });
   assert.equal(c.test.expect, "all");
 });

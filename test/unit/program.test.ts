@@ -152,7 +152,8 @@ for (const stack of localStacks) {
       const env = Object.fromEntries((c.inputs.envs as string[]).map((e) => e.split(/=(.*)/s).slice(0, 2)));
       assert.equal(env.C1M_CONNECTIONS, String(lab.clients.connectionsPerContainer));
       assert.equal(env.C1M_TARGETS, plan.containers[i]!.targets.join(","));
-      assert.equal(env.C1M_PING_INTERVAL_SECONDS, "100");
+      assert.equal(env.C1M_PING_INTERVAL_SECONDS, String(lab.clients.ping.intervalSeconds));
+      assert.equal(env.C1M_TARGET_ORDER, lab.clients.targetOrder);
       const labels = Object.fromEntries((c.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
       assert.equal(labels["c1m-lab.stack"], stack);
       assert.equal(labels["c1m-lab.upstream"], "connection-server-process_id", "clients restart with the server");

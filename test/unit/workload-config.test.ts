@@ -142,6 +142,8 @@ test("client: flags, env fallback, flag wins, defaults", () => {
   assert.equal(c.statusIntervalMs, 1000);
 
   const d = client(["--targets", "127.0.0.1:1", "--connections", "5"]);
+  assert.equal(d.targetOrder, "interleaved");
+  assert.equal(client(["--targets", "127.0.0.1:1", "--connections", "5"], { C1M_TARGET_ORDER: "blocks" }).targetOrder, "blocks");
   assert.equal(d.connectRate, 5000);
   assert.equal(d.retry, false);
   assert.equal(d.holdSeconds, 0);
@@ -158,6 +160,8 @@ test("client rejects bad input, naming the flag or variable", () => {
   const base = ["--targets", "127.0.0.1:9000", "--connections", "5"];
   const cases: Array<[string[], Record<string, string>, RegExp]> = [
     [["--connections", "5"], {}, /--targets/],
+    [[...base, "--target-order", "random"], {}, /--target-order: expected interleaved or blocks, got "random"/],
+    [base, { C1M_TARGET_ORDER: "zigzag" }, /C1M_TARGET_ORDER: expected interleaved or blocks/],
     [["--targets", "127.0.0.1:9000"], {}, /--connections/],
     [["--targets", "host:9000", "--connections", "5"], {}, /not IP:PORT/],
     [["--targets", "127.0.0.1:0", "--connections", "5"], {}, /out of range/],

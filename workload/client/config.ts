@@ -14,8 +14,13 @@ import {
   type HostPort,
 } from "../cliArgs.js";
 
+/** interleaved: each connect goes to the next target; blocks: all of target 1's share, then target 2's... */
+export const TARGET_ORDERS = ["interleaved", "blocks"] as const;
+export type TargetOrder = (typeof TARGET_ORDERS)[number];
+
 export interface ClientConfig {
   targets: HostPort[];
+  targetOrder: TargetOrder;
   connections: number;
   /** New connects per second. */
   connectRate: number;
@@ -41,6 +46,7 @@ export const CLIENT_DEFAULTS = {
   pingIntervalSeconds: 100,
   holdSeconds: 0,
   statusIntervalMs: 1000,
+  targetOrder: "interleaved",
 } as const;
 
 export const CLIENT_USAGE = `Usage: node dist/workload/client.js [options]
@@ -50,6 +56,9 @@ Every option can also come from the environment variable in brackets; the flag w
 
   --targets IP:PORT,...          servers to connect to, round-robin   [${CLIENT_ENV.targets}] (required)
   --connections N                connections to open and hold         [${CLIENT_ENV.connections}] (required)
+  --target-order ORDER           interleaved (each connect to the next target) or blocks (each
+                                 target's share in turn: at scale, the server's accept work stays in
+                                 a few processes at a time) (default ${CLIENT_DEFAULTS.targetOrder})   [${CLIENT_ENV.targetOrder}]
   --connect-rate N               new connects per second (default ${CLIENT_DEFAULTS.connectRate})   [${CLIENT_ENV.connectRate}]
   --max-in-flight N              connects pending at once (default ${CLIENT_DEFAULTS.maxInFlight})   [${CLIENT_ENV.maxInFlight}]
   --connect-timeout-ms N         give up on a connect after this (default ${CLIENT_DEFAULTS.connectTimeoutMs})   [${CLIENT_ENV.connectTimeoutMs}]
@@ -79,6 +88,7 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
       options: {
         targets: { type: "string" },
         connections: { type: "string" },
+        "target-order": { type: "string" },
         "connect-rate": { type: "string" },
         "max-in-flight": { type: "string" },
         "connect-timeout-ms": { type: "string" },
@@ -118,6 +128,10 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
   const targets = splitList(targetsOpt.raw).map((t) => parseHostPort(targetsOpt.label, t));
   if (targets.length === 0) throw new UsageError(`${targetsOpt.label}: no targets`);
 
+  const order = pick("target-order", CLIENT_ENV.targetOrder);
+  const targetOrder = order.raw ?? CLIENT_DEFAULTS.targetOrder;
+  if (!(TARGET_ORDERS as readonly string[]).includes(targetOrder))
+    throw new UsageError(`${order.label}: expected ${TARGET_ORDERS.join(" or ")}, got "${targetOrder}"`);
   const pingInterval = pick("ping-interval-seconds", CLIENT_ENV.pingIntervalSeconds);
   const hold = pick("hold-seconds", CLIENT_ENV.holdSeconds);
   const sources = pick("source-addresses", CLIENT_ENV.sourceAddresses);
@@ -128,6 +142,7 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
     help: false,
     config: {
       targets,
+      targetOrder: targetOrder as TargetOrder,
       connections: int("connections", CLIENT_ENV.connections, undefined, 1),
       connectRate: int("connect-rate", CLIENT_ENV.connectRate, CLIENT_DEFAULTS.connectRate, 1),
       maxInFlight: int("max-in-flight", CLIENT_ENV.maxInFlight, CLIENT_DEFAULTS.maxInFlight, 1),

@@ -116,8 +116,13 @@ export class ConnectionClient {
         this.connect(retry.target, (retry.source + 1) % nSources, retry.attempt, now);
       } else if (this.freshStarted < this.config.connections) {
         const i = this.freshStarted++;
-        // Targets cycle fastest; sources advance once per round so every pair gets used.
-        this.connect(i % nTargets, Math.floor(i / nTargets) % nSources, 0, now);
+        if (this.config.targetOrder === "blocks") {
+          // Target k gets connects [k·n/T, (k+1)·n/T): shares differ by one at most; sources cycle.
+          this.connect(Math.floor((i * nTargets) / this.config.connections), i % nSources, 0, now);
+        } else {
+          // Targets cycle fastest; sources advance once per round so every pair gets used.
+          this.connect(i % nTargets, Math.floor(i / nTargets) % nSources, 0, now);
+        }
       } else {
         break;
       }
