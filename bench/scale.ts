@@ -85,17 +85,6 @@ async function main(): Promise<number> {
   const raw = readStackConfig(root, values.stack) as Record<string, Record<string, unknown>>;
   const containers = Math.ceil(n / perContainerMax);
   const facts = readHostFacts();
-  const scaled = (serverIps: number) =>
-    parseLabConfig({
-      ...raw,
-      server: { ...raw.server, secondaryAddresses: { count: serverIps - 1 } },
-      clients: { ...raw.clients, containers, connectionsPerContainer: Math.ceil(n / containers) },
-      test: {
-        ...raw.test,
-        soakSeconds: Number(values["soak-seconds"]),
-        ...(values["timeout-seconds"] !== undefined ? { timeoutSeconds: Number(values["timeout-seconds"]) } : {}),
-      },
-    });
   const stackPlan = planCapacity(parseLabConfig(raw), facts);
   const perAddress = Math.ceil(stackPlan.target / stackPlan.serverAddresses.length);
   const serverIps =
@@ -103,7 +92,16 @@ async function main(): Promise<number> {
       ? Number(values["server-ips"])
       : Math.max(Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN)), Math.ceil(n / perAddress));
   if (!Number.isInteger(serverIps) || serverIps < 1) throw new Error(`--server-ips must be a whole number ≥ 1\n${usage}`);
-  const config = scaled(serverIps);
+  const config = parseLabConfig({
+    ...raw,
+    server: { ...raw.server, secondaryAddresses: { count: serverIps - 1 } },
+    clients: { ...raw.clients, containers, connectionsPerContainer: Math.ceil(n / containers) },
+    test: {
+      ...raw.test,
+      soakSeconds: Number(values["soak-seconds"]),
+      ...(values["timeout-seconds"] !== undefined ? { timeoutSeconds: Number(values["timeout-seconds"]) } : {}),
+    },
+  });
   const plan = planCapacity(config, facts);
   const stack = `bench-${values.stack}`;
   const baseImage = values["base-image"] ?? ensureLocalNodeBase();

@@ -8,10 +8,8 @@ import type { ClientObservation } from "./types.js";
 import { lastLine, lastStatusLine } from "./logLines.js";
 
 export interface DockerClientsOptions {
-  /** A Docker API client; default: one built from DOCKER_HOST (or the local socket). */
+  /** A Docker API client; default: dockerClient(). */
   docker?: Docker;
-  /** Per-request limit (default 15 s). */
-  timeoutMs?: number;
   /** Parallel requests (default 16). */
   concurrency?: number;
 }
@@ -82,12 +80,14 @@ function describe(err: unknown): string {
   return e.json?.message ?? e.message ?? String(err);
 }
 
-let defaultDocker: Docker | undefined;
+/** A Docker API client from DOCKER_HOST (or the local socket), with a per-request limit. */
+export function dockerClient(timeoutMs = 15_000): Docker {
+  return new Docker({ timeout: timeoutMs });
+}
 
 /** Every container with the label (key or key=value): its state, restarts, last status line and last error. */
 export async function observeClients(label: string, opts: DockerClientsOptions = {}): Promise<ClientsResult> {
-  const timeout = opts.timeoutMs ?? 15_000;
-  const docker = opts.docker ?? (defaultDocker ??= new Docker({ timeout }));
+  const docker = opts.docker ?? dockerClient();
   let list: Docker.ContainerInfo[];
   try {
     list = await docker.listContainers({ all: true, filters: { label: [label] } });

@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type Docker from "dockerode";
 import { z } from "zod";
-import { observeClients } from "./dockerClients.js";
+import { dockerClient, observeClients } from "./dockerClients.js";
 import { lastLine } from "./logLines.js";
 import type { ServerStats } from "../protocol.js";
 import { serverStatsSchema, type ConntrackReading, type Observation } from "./types.js";
@@ -157,14 +157,15 @@ export async function readLocalConntrack(procRoot = "/proc"): Promise<ConntrackR
 /** One poll: the three views, looked at in parallel. */
 export function createObserver(opts: ObserverOptions): () => Promise<Omit<Observation, "t">> {
   const url = statsUrl(opts.metricsUrl);
+  // One API client for every poll (its keep-alive connection is reused).
+  const docker = opts.docker ?? dockerClient(opts.dockerTimeoutMs);
   return async () => {
     const [stats, clients, ct] = await Promise.all([
       fetchStats(url, opts.fetchTimeoutMs),
       opts.clientsLabel === null
         ? Promise.resolve(null)
         : observeClients(opts.clientsLabel, {
-            docker: opts.docker,
-            timeoutMs: opts.dockerTimeoutMs,
+            docker,
             concurrency: opts.concurrency,
           }),
       opts.conntrack === "local" ? readLocalConntrack(opts.procRoot) : Promise.resolve(null),
