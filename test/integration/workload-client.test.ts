@@ -1,6 +1,7 @@
 // The connection client for real, on loopback, against servers the test runs itself.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import type { ClientStatus } from "../../workload/protocol.js";
 import { runClient, sleep, startClient, waitUntil } from "../support/workload-harness.js";
@@ -117,6 +118,25 @@ test("pings are heartbeats: a socket's first ping comes an interval after its co
   const earliest = Math.min(...srv.firstByteAfterMs.values());
   assert.ok(earliest >= 900, `a socket was pinged ${earliest.toFixed(0)} ms after its connect (interval 1,000 ms)`);
   assert.ok(Math.max(...srv.firstByteAfterMs.values()) < 2500, "and none waited much more than an interval and a tick");
+  await client.stop("SIGTERM");
+});
+
+test("a ramped client sleeps: no pacing tick once every connect has been started", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.48");
+  const client = startClient(t, ["--targets", srv.target, "--connections", "30", "--ping-interval-seconds", "300"]);
+  await client.waitJson<ClientStatus>((s) => s.established === 30, 10_000, "30 established");
+  // Voluntary context switches of the main thread count its wakeups. Holding, it wakes for the
+  // status line (1/s), the timeout sweep (4/s) and the ping tick (1/s); the 10 ms pacing tick
+  // would add 100/s (51 idle clients polling that way took a third of a 2-core machine).
+  const wakeups = (): number => {
+    const status = readFileSync(`/proc/${client.child.pid}/status`, "utf8");
+    return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)![1]);
+  };
+  await sleep(300);
+  const before = wakeups();
+  await sleep(2000);
+  const perSecond = (wakeups() - before) / 2;
+  assert.ok(perSecond < 30, `${perSecond} wakeups/s while holding`);
   await client.stop("SIGTERM");
 });
 

@@ -3,9 +3,24 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { pidAlive, rssKiB, runClient, spawnNode, startServer, waitUntil, SERVER_JS } from "../support/workload-harness.js";
+import type { ClientStatus } from "../../workload/protocol.js";
+import {
+  pidAlive,
+  rssKiB,
+  runClient,
+  spawnNode,
+  startClient,
+  startServer,
+  waitUntil,
+  SERVER_JS,
+} from "../support/workload-harness.js";
 
 const A = "127.0.0.2";
+/** Workers hold connections as bare TCP handles; net.Socket is their fallback where Node lacks those. */
+const ACCEPT_PATHS: Array<[string, Record<string, string>]> = [
+  ["bare TCP handles", {}],
+  ["net.Socket fallback", { C1M_SERVER_NET_SOCKETS: "1" }],
+];
 const B = "127.0.0.3";
 
 function hostPort(addr: string): { host: string; port: number } {
@@ -101,52 +116,57 @@ test("live /stats: exact per-address counts, samples, and a source port shared b
   assert.equal((await server.get("/nope")).status, 404);
 });
 
-test("resets, half-closes, garbage and a data flood: count stays exact, memory bounded", async (t) => {
-  const server = await startServer(t, ["--port", "0", "--addresses", A, "--metrics-port", "0"]);
-  const target = hostPort(server.info.addresses[0]!);
-  const worker = server.info.workerPids[0]!;
-  const sockets = await openSockets(Array.from({ length: 60 }, () => target));
-  t.after(() => sockets.forEach((s) => s.destroy()));
-  await server.waitStats((s) => s.total === 60, 5000, "60 live");
-  const rssBefore = rssKiB(worker);
+for (const [path, env] of ACCEPT_PATHS) {
+  test(`resets, half-closes, garbage and a data flood: count stays exact, memory bounded (${path})`, async (t) => {
+    const server = await startServer(t, ["--port", "0", "--addresses", A, "--metrics-port", "0"], { env });
+    const target = hostPort(server.info.addresses[0]!);
+    const worker = server.info.workerPids[0]!;
+    const sockets = await openSockets(Array.from({ length: 60 }, () => target));
+    t.after(() => sockets.forEach((s) => s.destroy()));
+    await server.waitStats((s) => s.total === 60, 5000, "60 live");
+    const rssBefore = rssKiB(worker);
 
-  // 10 resets (RST), 10 half-closes (FIN, our side stays readable), 10 garbage writers.
-  for (const s of sockets.slice(0, 10)) s.resetAndDestroy();
-  for (const s of sockets.slice(10, 20)) s.end();
-  for (const s of sockets.slice(20, 30)) s.write(Buffer.from([0, 255, 13, 10, 0xde, 0xad, 0xbe, 0xef, 0x80, 0x1b]));
-  // 4 sockets push 128 MiB each as fast as loopback takes it.
-  const chunk = Buffer.alloc(1 << 20, 0x61);
-  const flooders = sockets.slice(30, 34);
-  await Promise.all(
-    flooders.map(
-      (s) =>
-        new Promise<void>((resolve, reject) => {
-          let left = 128;
-          const pump = (): void => {
-            while (left > 0) {
-              left--;
-              if (!s.write(chunk)) return void s.once("drain", pump);
-            }
-            resolve();
-          };
-          s.on("error", reject);
-          pump();
-        }),
-    ),
-  );
-  const s = await server.waitStats((x) => x.total === 40, 5000, "reset and half-closed ones gone");
-  assert.equal(s.closed, 20);
-  const grownKiB = rssKiB(worker) - rssBefore;
-  // 512 MiB went through; keeping even half of one flooder's data would show. The rest is GC slack.
-  assert.ok(grownKiB < 64 * 1024, `worker RSS grew ${grownKiB} KiB during a 512 MiB flood`);
+    // 10 resets (RST), 10 half-closes (FIN, our side stays readable), 10 garbage writers.
+    for (const s of sockets.slice(0, 10)) s.resetAndDestroy();
+    for (const s of sockets.slice(10, 20)) s.end();
+    for (const s of sockets.slice(20, 30)) s.write(Buffer.from([0, 255, 13, 10, 0xde, 0xad, 0xbe, 0xef, 0x80, 0x1b]));
+    // 4 sockets push 128 MiB each as fast as loopback takes it.
+    const chunk = Buffer.alloc(1 << 20, 0x61);
+    const flooders = sockets.slice(30, 34);
+    await Promise.all(
+      flooders.map(
+        (s) =>
+          new Promise<void>((resolve, reject) => {
+            let left = 128;
+            const pump = (): void => {
+              while (left > 0) {
+                left--;
+                if (!s.write(chunk)) return void s.once("drain", pump);
+              }
+              resolve();
+            };
+            s.on("error", reject);
+            pump();
+          }),
+      ),
+    );
+    const s = await server.waitStats((x) => x.total === 40, 5000, "reset and half-closed ones gone");
+    assert.equal(s.closed, 20);
+    const grownKiB = rssKiB(worker) - rssBefore;
+    // 512 MiB went through; keeping even half of one flooder's data would show. The rest is GC slack.
+    assert.ok(grownKiB < 64 * 1024, `worker RSS grew ${grownKiB} KiB during a 512 MiB flood`);
 
-  // The half-closed sockets were closed by the server too (it answered our FIN with its own).
-  await waitUntil(() => sockets.slice(10, 20).every((x) => x.closed), 3000, "half-closed sockets closed");
-  for (const x of sockets.slice(20)) x.destroy();
-  const end = await server.waitStats((x) => x.total === 0, 5000, "all closed");
-  assert.equal(end.accepted, 60);
-  assert.equal(end.closed, 60);
-});
+    // The half-closed sockets were closed by the server too (it answered our FIN with its own).
+    await waitUntil(() => sockets.slice(10, 20).every((x) => x.closed), 3000, "half-closed sockets closed");
+    for (const x of sockets.slice(20)) x.destroy();
+    const end = await server.waitStats((x) => x.total === 0, 5000, "all closed");
+    assert.equal(end.accepted, 60);
+    assert.equal(end.closed, 60);
+    // The path under test is the one the worker took.
+    const fellBack = server.proc.stderr.includes("one net.Socket per connection");
+    assert.equal(fellBack, env.C1M_SERVER_NET_SOCKETS === "1", server.proc.stderr);
+  });
+}
 
 test("three workers: /stats sums them, SIGTERM stops all within two seconds", async (t) => {
   const server = await startServer(t, ["--port", "0", "--addresses", `${A},${B}`, "--metrics-port", "0", "--workers", "3"]);
@@ -177,6 +197,37 @@ test("three workers: /stats sums them, SIGTERM stops all within two seconds", as
   const result = await r;
   assert.equal(result.final?.dropped, 900);
   assert.equal(result.code, 1, "target not held");
+});
+
+test("workers at their fd limit stop accepting (no accept errors, nothing accepted dropped) and resume below it", async (t) => {
+  // 400 fds − 100 reserved: each worker holds 300, so 600 of 650 connects are held. When both
+  // workers are full, cluster closes the listener they shared: later connects are refused and
+  // those still in its queue are reset, none accepted and then closed by the server.
+  const server = await startServer(t, ["--port", "0", "--addresses", A, "--metrics-port", "0", "--workers", "2"], {
+    nofile: 400,
+  });
+  const target = server.info.addresses[0]!;
+  const args = ["--targets", target, "--ping-interval-seconds", "0", "--connect-timeout-ms", "2000"];
+  const first = startClient(t, [...args, "--connections", "650"]);
+  const settled = await first.waitJson<ClientStatus>(
+    (s) =>
+      s.inFlight === 0 &&
+      s.attempted === 650 &&
+      s.established + s.dropped + s.failed.refused + s.failed.reset + s.failed.timeout === 650,
+    15_000,
+    "all 650 connects settled",
+  );
+  assert.equal(settled.established, 600);
+  const full = await server.waitStats((s) => s.total === 600, 5000, "600 held");
+  assert.deepEqual([full.accepted, full.closed, full.acceptErrors, full.workersAtCapacity], [600, 0, 0, 2]);
+
+  await first.stop("SIGTERM");
+  const drained = await server.waitStats((s) => s.total === 0 && s.workersAtCapacity === 0, 10_000, "workers below their limit");
+  assert.equal(drained.closed, drained.accepted);
+  // Listening again (a moment after resuming, hence --retry): a new client gets all 100.
+  const second = await runClient(t, [...args, "--connections", "100", "--hold-seconds", "0.5", "--retry"]);
+  assert.equal(second.code, 0, `${JSON.stringify(second.statuses.at(-1))} ${second.stderr} ${JSON.stringify(await server.stats())}`);
+  assert.equal(second.final?.established, 100);
 });
 
 test("--expect-connections beyond one worker's fd capacity is refused with a clear message", async (t) => {

@@ -1,22 +1,31 @@
 // A server worker: listens on the shared sockets (cluster SCHED_NONE, the kernel spreads
-// accepts) and holds idle connections as cheaply as Node allows: no per-socket closures or
-// timers, input read and dropped, one integer of state per socket.
+// accepts) and holds idle connections as cheaply as Node allows: each one is a bare TCP handle
+// (see rawAccept.ts; net.Socket only where that is unavailable), input read and dropped, one
+// integer of state per connection.
 import net from "node:net";
 import { formatHostPort } from "../cliArgs.js";
 import { FD_RESERVE, readOpenFilesLimit, usableSockets } from "../limits.js";
 import { ConnectionTable, UNTRACKED } from "./connectionTable.js";
 import { isPrimaryMessage, WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from "./ipc.js";
+import { rawAcceptOf, type TcpHandle } from "./rawAccept.js";
 
-/** The parts of Node's socket internals used here (stable for years, but not typed). */
-interface TcpHandle {
-  getpeername(out: Record<string, unknown>): number;
-  getsockname(out: Record<string, unknown>): number;
+/** Env var that makes the worker wrap every connection in a net.Socket (the fallback path). */
+export const NET_SOCKETS_ENV = "C1M_SERVER_NET_SOCKETS";
+
+interface TrackedHandle extends TcpHandle {
+  c1mToken?: number;
 }
 interface TrackedSocket extends net.Socket {
   _handle: TcpHandle | null;
   c1mToken?: number;
 }
 
+const rawAccept = process.env[NET_SOCKETS_ENV] === "1" ? null : rawAcceptOf<TrackedHandle>();
+if (rawAccept === null) {
+  process.stderr.write(
+    `c1m-server worker ${process.pid}: one net.Socket per connection (bare TCP handles unavailable or ${NET_SOCKETS_ENV}=1)\n`,
+  );
+}
 const table = new ConnectionTable();
 // Reused out-parameters: asking the handle directly avoids net.Socket caching a
 // { address, family, port } object on every socket (remoteAddress/localAddress getters do).
@@ -32,13 +41,17 @@ function ignoreError(): void {
   // 'close' follows every error; counting happens there. Without a listener a reset would crash.
 }
 
-function onSocketClose(this: TrackedSocket): void {
-  table.remove(this.c1mToken ?? UNTRACKED);
+function connectionEnded(token: number | undefined): void {
+  table.remove(token ?? UNTRACKED);
   if (paused && table.total <= resumeAt) resumeAccepting();
 }
 
-function track(socket: TrackedSocket, fixedLocal: string | null): void {
-  const handle = socket._handle;
+function onSocketClose(this: TrackedSocket): void {
+  connectionEnded(this.c1mToken);
+}
+
+/** Records a new connection by its peer (and local) address; returns its table token. */
+function trackPeer(handle: TcpHandle | null, fixedLocal: string | null): number {
   let remoteIp: string | undefined;
   let remotePort: number | undefined;
   if (handle !== null && handle.getpeername(peerOut) === 0) {
@@ -52,13 +65,18 @@ function track(socket: TrackedSocket, fixedLocal: string | null): void {
         ? formatHostPort(selfOut.address ?? "?", selfOut.port ?? 0)
         : "unknown";
   }
-  socket.c1mToken = table.add(local, remoteIp, remotePort);
+  const token = table.add(local, remoteIp, remotePort);
+  if (!paused && table.total >= capacity) pauseAccepting();
+  return token;
+}
+
+function trackSocket(socket: TrackedSocket, fixedLocal: string | null): void {
+  socket.c1mToken = trackPeer(socket._handle, fixedLocal);
   socket.on("error", ignoreError);
   socket.on("close", onSocketClose);
   // Flowing mode with no 'data' listener: whatever the peer sends is read and dropped, so a
   // flood costs CPU, never buffered memory.
   socket.resume();
-  if (!paused && table.total >= capacity) pauseAccepting();
 }
 
 // Workers share the listening sockets (SCHED_NONE) and the kernel wakes whichever it likes, so
@@ -66,13 +84,17 @@ function track(socket: TrackedSocket, fixedLocal: string | null): void {
 // held 7,845 and 9,515. A worker past its fd limit gets EMFILE, and libuv's answer (close a
 // reserved fd, accept and close everything pending) silently drops connections the kernel had
 // already completed: the clients saw them established, then closed. So a worker that holds as
-// many connections as its fds allow closes its copies of the listeners (the primary keeps the
-// sockets and the other workers keep accepting from the same queues) and listens again once it
-// is well below. The plan's worker count then only needs to cover the target, not the skew.
+// many connections as its fds allow closes its copies of the listeners (the other workers keep
+// accepting from the same queues) and listens again once it is well below. The plan's worker
+// count then only needs to cover the target, not the skew. Once every worker of a listener is
+// full, cluster closes it: further connects are refused and queued ones reset, which the
+// clients count as failures, never as connections the server accepted and then lost.
 const capacity = usableSockets(readOpenFilesLimit(), FD_RESERVE);
 const resumeAt = Math.max(0, capacity - 1000);
 let servers: net.Server[] = [];
-let listenConfig: WorkerConfig | undefined;
+/** Where to listen again after a pause: the bound ports (a --port 0 must not move). */
+let endpoints: Array<{ host: string; port: number }> = [];
+let backlog = 0;
 let paused = false;
 let pauses = 0;
 
@@ -84,9 +106,9 @@ function pauseAccepting(): void {
 }
 
 function resumeAccepting(): void {
-  if (listenConfig === undefined) return;
+  if (endpoints.length === 0) return;
   paused = false;
-  listenAll(listenConfig).then(
+  listenAll(endpoints, backlog).then(
     (listening) => {
       servers = listening;
     },
@@ -103,22 +125,28 @@ function health(): { acceptErrors: number; paused: boolean; pauses: number } {
 let lastAcceptErrorLog = 0;
 let acceptErrors = 0;
 
-function listenAll(config: WorkerConfig): Promise<net.Server[]> {
+function listenAll(at: Array<{ host: string; port: number }>, backlog: number): Promise<net.Server[]> {
   return Promise.all(
-    config.addresses.map(
-      (host) =>
+    at.map(
+      ({ host, port }) =>
         new Promise<net.Server>((resolve, reject) => {
           const server = net.createServer({ keepAlive: false, noDelay: false, pauseOnConnect: false });
           // A wildcard listener learns the local address per connection; a specific one knows it.
           let fixedLocal: string | null = null;
-          server.on("connection", (socket: net.Socket) => track(socket as TrackedSocket, fixedLocal));
+          server.on("connection", (socket: net.Socket) => trackSocket(socket as TrackedSocket, fixedLocal));
           server.once("error", reject);
-          server.listen({ host, port: config.port, backlog: config.backlog, exclusive: false }, () => {
+          server.listen({ host, port, backlog, exclusive: false }, () => {
             server.off("error", reject);
             // After listening, errors are accept failures (EMFILE, ENFILE...): keep serving.
             server.on("error", onAcceptError);
             const addr = server.address() as net.AddressInfo;
             if (host !== "0.0.0.0" && host !== "::") fixedLocal = formatHostPort(addr.address, addr.port);
+            rawAccept?.attach(
+              server,
+              (handle) => (handle.c1mToken = trackPeer(handle, fixedLocal)),
+              (handle) => connectionEnded(handle.c1mToken),
+              onAcceptError,
+            );
             resolve(server);
           });
         }),
@@ -163,7 +191,7 @@ function main(): void {
     process.exit(2);
   }
   const config = JSON.parse(raw) as WorkerConfig;
-  listenConfig = config;
+  backlog = config.backlog;
 
   const shutdown = (): void => {
     for (const s of servers) s.close();
@@ -179,9 +207,13 @@ function main(): void {
     else if (msg.c1m === "report") send({ c1m: "report", id: msg.id, ...table.counters(), ...health(), groups: table.report() });
   });
 
-  listenAll(config).then(
+  listenAll(
+    config.addresses.map((host) => ({ host, port: config.port })),
+    backlog,
+  ).then(
     (listening) => {
       servers = listening;
+      endpoints = config.addresses.map((host, i) => ({ host, port: (servers[i]!.address() as net.AddressInfo).port }));
       const addresses = servers.map((s) => {
         const a = s.address() as net.AddressInfo;
         return formatHostPort(a.address, a.port);
