@@ -6,6 +6,9 @@ import { CLIENT_USAGE, parseClientArgs, type ClientConfig } from "./client/confi
 import { FD_RESERVE, processesNeeded, readOpenFilesLimit, usableSockets } from "./limits.js";
 import { CLIENT_ENV } from "./protocol.js";
 
+/** Env var that makes the client use a net.Socket per connection (the fallback path). */
+const NET_SOCKETS_ENV = "C1M_CLIENT_NET_SOCKETS";
+
 function usageExit(message: string): never {
   process.stderr.write(`c1m-client: ${message}\n`);
   process.exit(2);
@@ -58,7 +61,11 @@ function main(): void {
     (status) => process.stdout.write(JSON.stringify(status) + "\n"),
     (code) => process.exit(code),
     compactSoon,
+    { netSockets: process.env[NET_SOCKETS_ENV] === "1" },
   );
+  if (client.transportKind === "net") {
+    process.stderr.write(`c1m-client: one net.Socket per connection (bare TCP handles unavailable, or ${NET_SOCKETS_ENV}=1)\n`);
+  }
   // With --hold-seconds 0 a signal is the normal end: success if the target had been reached.
   const stop = (): void => client.finish(client.succeeded() ? 0 : 1);
   process.on("SIGTERM", stop);

@@ -71,6 +71,9 @@ Every option can also come from the environment variable in brackets; the flag w
   --status-interval-ms N         status line period (default ${CLIENT_DEFAULTS.statusIntervalMs})
   --help                         this text
 
+Connections are bare TCP handles (no net.Socket each: a fraction of the CPU and memory); set
+C1M_CLIENT_NET_SOCKETS=1 for net.Socket, which is also the fallback where Node lacks them.
+
 Exit: 0 if the target was reached (and held for --hold-seconds), 1 if not, 2 for bad input
 (including more connections than this process's open-file limit allows).`;
 

@@ -3,12 +3,12 @@
 // established (a heartbeat: a ramp is not slowed by pings to sockets that just connected).
 // Per-connection cost is kept to the socket itself: shared handlers, no per-socket timers or
 // closures, two array slots.
-import net from "node:net";
 import { performance } from "node:perf_hooks";
 import { FAILURE_CLASSES, type ClientStatus, type FailureClass } from "../protocol.js";
 import type { ClientConfig } from "./config.js";
-import { classifyError, connectTimeoutError } from "./errors.js";
+import { connectTimeoutError } from "./errors.js";
 import { backoffMs, RetryQueue } from "./retryQueue.js";
+import { handleTransport, netTransport, type ConnectionEvents, type Transport } from "./transport.js";
 
 /** Connect pacing tick: small enough to keep bursts short at 15k+/s. */
 const PUMP_TICK_MS = 10;
@@ -24,10 +24,13 @@ interface Pending {
   timedOut?: boolean;
 }
 
-// Servers in the lab never send, but if one does, reads land in one shared buffer and are
-// dropped: no per-read allocation on the client.
-const READ_BUFFER = Buffer.allocUnsafe(16 * 1024);
-const DISCARD = { buffer: READ_BUFFER, callback: (): boolean => true }; // false would pause reading
+/** A connection, whichever transport made it (a bare TCP handle or a net.Socket). */
+type Conn = object;
+
+export interface ClientOptions {
+  /** net.Socket per connection even where bare TCP handles are available. */
+  netSockets?: boolean;
+}
 
 export class ConnectionClient {
   established = 0;
@@ -38,10 +41,10 @@ export class ConnectionClient {
   private reachedAt: number | undefined;
   private connectsOk = 0;
   private freshStarted = 0;
-  private readonly pending = new Map<net.Socket, Pending>();
+  private readonly pending = new Map<Conn, Pending>();
   private readonly retries = new RetryQueue();
   /** Established sockets; closed ones linger until compaction (no per-socket index needed). */
-  private open: net.Socket[] = [];
+  private open: Conn[] = [];
   /** When open[i] is next due a ping (performance.now() ms); a double per socket. */
   private pingDue: number[] = [];
   private deadInOpen = 0;
@@ -57,13 +60,10 @@ export class ConnectionClient {
   private holdTimer: NodeJS.Timeout | undefined;
   private rampOver = false;
   private stopped = false;
-  private readonly connectOptions: net.TcpNetConnectOpts[][];
+  private readonly transport: Transport<Conn>;
+  private readonly nSources: number;
   private readonly payload: Buffer;
   private readonly burst: number;
-  // One function object per client, shared by every socket (`this` is the socket).
-  private readonly onConnect: (this: net.Socket) => void;
-  private readonly onError: (this: net.Socket, err: Error) => void;
-  private readonly onClose: (this: net.Socket) => void;
 
   constructor(
     private readonly config: ClientConfig,
@@ -71,19 +71,25 @@ export class ConnectionClient {
     private readonly onFinish: (code: number) => void,
     /** Called once when the ramp is over (target reached, or nothing left to try). */
     private readonly onRampDone?: () => void,
+    options: ClientOptions = {},
   ) {
     const sources = config.sourceAddresses.length > 0 ? config.sourceAddresses : [undefined];
-    // Prebuilt options per (target, source): net copies them, so one object serves every connect.
-    this.connectOptions = config.targets.map((t) =>
-      sources.map((localAddress) => {
-        const o: net.TcpNetConnectOpts = { host: t.host, port: t.port, onread: DISCARD, keepAlive: false };
-        if (localAddress !== undefined) o.localAddress = localAddress;
-        return o;
-      }),
-    );
+    this.nSources = sources.length;
+    const events: ConnectionEvents<Conn> = {
+      connected: (c) => this.connected(c),
+      failed: (c, failure) => this.failedWith(c, failure),
+      closed: (c) => this.closed(c),
+    };
+    this.transport =
+      (options.netSockets ? null : handleTransport(config.targets, sources, events)) ??
+      (netTransport(config.targets, sources, events) as Transport<Conn>);
     this.payload = Buffer.from(config.pingPayload);
     this.burst = Math.max(1, (config.connectRate * PUMP_TICK_MS * 2) / 1000);
-    ({ onConnect: this.onConnect, onError: this.onError, onClose: this.onClose } = sharedHandlers(this));
+  }
+
+  /** "handles" (bare TCP handles) or "net" (a net.Socket per connection). */
+  get transportKind(): "handles" | "net" {
+    return this.transport.kind;
   }
 
   get inFlight(): number {
@@ -111,7 +117,7 @@ export class ConnectionClient {
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.lastRefill) * this.config.connectRate) / 1000);
     this.lastRefill = now;
     const nTargets = this.config.targets.length;
-    const nSources = this.connectOptions[0]!.length;
+    const nSources = this.nSources;
     this.pumpUntilIdle();
     while (this.tokens >= 1 && this.pending.size < this.config.maxInFlight) {
       const retry = this.retries.popDue(now);
@@ -146,16 +152,11 @@ export class ConnectionClient {
 
   private connect(target: number, source: number, attempt: number, now: number): void {
     this.attempted++;
-    const socket = net.connect(this.connectOptions[target]![source]!);
-    this.pending.set(socket, { start: now, attempt, target, source });
-    // 'connect' fires at most once: a plain listener avoids once()'s wrapper closure.
-    socket.on("connect", this.onConnect);
-    socket.on("error", this.onError);
-    socket.on("close", this.onClose);
+    this.pending.set(this.transport.connect(target, source), { start: now, attempt, target, source });
   }
 
-  /** (Called by the shared socket handlers.) */
-  connected(socket: net.Socket): void {
+  /** (A transport event.) */
+  private connected(socket: Conn): void {
     if (!this.pending.delete(socket)) return;
     this.established++;
     this.connectsOk++;
@@ -168,14 +169,14 @@ export class ConnectionClient {
     this.pump();
   }
 
-  /** (Called by the shared socket handlers.) */
-  failedWith(socket: net.Socket, err: Error): void {
+  /** (A transport event.) */
+  private failedWith(socket: Conn, failure: FailureClass): void {
     const p = this.pending.get(socket);
-    if (p !== undefined && p.failure === undefined) p.failure = classifyError(err);
+    if (p !== undefined && p.failure === undefined) p.failure = failure;
   }
 
-  /** (Called by the shared socket handlers.) */
-  closed(socket: net.Socket): void {
+  /** (A transport event.) */
+  private closed(socket: Conn): void {
     if (this.stopped) return;
     const p = this.pending.get(socket);
     if (p === undefined) {
@@ -227,7 +228,7 @@ export class ConnectionClient {
       if (now - p.start < limit) break; // Map order is start order
       if (p.timedOut) continue;
       p.timedOut = true;
-      socket.destroy(connectTimeoutError(limit));
+      this.transport.abort(socket, connectTimeoutError(limit));
     }
   }
 
@@ -242,8 +243,7 @@ export class ConnectionClient {
       if (this.pingCursor >= this.open.length) this.pingCursor = 0;
       const i = this.pingCursor;
       if (this.pingDue[i]! > now) return;
-      const s = this.open[i]!;
-      if (!s.destroyed && s.writable) s.write(this.payload);
+      this.transport.write(this.open[i]!, this.payload);
       this.pingDue[i] = now + intervalMs;
       this.pingCursor++;
     }
@@ -251,12 +251,12 @@ export class ConnectionClient {
 
   private compactOpen(): void {
     if (this.deadInOpen < 1024 && this.deadInOpen * 8 < this.open.length) return;
-    const open: net.Socket[] = [];
+    const open: Conn[] = [];
     const due: number[] = [];
     let cursor = 0;
     for (let i = 0; i < this.open.length; i++) {
       if (i === this.pingCursor) cursor = open.length;
-      if (this.open[i]!.destroyed) continue;
+      if (!this.transport.isOpen(this.open[i]!)) continue;
       open.push(this.open[i]!);
       due.push(this.pingDue[i]!);
     }
@@ -302,21 +302,6 @@ export class ConnectionClient {
     this.out(this.status(true));
     this.onFinish(code);
   }
-}
-
-/** The three socket listeners of one client: created once, `this` is whichever socket fired. */
-function sharedHandlers(client: ConnectionClient) {
-  return {
-    onConnect(this: net.Socket): void {
-      client.connected(this);
-    },
-    onError(this: net.Socket, err: Error): void {
-      client.failedWith(this, err);
-    },
-    onClose(this: net.Socket): void {
-      client.closed(this);
-    },
-  };
 }
 
 function round3(x: number): number {

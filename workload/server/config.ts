@@ -38,7 +38,9 @@ Holds idle TCP connections and reports them on a separate metrics port.
   --help                    this text
 
 Prints one JSON line {"type":"listening",...} on stdout once every listener is up.
-SIGTERM/SIGINT: close listeners and connections, exit 0.`;
+SIGTERM/SIGINT: close listeners and connections, exit 0.
+Workers hold connections as bare TCP handles (no net.Socket each); C1M_SERVER_NET_SOCKETS=1
+selects net.Socket, which is also the fallback where Node lacks them.`;
 
 export type ParsedServerArgs = { help: true } | { help: false; config: ServerConfig };
 

@@ -7,7 +7,8 @@ import { formatHostPort } from "../cliArgs.js";
 import { FD_RESERVE, readOpenFilesLimit, usableSockets } from "../limits.js";
 import { ConnectionTable, UNTRACKED } from "./connectionTable.js";
 import { isPrimaryMessage, WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from "./ipc.js";
-import { rawAcceptOf, type TcpHandle } from "./rawAccept.js";
+import type { TcpHandle } from "../tcpHandles.js";
+import { rawAcceptOf } from "./rawAccept.js";
 
 /** Env var that makes the worker wrap every connection in a net.Socket (the fallback path). */
 export const NET_SOCKETS_ENV = "C1M_SERVER_NET_SOCKETS";
