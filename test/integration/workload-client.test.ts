@@ -140,38 +140,6 @@ test("a ramped client sleeps: no pacing tick once every connect has been started
   await client.stop("SIGTERM");
 });
 
-test("--target-order blocks: each target's share in turn; interleaved alternates", async (t) => {
-  const a = await recordingServer(t, "127.0.0.46");
-  const b = await recordingServer(t, "127.0.0.47");
-  const order = async (targetOrder: string) => {
-    const seen: string[] = [];
-    const onA = () => seen.push("a");
-    const onB = () => seen.push("b");
-    a.server.on("connection", onA);
-    b.server.on("connection", onB);
-    const r = await runClient(t, [
-      "--targets",
-      `${a.target},${b.target}`,
-      "--connections",
-      "6",
-      "--max-in-flight",
-      "1",
-      "--target-order",
-      targetOrder,
-      "--hold-seconds",
-      "0.1",
-      "--ping-interval-seconds",
-      "0",
-    ]);
-    a.server.off("connection", onA);
-    b.server.off("connection", onB);
-    assert.equal(r.code, 0, r.stderr);
-    return seen.join("");
-  };
-  assert.equal(await order("blocks"), "aaabbb");
-  assert.equal(await order("interleaved"), "ababab");
-});
-
 test("--connect-rate paces the ramp", async (t) => {
   const srv = await recordingServer(t, "127.0.0.43");
   const r = await runClient(t, [

@@ -30,6 +30,8 @@ type Conn = object;
 export interface ClientOptions {
   /** net.Socket per connection even where bare TCP handles are available. */
   netSockets?: boolean;
+  /** Replaces the transport (tests drive the client's logic through it). */
+  transport?: (events: ConnectionEvents<Conn>) => Transport<Conn>;
 }
 
 export class ConnectionClient {
@@ -81,6 +83,7 @@ export class ConnectionClient {
       closed: (c) => this.closed(c),
     };
     this.transport =
+      options.transport?.(events) ??
       (options.netSockets ? null : handleTransport(config.targets, sources, events)) ??
       (netTransport(config.targets, sources, events) as Transport<Conn>);
     this.payload = Buffer.from(config.pingPayload);
