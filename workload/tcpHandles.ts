@@ -45,6 +45,9 @@ export interface TcpHandleBindings {
 type Ctor<T> = new (arg?: number) => T;
 
 export function tcpHandleBindings(): TcpHandleBindings | null {
+  // With --throw-deprecation, --pending-deprecation's warning about process.binding() would be
+  // thrown on a later tick, out of reach of the catch below, and end the process.
+  if (process.throwDeprecation) return null;
   try {
     const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding;
     const tcp = binding("tcp_wrap") as {
