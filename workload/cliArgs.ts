@@ -1,9 +1,28 @@
 // Small validators shared by the server's and the client's command lines. They throw UsageError,
 // which the entry points turn into a message on stderr and exit code 2.
 import { isIP } from "node:net";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 
 export class UsageError extends Error {
   override name = "UsageError";
+}
+
+/**
+ * Strict flags (no positionals) as a UsageError naming the bad flag, and for an unknown one the
+ * valid flags.
+ */
+export function parseFlags<const O extends NonNullable<ParseArgsConfig["options"]>>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    const e = err as { code?: string; message: string };
+    const msg = e.message.replace(/\. To specify a positional argument.*$/s, "").replace(/\s*\n\s*/g, " ");
+    if (e.code !== "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw new UsageError(msg);
+    const valid = Object.keys(options)
+      .map((k) => `--${k}`)
+      .join(", ");
+    throw new UsageError(`${msg}; valid options: ${valid}`);
+  }
 }
 
 export function parseIntOption(

@@ -1,11 +1,11 @@
 // The client's configuration from flags and C1M_* environment (a flag wins over its env var).
 // Pure, unit-tested.
 import { hostname } from "node:os";
-import { parseArgs } from "node:util";
 import { CLIENT_ENV } from "../protocol.js";
 import {
   UsageError,
   parseBoolOption,
+  parseFlags,
   parseHostPort,
   parseIntOption,
   parseIpList,
@@ -82,32 +82,22 @@ export type ParsedClientArgs = { help: true } | { help: false; config: ClientCon
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        targets: { type: "string" },
-        connections: { type: "string" },
-        "target-order": { type: "string" },
-        "connect-rate": { type: "string" },
-        "max-in-flight": { type: "string" },
-        "connect-timeout-ms": { type: "string" },
-        "ping-payload": { type: "string" },
-        "ping-interval-seconds": { type: "string" },
-        "hold-seconds": { type: "string" },
-        retry: { type: "boolean" },
-        "source-addresses": { type: "string" },
-        name: { type: "string" },
-        "status-interval-ms": { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    targets: { type: "string" },
+    connections: { type: "string" },
+    "target-order": { type: "string" },
+    "connect-rate": { type: "string" },
+    "max-in-flight": { type: "string" },
+    "connect-timeout-ms": { type: "string" },
+    "ping-payload": { type: "string" },
+    "ping-interval-seconds": { type: "string" },
+    "hold-seconds": { type: "string" },
+    retry: { type: "boolean" },
+    "source-addresses": { type: "string" },
+    name: { type: "string" },
+    "status-interval-ms": { type: "string" },
+    help: { type: "boolean", default: false },
+  });
   if (values.help) return { help: true };
 
   // flag value, else env value, else undefined; `label` names both in messages.

@@ -1,6 +1,5 @@
 // The server's command line → a validated config (pure, unit-tested).
-import { parseArgs } from "node:util";
-import { UsageError, parseIntOption, parseIpList } from "../cliArgs.js";
+import { UsageError, parseFlags, parseIntOption, parseIpList } from "../cliArgs.js";
 
 export const MIN_BACKLOG = 4096;
 
@@ -45,27 +44,17 @@ selects net.Socket, which is also the fallback where Node lacks them.`;
 export type ParsedServerArgs = { help: true } | { help: false; config: ServerConfig };
 
 export function parseServerArgs(argv: string[]): ParsedServerArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: "string", default: "9000" },
-        addresses: { type: "string" },
-        workers: { type: "string", default: "1" },
-        "listen-groups": { type: "string", default: "1" },
-        "metrics-port": { type: "string", default: "9100" },
-        "metrics-address": { type: "string" },
-        backlog: { type: "string", default: String(MIN_BACKLOG) },
-        "expect-connections": { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    port: { type: "string", default: "9000" },
+    addresses: { type: "string" },
+    workers: { type: "string", default: "1" },
+    "listen-groups": { type: "string", default: "1" },
+    "metrics-port": { type: "string", default: "9100" },
+    "metrics-address": { type: "string" },
+    backlog: { type: "string", default: String(MIN_BACKLOG) },
+    "expect-connections": { type: "string" },
+    help: { type: "boolean", default: false },
+  });
   if (values.help) return { help: true };
 
   const addresses = values.addresses === undefined ? [] : parseIpList("--addresses", values.addresses);

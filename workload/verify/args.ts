@@ -1,8 +1,7 @@
 // The connection test's command line → options (validated; UsageError → exit code 2).
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { z } from "zod";
-import { UsageError, parseNumberOption } from "../cliArgs.js";
+import { UsageError, parseFlags, parseNumberOption } from "../cliArgs.js";
 import type { ConnectionTestOptions } from "./run.js";
 import { planSchema, type VerifyPlan } from "./types.js";
 
@@ -75,19 +74,7 @@ export function parseVerifyArgs(
   env: Record<string, string | undefined> = process.env,
   readText: (file: string) => string = (f) => readFileSync(f, "utf8"),
 ): ParsedArgs {
-  let values: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    const e = err as { code?: string; message: string };
-    const msg = e.message.replace(/\. To specify a positional argument.*$/s, "").replace(/\s*\n\s*/g, " ");
-    if (e.code !== "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw new UsageError(msg);
-    throw new UsageError(
-      `${msg}; valid options: ${Object.keys(OPTIONS)
-        .map((k) => `--${k}`)
-        .join(", ")}`,
-    );
-  }
+  const values = parseFlags(argv, OPTIONS);
   if (values.help) return { help: true };
 
   let plan: VerifyPlan;
