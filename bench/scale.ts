@@ -5,7 +5,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { MASQUERADE_POOL, NAT_FILL_WARN, planCapacity } from "../infra/capacity.js";
 import { readHostFacts, readStackConfig } from "../infra/cli/stackFile.js";
 import { parseLabConfig } from "../infra/config.js";
@@ -13,6 +12,7 @@ import { ensureLocalNodeBase } from "../infra/direct/localBase.js";
 import { labDown, labUp } from "../infra/direct/runner.js";
 import { labSteps } from "../infra/steps.js";
 import { runConnectionTest } from "../workload/verify/run.js";
+import { UsageError, parseFlags, parseIntOption } from "../workload/cliArgs.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const usage = `usage: npm run bench:scale -- --connections N [--per-container 19608] [--server-ips K] [--soak-seconds 60]
@@ -56,29 +56,32 @@ function rssOfTrees(pids: number[]): number {
 const kb = (bytes: number, n: number) => (n > 0 ? (bytes / n / 1024).toFixed(2) : "-");
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      connections: { type: "string" },
-      "per-container": { type: "string", default: "19608" },
-      "server-ips": { type: "string" },
-      "soak-seconds": { type: "string", default: "60" },
-      "timeout-seconds": { type: "string" },
-      "base-image": { type: "string" },
-      "min-available-mib": { type: "string", default: "1536" },
-      stack: { type: "string", default: "million" },
-      help: { type: "boolean", default: false },
-    },
+  const values = parseFlags(process.argv.slice(2), {
+    connections: { type: "string" },
+    "per-container": { type: "string", default: "19608" },
+    "server-ips": { type: "string" },
+    "soak-seconds": { type: "string", default: "60" },
+    "timeout-seconds": { type: "string" },
+    "base-image": { type: "string" },
+    "min-available-mib": { type: "string", default: "1536" },
+    stack: { type: "string", default: "million" },
+    help: { type: "boolean", default: false },
   });
   if (values.help) {
     console.log(usage);
     return 0;
   }
-  const n = Number(values.connections);
-  const perContainerMax = Number(values["per-container"]);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`--connections must be a whole number ≥ 1, got ${values.connections}\n${usage}`);
-  if (!Number.isInteger(perContainerMax) || perContainerMax < 1)
-    throw new Error(`--per-container must be a whole number ≥ 1\n${usage}`);
+  const int = (flag: keyof typeof values, min: number): number | undefined => {
+    const raw = values[flag];
+    return typeof raw === "string" ? parseIntOption(`--${flag}`, raw, { min }) : undefined;
+  };
+  const n = int("connections", 1);
+  if (n === undefined) throw new UsageError("--connections is required");
+  const perContainerMax = int("per-container", 1)!; // (these have defaults)
+  const soakSeconds = int("soak-seconds", 0)!;
+  const minAvailableMib = int("min-available-mib", 0)!;
+  const serverIpsFlag = int("server-ips", 1);
+  const timeoutSeconds = int("timeout-seconds", 1);
 
   // The stack, scaled: containers of ≤ per-container each; as many connections per server address
   // as the stack has (the million stack: 18,519, one worker each), and NAT paths ≤ 90% full.
@@ -88,18 +91,15 @@ async function main(): Promise<number> {
   const stackPlan = planCapacity(parseLabConfig(raw), facts);
   const perAddress = Math.ceil(stackPlan.target / stackPlan.serverAddresses.length);
   const serverIps =
-    values["server-ips"] !== undefined
-      ? Number(values["server-ips"])
-      : Math.max(Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN)), Math.ceil(n / perAddress));
-  if (!Number.isInteger(serverIps) || serverIps < 1) throw new Error(`--server-ips must be a whole number ≥ 1\n${usage}`);
+    serverIpsFlag ?? Math.max(Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN)), Math.ceil(n / perAddress));
   const config = parseLabConfig({
     ...raw,
     server: { ...raw.server, secondaryAddresses: { count: serverIps - 1 } },
     clients: { ...raw.clients, containers, connectionsPerContainer: Math.ceil(n / containers) },
     test: {
       ...raw.test,
-      soakSeconds: Number(values["soak-seconds"]),
-      ...(values["timeout-seconds"] !== undefined ? { timeoutSeconds: Number(values["timeout-seconds"]) } : {}),
+      soakSeconds,
+      ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
     },
   });
   const plan = planCapacity(config, facts);
@@ -133,12 +133,12 @@ async function main(): Promise<number> {
   // A hard bound on the whole run, whatever happens below.
   const bound = setTimeout(onSignal, (config.test.timeoutSeconds + config.test.soakSeconds + 600) * 1000);
   bound.unref();
-  // A memory guard: a million connections need ~16–19 GB here; never let the machine run dry.
-  const minAvailable = Number(values["min-available-mib"]) * 2 ** 20;
+  // A memory guard: a million connections need ~10 GB here; never let the machine run dry.
+  const minAvailable = minAvailableMib * 2 ** 20;
   const guard = setInterval(() => {
     const available = meminfo().MemAvailable ?? Infinity;
     if (available < minAvailable) {
-      log(`MemAvailable ${Math.round(available / 2 ** 20)} MiB < ${values["min-available-mib"]} MiB: aborting`);
+      log(`MemAvailable ${Math.round(available / 2 ** 20)} MiB < ${minAvailableMib} MiB: aborting`);
       teardown();
       process.exit(3);
     }
@@ -237,7 +237,7 @@ main().then(
     process.exitCode = code;
   },
   (e: Error) => {
-    console.error(`bench:scale: ${e.message}`);
+    console.error(`bench:scale: ${e.message}${e instanceof UsageError ? `\n${usage}` : ""}`);
     process.exitCode = 2;
   },
 );
