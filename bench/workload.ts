@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { get } from "node:http";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseFlags, parseIntOption } from "../workload/cliArgs.js";
 import type { ClientStatus, ServerStats } from "../workload/protocol.js";
 
 const DIST_WORKLOAD = fileURLToPath(new URL("../workload/", import.meta.url));
@@ -296,9 +296,13 @@ function runClient(targets: string, connections: number, extra: string[] = []): 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { connections: { type: "string", default: "19000" } } });
-  const connections = Number(values.connections);
-  if (!Number.isInteger(connections) || connections < FIRST_MARK) fail(`--connections must be ≥ ${FIRST_MARK}`);
+  let connections: number;
+  try {
+    const values = parseFlags(process.argv.slice(2), { connections: { type: "string", default: "19000" } });
+    connections = parseIntOption("--connections", values.connections, { min: FIRST_MARK });
+  } catch (err) {
+    fail((err as Error).message);
+  }
   setTimeout(() => fail(`not done within ${DEADLINE_MS / 1000} s`), DEADLINE_MS).unref();
 
   let listening: { workerPids: number[]; addresses: string[]; metrics: string } | undefined;
