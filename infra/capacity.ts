@@ -200,8 +200,8 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
   // Workers sharing a listening socket are all woken for each connection (measured on loopback,
   // 19,000 accepts: 83 µs of server CPU per accept with 2 workers, 210 µs with 16, 400 µs with 51).
   // With "auto" and several workers, each server address gets its own group of workers (the
-  // server's --listen-groups), enough to hold that address's share: 18 addresses × 3 workers for
-  // a million here, 3 woken per connection instead of 51.
+  // server's --listen-groups), enough to hold that address's share: the million stack's 54
+  // addresses × 1 worker here, one woken per connection instead of 54.
   let listenGroups = 1;
   let serverWorkers = server.workers === "auto" ? workersFlat : server.workers;
   if (server.workers === "auto" && workersFlat > 1 && serverAddresses.length > 1) {
