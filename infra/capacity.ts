@@ -113,8 +113,20 @@ export interface CapacityPlan {
     memoryBytes: number;
   };
   warnings: string[];
+  /**
+   * Warnings that quote this machine's readings of the moment (MemAvailable): shown at plan and
+   * `up` time, but kept out of what the connection test gets, or every `up` would rerun it.
+   */
+  liveWarnings: string[];
   /** Sentence form of the binding limit, for the report and errors. */
   explanation: string;
+}
+
+/** The plan as the connection test gets it: without the live readings, so it is the same on every `up`. */
+export function stablePlan(plan: CapacityPlan): Omit<CapacityPlan, "liveWarnings"> {
+  const { liveWarnings: _live, ...rest } = plan;
+  void _live;
+  return rest;
 }
 
 export class PlanError extends Error {
@@ -299,8 +311,9 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
       `nf_conntrack_max is ${fmt(facts.conntrackMax)} and tuning.raiseHostLimits is off: above that the NAT drops SYNs ("table full").`,
     );
   }
+  const liveWarnings: string[] = [];
   if (needs.memoryBytes > facts.memAvailableBytes * 0.9) {
-    warnings.push(
+    liveWarnings.push(
       `the plan needs ≈ ${fmtBytes(needs.memoryBytes)} of memory and ${fmtBytes(facts.memAvailableBytes)} is available.`,
     );
   }
@@ -327,6 +340,7 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
     containers,
     needs,
     warnings,
+    liveWarnings,
     explanation: "",
   };
   plan.explanation = explainLimit(plan);

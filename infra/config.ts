@@ -143,6 +143,8 @@ const tuning = z
   })
   .strict();
 
+export const LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock";
+
 const sourceIps = z.discriminatedUnion("strategy", [
   z.object({ strategy: z.literal("masquerade") }).strict(),
   z.object({ strategy: z.literal("host-ips"), addresses: z.array(cidr).min(1).max(64) }).strict(),
@@ -152,11 +154,16 @@ const sourceIps = z.discriminatedUnion("strategy", [
 
 const clients = z
   .object({
-    /** Docker host: the local socket by default, or tcp:// / ssh://. */
+    /**
+     * Docker host: this machine's socket. Another host (tcp://, ssh://) is refused until the
+     * whole client side follows it: the connection test, the NAT pool rules and conntrack all
+     * act on this machine.
+     */
     dockerHost: z
-      .string()
-      .regex(/^(unix|tcp|ssh):\/\/[A-Za-z0-9@._:/-]+$/, "a Docker host like unix:///var/run/docker.sock or ssh://user@host")
-      .default("unix:///var/run/docker.sock"),
+      .literal(LOCAL_DOCKER_HOST, {
+        error: `only this machine's Docker, ${LOCAL_DOCKER_HOST}: the connection test, the NAT rules and conntrack run here, so clients on another Docker host are not supported yet`,
+      })
+      .default(LOCAL_DOCKER_HOST),
     containers: positiveInt(1000).default(3),
     connectionsPerContainer: positiveInt(1_000_000).default(5000),
     /** round-robin: every container spreads over all server addresses; per-container: container i → address i (the article). */

@@ -9,23 +9,29 @@ import { ConfigError, parseLabConfig, type LabConfig } from "./config.js";
 import { gatherHostFacts } from "./facts.js";
 import { Lab } from "./lab.js";
 import { ScriptInputError } from "./scripts/vm.js";
-import { SSH_KEY_HINT, SSH_PRIVATE_KEY, withoutSecretKeys } from "./secretConfig.js";
+import { secretConfigProblem, SSH_KEY_HINT, SSH_PRIVATE_KEY, withoutSecretKeys } from "./secretConfig.js";
 import { labSteps, type LabPaths } from "./steps.js";
 import { vmLabSteps, VmStepsError } from "./vmSteps.js";
 import { BundleError, writeWorkloadBundle } from "./workloadBundle.js";
 
 const NAMESPACE = "c1m-lab";
 
-/** Stack config as Pulumi hands it over: `c1m-lab:key` → string; secrets left out (read with requireSecret). */
+/** Whether Pulumi marked `c1m-lab:key` secret (the SDK's own check; internal, so typed here). */
+function isSecret(key: string): boolean {
+  const runtime = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
+  return runtime.isConfigSecret?.(`${NAMESPACE}:${key}`) ?? false;
+}
+
+/** Stack config as Pulumi hands it over: `c1m-lab:key` → string; secrets left out (read with getSecret). */
 function rawConfig(): Record<string, unknown> {
-  const all = pulumi.runtime.allConfig();
-  return withoutSecretKeys(
-    Object.fromEntries(
-      Object.entries(all)
-        .filter(([k]) => k.startsWith(`${NAMESPACE}:`))
-        .map(([k, v]) => [k.slice(NAMESPACE.length + 1), v]),
-    ),
+  const ours = Object.fromEntries(
+    Object.entries(pulumi.runtime.allConfig())
+      .filter(([k]) => k.startsWith(`${NAMESPACE}:`))
+      .map(([k, v]) => [k.slice(NAMESPACE.length + 1), v]),
   );
+  const problem = secretConfigProblem(Object.keys(ours), isSecret);
+  if (problem) throw new pulumi.RunError(problem);
+  return withoutSecretKeys(ours);
 }
 
 /** The ssh private key, as a secret Output; its text never reaches a command line or a log. */
@@ -72,7 +78,7 @@ export default async function main() {
     const config = parseLabConfig(rawConfig());
     const facts = await gatherHostFacts();
     const plan = planCapacity(config, facts);
-    for (const warning of plan.warnings) pulumi.log.warn(warning);
+    for (const warning of [...plan.warnings, ...plan.liveWarnings]) pulumi.log.warn(warning);
     const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
     const paths: LabPaths = {
       root,

@@ -3,7 +3,7 @@
 // The server side is a network namespace on this machine (netns) or a real VM (multipass, ssh);
 // the clients and the test are the same for both.
 import * as pulumi from "@pulumi/pulumi";
-import type { CapacityPlan } from "./capacity.js";
+import { stablePlan, type CapacityPlan } from "./capacity.js";
 import { ClientFleet } from "./clients/fleet.js";
 import type { LabConfig } from "./config.js";
 import { ConnectionServer } from "./server/connectionServer.js";
@@ -55,7 +55,6 @@ export class Lab extends pulumi.ComponentResource {
         networks: steps.networks,
         containers: steps.containers,
         natPool: steps.natPool,
-        dockerHost: config.clients.dockerHost,
         triggers: [server.stepId],
       },
       { parent: this, dependsOn: [server] },
@@ -66,7 +65,7 @@ export class Lab extends pulumi.ComponentResource {
         node: paths.node,
         verifyJs: `${paths.root}/dist/workload/verify.js`,
         verifyArgs: steps.verifyArgs,
-        planJson: JSON.stringify(plan),
+        planJson: JSON.stringify(stablePlan(plan)),
         root: paths.root,
         triggers: [server.stepId, fleet.containerIds.apply((ids) => ids.join(","))],
       },

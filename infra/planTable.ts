@@ -55,7 +55,7 @@ export function formatPlan(stack: string, plan: CapacityPlan): string {
     needs,
     "",
     plan.explanation,
-    ...plan.warnings.map((w) => `warning: ${w}`),
+    ...[...plan.warnings, ...plan.liveWarnings].map((w) => `warning: ${w}`),
     "",
   ].join("\n");
 }

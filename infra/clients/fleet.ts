@@ -12,8 +12,6 @@ export interface ClientFleetArgs {
   networks: LabSteps["networks"];
   containers: LabSteps["containers"];
   natPool: NatPoolArgs[];
-  /** unix:///var/run/docker.sock (default provider) or another Docker host. */
-  dockerHost: string;
   /** Upstream step ids: a restarted server restarts the clients. */
   triggers: pulumi.Input<string>[];
 }
@@ -26,11 +24,7 @@ export class ClientFleet extends pulumi.ComponentResource {
 
   constructor(name: string, args: ClientFleetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:clients:ClientFleet", name, {}, opts);
-    const provider =
-      args.dockerHost === "unix:///var/run/docker.sock"
-        ? undefined
-        : new docker.Provider(`${name}-docker`, { host: args.dockerHost }, { parent: this });
-    const child = { parent: this, provider };
+    const child = { parent: this };
 
     const image = new docker.Image(
       `${name}-image`,
@@ -47,15 +41,18 @@ export class ClientFleet extends pulumi.ComponentResource {
       },
       child,
     );
-    // docker.Image leaves the local image behind on destroy; this removes it.
+    // docker.Image leaves the local image behind on destroy and, on a rebuild, the old one
+    // untagged. This step's delete removes the image by its id (repoDigest, for a local image), so
+    // a rebuild replaces the step and removes the old image once the containers using it are gone.
     const imageCleanup = localScript(
       `${name}-image-cleanup`,
       {
         create: script("client image keep", ["true"]),
-        delete: script("client image remove", [`${cmd("docker", "image", "rm", "-f", args.image.name)} >/dev/null 2>&1 || true`]),
-        environment: provider ? { DOCKER_HOST: args.dockerHost } : undefined,
+        delete: image.repoDigest.apply((id) =>
+          script("client image remove", [`${cmd("docker", "image", "rm", "-f", id)} >/dev/null 2>&1 || true`]),
+        ),
       },
-      { parent: this },
+      { parent: this, dependsOn: [image] },
     );
 
     const networks = new Map(

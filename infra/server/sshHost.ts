@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { sshWaitScript, VM_TIMEOUTS, type SshSteps } from "../vmSteps.js";
 import { remoteCommand, stagingCreateScript, stagingDeleteScript } from "../vmScripts.js";
+import { replaceOnChange } from "../localScript.js";
 
 export interface VmServerHostArgs {
   /** Where ssh connects (a name or address). */
@@ -36,15 +37,16 @@ export class VmServerHost extends pulumi.ComponentResource {
     super("c1m-lab:server:VmServerHost", name, {}, opts);
     const { ssh } = args;
     const host = pulumi.output(args.host);
+    const waitCreate = host.apply((h) => sshWaitScript(ssh, h));
     const wait = new command.local.Command(
       `${name}-wait`,
       {
         interpreter: ["/bin/bash", "-c"],
-        create: host.apply((h) => sshWaitScript(ssh, h)),
+        create: waitCreate,
         environment: { [ssh.keyEnv]: pulumi.secret(args.privateKey) },
         // The environment holds the key: keep the step's output out of the logs altogether.
         logging: "none",
-        triggers: [host, ssh.port, ssh.user, ...(args.triggers ?? [])],
+        triggers: replaceOnChange([waitCreate], [host, ssh.port, ssh.user, ...(args.triggers ?? [])]),
       },
       { parent: this },
     );
@@ -59,13 +61,15 @@ export class VmServerHost extends pulumi.ComponentResource {
         dialErrorLimit: 20,
       })),
     );
+    const stagingCreate = remoteCommand(stagingCreateScript(args.stagingDir), VM_TIMEOUTS.staging);
+    const stagingDelete = remoteCommand(stagingDeleteScript(args.stagingDir), VM_TIMEOUTS.staging);
     const staging = new command.remote.Command(
       `${name}-staging`,
       {
         connection: this.connection,
-        create: remoteCommand(stagingCreateScript(args.stagingDir), VM_TIMEOUTS.staging),
-        delete: remoteCommand(stagingDeleteScript(args.stagingDir), VM_TIMEOUTS.staging),
-        triggers: [wait.id],
+        create: stagingCreate,
+        delete: stagingDelete,
+        triggers: replaceOnChange([stagingCreate, stagingDelete], [wait.id]),
       },
       { parent: this, dependsOn: [wait], deleteBeforeReplace: true },
     );

@@ -7,6 +7,7 @@ import * as command from "@pulumi/command";
 import { installServerUnitScript, removeServerUnitScript, type ServerUnitOptions } from "../scripts/vm.js";
 import { installWorkloadScript, remoteCommand, remoteSequence, type InstallWorkloadOptions } from "../vmScripts.js";
 import { VM_TIMEOUTS } from "../vmSteps.js";
+import { replaceOnChange } from "../localScript.js";
 
 export interface VmConnectionServerArgs {
   connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
@@ -48,13 +49,15 @@ export class VmConnectionServer extends pulumi.ComponentResource {
       { parent: this },
     );
     // One step for files and unit: the unit's delete removes /opt/c1m-lab, so they are replaced together.
+    const create = serverUnitCreate(args);
+    const del = serverUnitDelete(args);
     const unit = new command.remote.Command(
       `${name}-unit`,
       {
         connection: args.connection,
-        create: serverUnitCreate(args),
-        delete: serverUnitDelete(args),
-        triggers: [...args.triggers, args.bundle.sha256],
+        create,
+        delete: del,
+        triggers: replaceOnChange([create, del], [...args.triggers, args.bundle.sha256]),
       },
       { parent: this, dependsOn: [upload], deleteBeforeReplace: true },
     );

@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { installNetplanDropInScript, netplanIdProbeScript, removeNetplanDropInScript } from "../scripts/vm.js";
+import { replaceOnChange } from "../localScript.js";
 import { remoteCommand } from "../vmScripts.js";
 import { netplanDropIn, netplanInstallOptions, VM_TIMEOUTS, type VmAddressSteps } from "../vmSteps.js";
 import { sha256 } from "../workloadBundle.js";
@@ -33,13 +34,10 @@ export class VmSecondaryIps extends pulumi.ComponentResource {
       this.registerOutputs({ addresses: this.addresses });
       return;
     }
+    const probeCreate = remoteCommand(netplanIdProbeScript(), VM_TIMEOUTS.probe);
     const probe = new command.remote.Command(
       `${name}-probe`,
-      {
-        connection: args.connection,
-        create: remoteCommand(netplanIdProbeScript(), VM_TIMEOUTS.probe),
-        triggers: [args.hostId],
-      },
+      { connection: args.connection, create: probeCreate, triggers: replaceOnChange([probeCreate], [args.hostId]) },
       { parent: this },
     );
     const rendered = pulumi.all([probe.stdout, args.managementAddress]).apply(([stdout, management]) => {
@@ -63,17 +61,19 @@ export class VmSecondaryIps extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [probe] },
     );
+    const installCreate = remoteCommand(installNetplanDropInScript(netplanInstallOptions(args)), VM_TIMEOUTS.netplanInstall);
+    const installDelete = remoteCommand(
+      removeNetplanDropInScript({ addresses: args.addresses, iface: args.iface }),
+      VM_TIMEOUTS.netplanRemove,
+    );
     const install = new command.remote.Command(
       `${name}-netplan`,
       {
         connection: args.connection,
-        create: remoteCommand(installNetplanDropInScript(netplanInstallOptions(args)), VM_TIMEOUTS.netplanInstall),
-        delete: remoteCommand(
-          removeNetplanDropInScript({ addresses: args.addresses, iface: args.iface }),
-          VM_TIMEOUTS.netplanRemove,
-        ),
+        create: installCreate,
+        delete: installDelete,
         // A new drop-in text re-installs (the create reads the staged file, so its text alone would not change).
-        triggers: [args.hostId, this.dropIn.apply((text) => sha256(text))],
+        triggers: replaceOnChange([installCreate, installDelete], [args.hostId, this.dropIn.apply((text) => sha256(text))]),
       },
       // Create and delete both own /etc/netplan/60-c1m-lab.yaml: remove the old before installing the new.
       { parent: this, dependsOn: [upload], deleteBeforeReplace: true },

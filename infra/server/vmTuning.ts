@@ -3,7 +3,7 @@
 // (raised only when lower than the plan needs; restored on destroy).
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { localScript } from "../localScript.js";
+import { localScript, replaceOnChange } from "../localScript.js";
 import { tuningCreateScript, tuningDeleteScript, type TuningArgs } from "../scripts/netns.js";
 import { installSysctlScript, restoreSysctlScript, type SysctlOptions } from "../scripts/vm.js";
 import { remoteCommand } from "../vmScripts.js";
@@ -21,14 +21,11 @@ export class VmTuning extends pulumi.ComponentResource {
 
   constructor(name: string, args: VmTuningArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:server:VmTuning", name, {}, opts);
+    const create = remoteCommand(installSysctlScript(args.vm), VM_TIMEOUTS.sysctlInstall);
+    const del = remoteCommand(restoreSysctlScript({ stateDir: args.vm.stateDir }), VM_TIMEOUTS.sysctlRestore);
     const sysctls = new command.remote.Command(
       `${name}-sysctls`,
-      {
-        connection: args.connection,
-        create: remoteCommand(installSysctlScript(args.vm), VM_TIMEOUTS.sysctlInstall),
-        delete: remoteCommand(restoreSysctlScript({ stateDir: args.vm.stateDir }), VM_TIMEOUTS.sysctlRestore),
-        triggers: [args.hostId],
-      },
+      { connection: args.connection, create, delete: del, triggers: replaceOnChange([create, del], [args.hostId]) },
       // Both own /etc/sysctl.d/60-c1m-lab.conf and the record of the values before.
       { parent: this, deleteBeforeReplace: true },
     );

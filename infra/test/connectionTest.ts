@@ -2,6 +2,7 @@
 // JSON report into stack outputs. It reruns whenever what it tests changes.
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import { replaceOnChange } from "../localScript.js";
 import { cmd } from "../scripts/shell.js";
 
 export interface ConnectionTestArgs {
@@ -42,14 +43,17 @@ export class ConnectionTest extends pulumi.ComponentResource {
 
   constructor(name: string, args: ConnectionTestArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:test:ConnectionTest", name, {}, opts);
+    const create = cmd(args.node, args.verifyJs, ...args.verifyArgs);
+    const environment = { C1M_PLAN: args.planJson };
     const run = new command.local.Command(
       `${name}-verify`,
       {
         interpreter: ["/bin/bash", "-c"],
-        create: cmd(args.node, args.verifyJs, ...args.verifyArgs),
-        environment: { C1M_PLAN: args.planJson },
+        create,
+        environment,
         dir: args.root,
-        triggers: args.triggers,
+        // A changed plan or flag is a new test, not an update of the old verdict.
+        triggers: replaceOnChange([create, environment], args.triggers),
       },
       { parent: this },
     );

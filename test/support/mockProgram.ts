@@ -40,6 +40,18 @@ export function isSecretValue(v: unknown): v is { value: unknown } {
   return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SECRET_SIG_KEY] === SECRET_SIG;
 }
 
+/**
+ * A Command's triggers without the leading digest of what it runs (infra/localScript.ts
+ * replaceOnChange): asserts the digest is there, returns the upstream ids after it.
+ */
+export function upstreamTriggers(triggers: unknown): unknown[] {
+  const list = triggers as unknown[];
+  if (!Array.isArray(list) || typeof list[0] !== "string" || !/^[0-9a-f]{64}$/.test(list[0])) {
+    throw new Error(`triggers should start with a sha256 hex digest of the step's scripts: ${JSON.stringify(triggers)}`);
+  }
+  return list.slice(1);
+}
+
 export interface RunOptions {
   stack?: string;
   facts?: HostFacts;
