@@ -43,7 +43,7 @@ export class Lab extends pulumi.ComponentResource {
 
   constructor(name: string, args: LabArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:index:Lab", name, {}, opts);
-    const { plan, paths, config } = args;
+    const { plan, paths } = args;
     const side = "sshPrivateKey" in args ? this.vmServer(args.steps, args.sshPrivateKey) : this.netnsServer(args.steps);
     const steps: ClientSteps = args.steps;
     const { server } = side;
