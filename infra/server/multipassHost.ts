@@ -34,7 +34,8 @@ export class MultipassServerHost extends pulumi.ComponentResource {
     );
     const instance = localScript(
       `${name}-instance`,
-      { create: multipassLaunchScript(mp.launch), delete: multipassDeleteScript(mp.instance) },
+      // cloud-init runs at first boot only: a new user or key needs a new instance.
+      { create: multipassLaunchScript(mp.launch), delete: multipassDeleteScript(mp.instance), triggers: [cloudInit.id] },
       { parent: this, dependsOn: [cloudInit] },
     );
     const address = localScript(

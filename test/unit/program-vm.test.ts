@@ -576,3 +576,15 @@ test("natPortRange on a VM: our MASQUERADE --to-ports rule per lab address, ahea
   assert.equal(nat.inputs.delete, netns.natPoolDeleteScript(rules));
   assert.match(String(nat.inputs.create), /-d 10\.0\.0\.7\/32 -p tcp .* -j MASQUERADE --to-ports 40000-40999/);
 });
+
+test("multipass: a new size replaces the instance (its delete, then a launch), never an update that would adopt it", async () => {
+  const c = CASES.multipass!;
+  const server = JSON.parse(pulumiConfigJson(root, c.stack)["c1m-lab:server"]!) as Record<string, unknown>;
+  const launch = async (cpus: number) =>
+    (await run(c, { config: { "c1m-lab:server": JSON.stringify({ ...server, cpus }) } })).byName("server-host-instance").inputs;
+  const [a, again, bigger] = [await launch(2), await launch(2), await launch(4)];
+  assert.match(String(bigger.create), /--cpus 4/);
+  assert.deepEqual(again.triggers, a.triggers, "the same config: no change");
+  assert.notDeepEqual(bigger.triggers, a.triggers, "more cpus: replaced");
+  assert.deepEqual(upstreamTriggers(bigger.triggers), ["server-host-cloud-init_id"], "a new cloud-init relaunches too");
+});
