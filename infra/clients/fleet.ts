@@ -80,6 +80,7 @@ export class ClientFleet extends pulumi.ComponentResource {
         )
       : undefined;
 
+    const upstream = pulumi.all([...args.triggers, ...(natPool ? [natPool.id] : [])]).apply((t) => t.join(","));
     const containers = args.containers.map(
       (c) =>
         new docker.Container(
@@ -92,7 +93,9 @@ export class ClientFleet extends pulumi.ComponentResource {
             ulimits: [{ name: "nofile", soft: c.nofile, hard: c.nofile }],
             labels: [
               ...toLabels(c.labels),
-              { label: "c1m-lab.upstream", value: pulumi.all(args.triggers).apply((t) => t.join(",")) },
+              // A changed server or NAT pool starts the clients anew: connections made through the
+              // old pool would otherwise stay up and be counted against the new one.
+              { label: "c1m-lab.upstream", value: upstream },
             ],
             networksAdvanced: [{ name: networks.get(c.network)!.name }],
             restart: c.restart,

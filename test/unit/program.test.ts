@@ -156,7 +156,13 @@ for (const stack of localStacks) {
       assert.equal(env.C1M_TARGET_ORDER, lab.clients.targetOrder);
       const labels = Object.fromEntries((c.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
       assert.equal(labels["c1m-lab.stack"], stack);
-      assert.equal(labels["c1m-lab.upstream"], "connection-server-process_id", "clients restart with the server");
+      assert.equal(
+        labels["c1m-lab.upstream"],
+        lab.clients.natPortRange && lab.clients.sourceIps.strategy !== "routed"
+          ? "connection-server-process_id,clients-nat-pool_id"
+          : "connection-server-process_id",
+        "clients restart with the server and the NAT pool",
+      );
       assert.equal(c.inputs.restart, "on-failure");
     }
     if (lab.clients.assignment === "per-container") {

@@ -30,7 +30,13 @@ test("a changed natPortRange replaces the NAT pool step, whose old delete then r
   assert.match(String(nat(after).create), /--to-ports 41000-41999/);
   assert.deepEqual(nat(same).triggers, nat(before).triggers);
   assert.notDeepEqual(nat(after).triggers, nat(before).triggers);
-  // The containers sit behind the pool: they are replaced with it (their dependsOn), and the test reruns.
+  // Connections made through the old pool must not stay up: the clients start anew, and the test reruns.
+  const label = (r: typeof before) =>
+    (r.byName("clients-c1m-snat-1ip-client-0").inputs.labels as { label: string; value: string }[]).find(
+      (l) => l.label === "c1m-lab.upstream",
+    )?.value;
+  // Mocks give a replaced resource the same id; the engine gives it a new one, which changes this label.
+  assert.equal(label(after), "connection-server-process_id,clients-nat-pool_id");
   assert.notDeepEqual(
     after.byName("connection-test-verify").inputs.triggers,
     before.byName("connection-test-verify").inputs.triggers,
