@@ -3,9 +3,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { localScript } from "../localScript.js";
+import { imageRemoveScript } from "./imageCleanup.js";
+import { script } from "../scripts/shell.js";
 import { natPoolCreateScript, natPoolDeleteScript, type NatPoolArgs } from "../scripts/netns.js";
 import type { LabSteps } from "../steps.js";
-import { cmd, script } from "../scripts/shell.js";
 
 export interface ClientFleetArgs {
   image: LabSteps["image"];
@@ -48,9 +49,7 @@ export class ClientFleet extends pulumi.ComponentResource {
       `${name}-image-cleanup`,
       {
         create: script("client image keep", ["true"]),
-        delete: image.repoDigest.apply((id) =>
-          script("client image remove", [`${cmd("docker", "image", "rm", "-f", id)} >/dev/null 2>&1 || true`]),
-        ),
+        delete: image.repoDigest.apply(imageRemoveScript),
       },
       { parent: this, dependsOn: [image] },
     );

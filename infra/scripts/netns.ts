@@ -45,8 +45,18 @@ export function netnsHostDeleteScript(a: NetnsHostArgs): string {
   const before = `${a.stateDir}/ip_forward.before`;
   return script("server host (netns) delete", [
     ...SUDO_PRELUDE,
+    // Whatever still runs in the namespace goes with it: a server whose start was cut short
+    // (pulumi up killed mid-step) is in no state, and would outlive the namespace otherwise.
+    `if ${nsExists(a.namespace)}; then`,
+    `  for i in 1 2 3 4 5 6 7 8 9 10; do`,
+    `    pids=$(as_root ${cmd("ip", "netns", "pids", a.namespace)})`,
+    `    [ -n "$pids" ] || break`,
+    `    as_root kill $([ "$i" -gt 6 ] && echo -9) $pids 2>/dev/null || true`,
+    `    sleep 0.5`,
+    `  done`,
     // Deleting the namespace deletes its end of the veth pair and so the pair.
-    `if ${nsExists(a.namespace)}; then as_root ${cmd("ip", "netns", "del", a.namespace)}; fi`,
+    `  as_root ${cmd("ip", "netns", "del", a.namespace)}`,
+    `fi`,
     // The kernel removes the pair asynchronously after `ip netns del`: gone by now is fine too.
     `if ip link show ${q(a.hostInterface)} >/dev/null 2>&1; then as_root ${cmd("ip", "link", "del", a.hostInterface)} 2>/dev/null || ! ip link show ${q(a.hostInterface)} >/dev/null 2>&1; fi`,
     `if [ -f ${q(before)} ]; then as_root sysctl -qw "net.ipv4.ip_forward=$(cat ${q(before)})"; fi`,

@@ -121,6 +121,19 @@ test("a server that dies at start fails the step with its log", async (t) => {
   ok(s.netnsHostDeleteScript(host), "host delete");
 });
 
+test("host delete ends what still runs in the namespace (a start cut short by a killed pulumi up), even a process that ignores SIGTERM", async (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+  ok(s.netnsHostCreateScript(host), "host create");
+  sh(`ip netns exec ${host.namespace} setsid sleep 300 </dev/null >/dev/null 2>&1 &`);
+  sh(`ip netns exec ${host.namespace} setsid bash -c 'trap "" TERM; sleep 300' </dev/null >/dev/null 2>&1 &`);
+  sh("sleep 0.5");
+  assert.equal(sh(`ip netns pids ${host.namespace}`).trim().split("\n").length >= 2, true, "two processes inside");
+  ok(s.netnsHostDeleteScript(host), "host delete");
+  assert.doesNotMatch(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"));
+  assert.equal(sh("pgrep -fc '^sleep 300$' || true").trim(), "0", "nothing of the namespace still runs");
+});
+
 test("tuning raises host limits only when below, sets namespace keys, and restores exactly", async (t) => {
   if (!needsRoot(t)) return;
   t.after(cleanup);

@@ -1,0 +1,44 @@
+// The client image cleanup the fleet's delete runs, against a real dockerd and the classic
+// builder: the image and the untagged per-step images under it go; nothing else does.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { imageRemoveScript } from "../../infra/clients/imageCleanup.js";
+import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
+import { dockerAvailable, runScript, sh } from "../support/sh.js";
+
+const all = () => new Set(sh("docker images -a -q --no-trunc").trim().split("\n").filter(Boolean));
+
+test("image cleanup removes the image and the untagged images its build left, and keeps the base", () => {
+  assert.ok(dockerAvailable(), "needs a running dockerd (apt-get install docker.io; dockerd &)");
+  const base = ensureLocalNodeBase();
+  const dir = mkdtempSync(join(tmpdir(), "c1mt-img-"));
+  const tag = `c1mt-cleanup:${process.pid}`;
+  try {
+    // Unique content, so no cached step is shared with any other image.
+    writeFileSync(join(dir, "a.txt"), `${process.pid} ${Date.now()}\n`);
+    writeFileSync(join(dir, "Dockerfile"), `FROM ${base}\nWORKDIR /x\nCOPY a.txt /x/a.txt\nCOPY a.txt /x/b.txt\n`);
+    const before = all();
+    const build = runScript(`DOCKER_BUILDKIT=0 docker build -q -t ${tag} ${dir}`);
+    assert.equal(build.code, 0, build.stderr);
+    const id = build.stdout.trim();
+    const made = [...all()].filter((i) => !before.has(i));
+    assert.ok(made.length >= 3, `the classic builder left per-step images: ${made.join(" ")}`);
+
+    for (let i = 0; i < 2; i++) {
+      const r = runScript(imageRemoveScript(id));
+      assert.equal(r.code, 0, `remove #${i + 1}: ${r.stderr}`);
+    }
+    assert.deepEqual(
+      [...all()].filter((i) => !before.has(i)),
+      [],
+      "nothing of the build is left",
+    );
+    assert.equal(runScript(`docker image inspect ${base}`).code, 0, "the base image stays");
+  } finally {
+    runScript(`docker image rm -f ${tag} >/dev/null 2>&1`);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
