@@ -194,10 +194,14 @@ const clients = z
     sourceIps: sourceIps.prefault({ strategy: "masquerade" }),
     /** Subnet of the lab's Docker network (one /24 slice per network when there are several). */
     subnet: cidr.default("172.30.201.0/24"),
+    /**
+     * The client image's base: any image with node ≥ 20 at /usr/local/bin/node, or host-node: one
+     * made from this machine's own node (no registry needed; removed on destroy).
+     */
     baseImage: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, "an image reference like node:20-bookworm-slim")
-      .default("node:20-bookworm-slim"),
+      .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, "host-node, or an image reference like node:20-bookworm-slim")
+      .default("host-node"),
     /** Container restart policy. */
     restart: z.enum(["no", "on-failure", "unless-stopped"]).default("on-failure"),
   })

@@ -6,6 +6,7 @@ import type { LabConfig } from "./config.js";
 import { addressOf, subnetOf, subnetSlice } from "./net.js";
 import type { AddressesArgs, NatPoolArgs, NetnsHostArgs, ServerProcessArgs, TuningArgs } from "./scripts/netns.js";
 import { CLIENT_ENV } from "../workload/protocol.js";
+import type { HostNodeBase } from "./clients/images.js";
 
 export interface LabPaths {
   /** Project root (holds dist/ and workload/Dockerfile). */
@@ -42,7 +43,7 @@ export interface ClientSteps {
   metricsUrl: string;
   /** Our NAT rules with a narrowed pool, one per client network (and destination); empty when the pool is Docker's own. */
   natPool: NatPoolArgs[];
-  image: { name: string; baseImage: string; context: string; dockerfile: string };
+  image: { name: string; baseImage: string; context: string; dockerfile: string; hostNodeBase?: HostNodeBase };
   networks: NetworkSpec[];
   containers: ContainerSpec[];
   verifyArgs: string[];
@@ -253,7 +254,9 @@ export function clientSteps(
     natPool,
     image: {
       name: `c1m-lab-client:${stack}`,
-      baseImage: clients.baseImage,
+      ...(clients.baseImage === "host-node"
+        ? { baseImage: `c1m-lab-node:${stack}`, hostNodeBase: { name: `c1m-lab-node:${stack}`, node: paths.node } }
+        : { baseImage: clients.baseImage }),
       context: paths.root,
       dockerfile: `${paths.root}/workload/Dockerfile`,
     },

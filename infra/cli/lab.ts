@@ -11,7 +11,6 @@ import { parseArgs } from "node:util";
 import { LocalWorkspace, type OutputMap } from "@pulumi/pulumi/automation/index.js";
 import { planCapacity } from "../capacity.js";
 import { parseLabConfig, type LabConfig } from "../config.js";
-import { ensureLocalNodeBase } from "../direct/localBase.js";
 import { labDown, labUp } from "../direct/runner.js";
 import { labSteps } from "../steps.js";
 import { EngineMissing, findEngine, missingPlugins, type Engine } from "./engine.js";
@@ -94,11 +93,7 @@ function viaDirect(config: LabConfig, action: "up" | "down" | "test", stack: str
     reportsDir: `${root}/reports`,
   });
   if (action === "down") return labDown(steps).length ? 1 : 0;
-  if (action === "up") {
-    // No registry needed: the client image's base is this machine's node, as the tests use.
-    const baseImage = config.clients.baseImage.startsWith("node:") ? ensureLocalNodeBase() : config.clients.baseImage;
-    labUp({ ...steps, image: { ...steps.image, baseImage } });
-  }
+  if (action === "up") labUp(steps);
   const r = spawnSync(process.execPath, [`${root}/dist/workload/verify.js`, ...steps.verifyArgs], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, C1M_PLAN: JSON.stringify(plan) },

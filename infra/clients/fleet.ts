@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { localScript } from "../localScript.js";
-import { imageRemoveScript } from "./imageCleanup.js";
+import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript, imageRemoveScript } from "./images.js";
 import { script } from "../scripts/shell.js";
 import { natPoolCreateScript, natPoolDeleteScript, type NatPoolArgs } from "../scripts/netns.js";
 import type { LabSteps } from "../steps.js";
@@ -27,6 +27,16 @@ export class ClientFleet extends pulumi.ComponentResource {
     super("c1m-lab:clients:ClientFleet", name, {}, opts);
     const child = { parent: this };
 
+    const base = args.image.hostNodeBase
+      ? localScript(
+          `${name}-base-image`,
+          {
+            create: hostNodeBaseCreateScript(args.image.hostNodeBase),
+            delete: hostNodeBaseDeleteScript(args.image.hostNodeBase),
+          },
+          { parent: this },
+        )
+      : undefined;
     const image = new docker.Image(
       `${name}-image`,
       {
@@ -40,7 +50,7 @@ export class ClientFleet extends pulumi.ComponentResource {
         },
         skipPush: true,
       },
-      child,
+      { ...child, dependsOn: base ? [base] : [] },
     );
     // docker.Image leaves the local image behind on destroy and, on a rebuild, the old one
     // untagged. This step's delete removes the image by its id (repoDigest, for a local image), so

@@ -3,6 +3,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { dockerBuildArgs, dockerNetworkCreateArgs, dockerRunArgs } from "../clients/dockerCli.js";
 import * as scripts from "../scripts/netns.js";
+import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript } from "../clients/images.js";
 import { STACK_LABEL, type LabSteps } from "../steps.js";
 
 export interface DirectOptions {
@@ -38,6 +39,7 @@ export function labUp(steps: LabSteps, options: DirectOptions = {}): void {
     log("connection server");
     bash(scripts.serverStartScript(steps.server), "connection server");
     log(`client image ${steps.image.name} (base ${steps.image.baseImage})`);
+    if (steps.image.hostNodeBase) bash(hostNodeBaseCreateScript(steps.image.hostNodeBase), "client base image");
     docker(dockerBuildArgs(steps.image), "client image build");
     for (const n of steps.networks) docker(dockerNetworkCreateArgs(n), `network ${n.name}`);
     if (steps.natPool.length) bash(scripts.natPoolCreateScript(steps.natPool), "NAT pool");
@@ -85,6 +87,8 @@ export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] 
       docker(["image", "rm", "-f", steps.image.name], "remove image");
     }
   });
+  const hostNodeBase = steps.image.hostNodeBase;
+  if (hostNodeBase) attempt("base image", () => bash(hostNodeBaseDeleteScript(hostNodeBase), "base image remove"));
   attempt("server", () => bash(scripts.serverStopScript(steps.server), "server stop"));
   attempt("tuning", () => bash(scripts.tuningDeleteScript(steps.tuning), "tuning delete"));
   attempt("addresses", () => bash(scripts.netnsAddressesDeleteScript(steps.addresses), "addresses delete"));

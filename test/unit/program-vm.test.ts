@@ -218,6 +218,7 @@ for (const name of VM_STACKS) {
         ["connection-server-workload", "command:remote:CopyToRemote", "connection-server"],
         ["connection-server-unit", "command:remote:Command", "connection-server"],
         ["clients", "c1m-lab:clients:ClientFleet", "lab"],
+        ["clients-base-image", "command:local:Command", "clients"],
         ["clients-image", "docker:index/image:Image", "clients"],
         ["clients-image-cleanup", "command:local:Command", "clients"],
         [`clients-c1m-${name}-clients`, "docker:index/network:Network", "clients"],

@@ -104,7 +104,10 @@ for (const stack of localStacks) {
     const image = run.byName("clients-image");
     assert.equal(image.type, "docker:index/image:Image");
     assert.equal(image.inputs.imageName, `c1m-lab-client:${stack}`);
-    assert.deepEqual((image.inputs.build as { args: unknown }).args, { BASE_IMAGE: "node:20-bookworm-slim" });
+    // host-node by default: a per-stack base from this machine's node, made before the image.
+    assert.deepEqual((image.inputs.build as { args: unknown }).args, { BASE_IMAGE: `c1m-lab-node:${stack}` });
+    assert.deepEqual(image.dependsOn, ["clients-base-image"]);
+    assert.match(String(run.byName("clients-base-image").inputs.create), new RegExp(`^name=c1m-lab-node:${stack}; node=`, "m"));
     const networks = run.resources.filter((r) => r.type === "docker:index/network:Network");
     assert.deepEqual(
       networks.map((n) => n.inputs.name),

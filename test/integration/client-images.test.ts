@@ -1,11 +1,12 @@
-// The client image cleanup the fleet's delete runs, against a real dockerd and the classic
-// builder: the image and the untagged per-step images under it go; nothing else does.
+// The client images' scripts against a real dockerd: the base made from this machine's node,
+// and the cleanup the fleet's delete runs (with the classic builder: the image and the untagged
+// per-step images under it go; nothing else does).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { imageRemoveScript } from "../../infra/clients/imageCleanup.js";
+import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript, imageRemoveScript } from "../../infra/clients/images.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { dockerAvailable, runScript, sh } from "../support/sh.js";
 
@@ -40,5 +41,23 @@ test("image cleanup removes the image and the untagged images its build left, an
   } finally {
     runScript(`docker image rm -f ${tag} >/dev/null 2>&1`);
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("host-node base: made once from this machine's node, runs it, removed on delete", () => {
+  assert.ok(dockerAvailable(), "needs a running dockerd (apt-get install docker.io; dockerd &)");
+  const base = { name: `c1mt-node:${process.pid}`, node: process.execPath };
+  try {
+    for (let i = 0; i < 2; i++) {
+      const r = runScript(hostNodeBaseCreateScript(base));
+      assert.equal(r.code, 0, `create #${i + 1}: ${r.stderr}`);
+    }
+    const v = runScript(`docker run --rm --network none ${base.name} /usr/local/bin/node -p process.version`);
+    assert.equal(v.code, 0, v.stderr);
+    assert.equal(v.stdout.trim(), process.version);
+    for (let i = 0; i < 2; i++) assert.equal(runScript(hostNodeBaseDeleteScript(base)).code, 0);
+    assert.notEqual(runScript(`docker image inspect ${base.name}`).code, 0, "removed");
+  } finally {
+    runScript(`docker image rm -f ${base.name} >/dev/null 2>&1`);
   }
 });
