@@ -3,7 +3,8 @@
 // memory per connection (server RSS, client RSS, kernel Slab, MemAvailable drop), conntrack
 // count and the verdict. Bounded in time; always tears the lab down.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MASQUERADE_POOL, NAT_FILL_WARN, planCapacity } from "../infra/capacity.js";
 import { readHostFacts, readStackConfig } from "../infra/cli/stackFile.js";
@@ -12,6 +13,8 @@ import { ensureLocalNodeBase } from "../infra/direct/localBase.js";
 import { labDown, labUp } from "../infra/direct/runner.js";
 import { labSteps } from "../infra/steps.js";
 import { runConnectionTest } from "../workload/verify/run.js";
+import { wrap } from "../workload/verify/format.js";
+import { PROGRESS_WIDTH } from "../workload/verify/progress.js";
 import { UsageError, parseFlags, parseIntOption } from "../workload/cliArgs.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
@@ -223,9 +226,15 @@ async function main(): Promise<number> {
       ["conntrack entries", conntrack.toLocaleString("en-US")],
       ["soak", `${config.test.soakSeconds} s`],
     ];
+    // The figures as JSON go to a file: on stdout, one line of them (with the diagnosis) would
+    // be far wider than a terminal.
+    const figuresFile = output.reportDir ? join(output.reportDir, "bench.json") : null;
+    if (figuresFile) writeFileSync(figuresFile, `${JSON.stringify(figures, null, 2)}\n`);
+    rows.push(["figures (JSON)", figuresFile ?? "-"]);
     const width = Math.max(...rows.map(([k]) => k.length));
     console.log(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n"));
-    console.log(JSON.stringify(figures));
+    const pad = " ".repeat(width + 2);
+    console.log(wrap(`${"diagnosis".padEnd(width)}  ${output.diagnosis}`, PROGRESS_WIDTH, pad).join("\n"));
     return output.verdict === "fail" ? 1 : 0;
   } finally {
     teardown();

@@ -56,3 +56,22 @@ export function abbreviateAddresses(hostPorts: string[]): string {
     ),
   );
 }
+
+/**
+ * Word-wraps `text` to lines of at most `width` characters, every line after the first indented
+ * by `indent` (a word longer than a line is cut).
+ */
+export function wrap(text: string, width: number, indent = ""): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter((w) => w !== "")) {
+    if (line === "") line = word.slice(0, width);
+    else if (line.length + 1 + word.length <= width) line += ` ${word}`;
+    else {
+      lines.push(line);
+      line = `${indent}${word}`.slice(0, width);
+    }
+  }
+  if (line !== "") lines.push(line);
+  return lines;
+}

@@ -4,11 +4,11 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { crossCheckTolerance, diagnose, perServerIpOf, type Diagnosis } from "./diagnose.js";
-import { fmt } from "./format.js";
+import { progressLine } from "./progress.js";
 import { createObserver, statsUrl, type ObserverOptions } from "./observe.js";
 import { renderMarkdown, testOutput, timeline, type FullReport, type TestOutput, type TestSettings } from "./report.js";
 import type { Observation, VerifyPlan } from "./types.js";
-import { waitForRamp, type Clock, type Phase, type Poll } from "./wait.js";
+import { waitForRamp, type Clock, type Poll } from "./wait.js";
 
 export interface ConnectionTestOptions extends TestSettings {
   plan: VerifyPlan;
@@ -185,27 +185,4 @@ async function makeReportDir(parent: string, at: Date): Promise<string> {
     }
   }
   throw new Error(`cannot create a report directory under ${parent}`);
-}
-
-/** One line per poll on stderr: so far, rate, per server IP, clients, conntrack. */
-export function progressLine(o: Observation, prev: Observation | null, target: number, phase: Phase = "ramp"): string {
-  const head = `[verify ${o.t.toFixed(1).padStart(6)}s${phase === "ramp" ? "" : ` ${phase}`}]`;
-  if (!o.server) return `${head} server unreachable (${o.serverError ?? "no answer"}), retrying`;
-  const s = o.server;
-  const rate = prev?.server && o.t > prev.t ? (s.total - prev.server.total) / (o.t - prev.t) : s.acceptRate;
-  const pct = target > 0 ? ` (${((s.total / target) * 100).toFixed(1)}%)` : "";
-  const perIp = Object.entries(perServerIpOf(s))
-    .map(([ip, n]) => `${ip} ${fmt(n)}`)
-    .join(" · ");
-  const parts = [`${head} ${fmt(s.total)}/${fmt(target)}${pct} ${rate >= 0 ? "+" : ""}${fmt(rate)}/s`];
-  if (perIp) parts.push(perIp);
-  if (o.clients) {
-    const running = o.clients.filter((c) => c.state === "running").length;
-    const est = o.clients.reduce((a, c) => a + (c.status?.established ?? 0), 0);
-    parts.push(
-      o.clients.length === 0 ? "no client containers" : `clients ${running}/${o.clients.length} running, ${fmt(est)} established`,
-    );
-  }
-  if (o.conntrack) parts.push(`conntrack ${fmt(o.conntrack.count)}/${fmt(o.conntrack.max)}`);
-  return parts.join(" | ");
 }
