@@ -2,7 +2,8 @@
 // per-IP counts summarized (min–max, median, the lowest few when they lag).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { fitParts, ipSpread, progressLine } from "../../workload/verify/progress.js";
+import { fitParts, progressLine } from "../../workload/verify/progress.js";
+import { ipSpread } from "../../workload/verify/perIp.js";
 import type { ClientObservation, Observation } from "../../workload/verify/types.js";
 import type { ServerStats } from "../../workload/protocol.js";
 

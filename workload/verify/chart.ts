@@ -4,7 +4,7 @@
 import * as vega from "vega";
 import * as vl from "vega-lite";
 import { fmt } from "./format.js";
-import { perServerIpOf } from "./diagnose.js";
+import { perServerIpOf } from "./perIp.js";
 import type { Observation } from "./types.js";
 
 export interface ChartInput {

@@ -1,53 +1,18 @@
 // The connection test's progress line (pure): one terminal line per poll at any number of server
 // IPs. A few IPs are listed; many are summarized (min / median / max, and the lowest few when
 // they lag). The full per-IP table is the report's.
-import { perServerIpOf } from "./diagnose.js";
-import { fmt } from "./format.js";
+import { fmt, shortenIps } from "./format.js";
+import { ipSpread, perServerIpOf, type IpSpread } from "./perIp.js";
 import type { Observation } from "./types.js";
 import type { Phase } from "./wait.js";
 
 /** The widest progress line. */
 export const PROGRESS_WIDTH = 160;
-/** An IP lags when it holds less than this fraction of the median. */
-export const LAG_FRACTION = 0.9;
-/** Lagging IPs named at most. */
-const MAX_LAGGING = 3;
-
-export interface IpSpread {
-  count: number;
-  min: number;
-  median: number;
-  max: number;
-  /** IPs below LAG_FRACTION × median, lowest first (at most MAX_LAGGING). */
-  lagging: [string, number][];
-}
-
-/** Per-IP counts summarized; null without any IP. */
-export function ipSpread(perIp: Record<string, number>): IpSpread | null {
-  const entries = Object.entries(perIp).sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0], "en", { numeric: true }));
-  if (entries.length === 0) return null;
-  const values = entries.map(([, n]) => n);
-  const mid = Math.floor(values.length / 2);
-  const median = values.length % 2 === 1 ? values[mid]! : Math.round((values[mid - 1]! + values[mid]!) / 2);
-  return {
-    count: entries.length,
-    min: values[0]!,
-    median,
-    max: values.at(-1)!,
-    lagging: entries.filter(([, n]) => n < LAG_FRACTION * median).slice(0, MAX_LAGGING),
-  };
-}
 
 /** "54 IPs 18,513–18,564, median 18,540" or "54 IPs 18,519 each". */
 export function spreadText(s: IpSpread): string {
   if (s.min === s.max) return `${fmt(s.count)} IPs ${fmt(s.min)} each`;
   return `${fmt(s.count)} IPs ${fmt(s.min)}–${fmt(s.max)}, median ${fmt(s.median)}`;
-}
-
-/** Later IPv4 addresses in the first one's /24 as ".9". */
-function shortIps(ips: string[]): string[] {
-  const prefix = /^(\d+\.\d+\.\d+)\.\d+$/.exec(ips[0] ?? "")?.[1];
-  return ips.map((ip, i) => (i > 0 && prefix !== undefined && ip.startsWith(`${prefix}.`) ? ip.slice(prefix.length) : ip));
 }
 
 /** The per-IP part, most detailed first: every IP, then the summary with 3, 2, 1, 0 lagging IPs. */
@@ -58,7 +23,7 @@ function perIpVariants(perIp: Record<string, number>): string[] {
     .map(([ip, n]) => `${ip} ${fmt(n)}`)
     .join(" · ");
   const summary = spreadText(s);
-  const names = shortIps(s.lagging.map(([ip]) => ip));
+  const names = shortenIps(s.lagging.map(([ip]) => ip));
   const withLagging = s.lagging.map((_, k) => {
     const low = s.lagging.slice(0, s.lagging.length - k).map(([, n], i) => `${names[i]} ${fmt(n)}`);
     return `${summary}; lagging ${low.join(", ")}`;
