@@ -225,6 +225,20 @@ const test = z
     stallSeconds: positiveInt(600).default(10),
     /** Hold the connections this long after the ramp and count losses. */
     soakSeconds: z.number().int().min(0).max(86_400).default(0),
+    /** The live dashboard of the ramp (false = none): loopback by default; port 0 = any free port. */
+    dashboard: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            host: ipv4.default("127.0.0.1"),
+            port: z.number().int().min(0).max(65535).default(9180),
+            /** After the verdict, the page stays up this long (the test's command waits for it). */
+            lingerSeconds: z.number().min(0).max(600).default(5),
+          })
+          .strict(),
+      ])
+      .prefault({}),
   })
   .strict();
 

@@ -15,6 +15,8 @@ test("an empty config gives the working local default", () => {
   assert.equal(c.clients.targetOrder, "interleaved");
   assert.deepEqual(c.clients.sourceIps, { strategy: "masquerade" });
   assert.equal(c.test.expect, "all");
+  assert.deepEqual(c.test.dashboard, { host: "127.0.0.1", port: 9180, lingerSeconds: 5 });
+  assert.equal(parseLabConfig({ test: { dashboard: false } }).test.dashboard, false);
 });
 
 test("values arrive as JSON strings, the way Pulumi passes structured config", () => {
@@ -116,6 +118,11 @@ const bad: [string, Record<string, unknown>, string][] = [
     "an unknown top-level key",
     { client: {} },
     "Invalid c1m-lab config:\n✖ Unknown key c1m-lab:client\n  → valid keys: server, tuning, clients, test",
+  ],
+  [
+    "a dashboard port out of range",
+    { test: { dashboard: { port: 70000 } } },
+    "Invalid c1m-lab config:\n✖ Too big: expected number to be <=65535; got 70000\n  → at test.dashboard.port",
   ],
   [
     "expect outside all | plateau",

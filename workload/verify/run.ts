@@ -4,14 +4,18 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { crossCheckTolerance, diagnose, perServerIpOf, type Diagnosis } from "./diagnose.js";
+import { startDashboard, type Dashboard, type DashboardOptions } from "./dashboard.js";
+import { initialState, withObservation, withVerdict, type DashboardState } from "./dashboardState.js";
 import { progressLine } from "./progress.js";
 import { createObserver, statsUrl, type ObserverOptions } from "./observe.js";
 import { renderMarkdown, testOutput, timeline, type FullReport, type TestOutput, type TestSettings } from "./report.js";
 import type { Observation, VerifyPlan } from "./types.js";
-import { waitForRamp, type Clock, type Poll } from "./wait.js";
+import { waitForRamp, type Clock, type Phase, type Poll } from "./wait.js";
 
 export interface ConnectionTestOptions extends TestSettings {
   plan: VerifyPlan;
+  /** Serve the live dashboard while the test runs; null/absent = none. */
+  dashboard?: DashboardOptions | null;
   /** Parent of `<stack>/<timestamp>/`; null = write no files. */
   reportsDir: string | null;
   /** See WaitOptions.minProgress. */
@@ -35,6 +39,8 @@ export interface ConnectionTestResult {
   report: FullReport;
   diagnosis: Diagnosis;
   files: { json: string; md: string; svg: string | null } | null;
+  /** The live dashboard, closing itself after its linger (null when off or it could not start). */
+  dashboard: Dashboard | null;
 }
 
 export async function runConnectionTest(
@@ -53,6 +59,42 @@ export async function runConnectionTest(
       ...deps.observer,
     });
 
+  let state = initialState(options.stack, options.plan, options.dashboard?.lingerSeconds ?? 0);
+  const dashboard = options.dashboard ? await openDashboard(options.dashboard, state, progress) : null;
+  try {
+    const result = await observeAndJudge(options, {
+      poll,
+      now,
+      startedAt,
+      progress,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+      onObservation: (o, first, phase) => {
+        if (dashboard) dashboard.update((state = withObservation(state, o, first, phase)));
+      },
+    });
+    dashboard?.finish(withVerdict(state, result.output));
+    return { ...result, dashboard };
+  } catch (err) {
+    // Never leave a listening dashboard behind: it would keep the process alive.
+    await dashboard?.close();
+    throw err;
+  }
+}
+
+interface RunIo {
+  poll: Poll;
+  clock?: Clock;
+  now: () => Date;
+  startedAt: Date;
+  progress: (line: string) => void;
+  /** Each poll, with the run's first (the base of cumulative counters). */
+  onObservation: (o: Observation, first: Observation, phase: Phase) => void;
+}
+
+/** The test without the dashboard: wait for the ramp, judge, write the report. */
+async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promise<Omit<ConnectionTestResult, "dashboard">> {
+  const { poll, now, startedAt, progress, onObservation } = io;
+  let first: Observation | null = null;
   let prev: Observation | null = null;
   const run = await waitForRamp(
     {
@@ -67,10 +109,12 @@ export async function runConnectionTest(
     {
       poll,
       settled: viewsAgree,
-      ...(deps.clock ? { clock: deps.clock } : {}),
+      ...(io.clock ? { clock: io.clock } : {}),
       onObservation: (o, phase) => {
         progress(progressLine(o, prev, options.plan.target, phase));
         if (o.server) prev = o;
+        first ??= o;
+        onObservation(o, first, phase);
       },
     },
   );
@@ -146,6 +190,30 @@ export async function runConnectionTest(
     files = { json: jsonFile, md: mdFile, svg: svgFile };
   }
   return { output, report, diagnosis, files };
+}
+
+/**
+ * Starts the dashboard and prints its address. A taken port falls back to any free one; a
+ * dashboard that cannot start at all is reported and skipped (it never fails the test).
+ */
+async function openDashboard(
+  options: DashboardOptions,
+  state: DashboardState,
+  progress: (line: string) => void,
+): Promise<Dashboard | null> {
+  let dashboard: Dashboard | null = null;
+  try {
+    dashboard = await startDashboard(options, state);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE" && options.port !== 0) {
+      progress(`verify: dashboard port ${options.port} is taken; using a free one`);
+      dashboard = await startDashboard({ ...options, port: 0 }, state).catch(() => null);
+    } else {
+      progress(`verify: no dashboard (${(err as Error).message})`);
+    }
+  }
+  if (dashboard) progress(`verify: live dashboard at ${dashboard.url} (up until ${options.lingerSeconds} s after the verdict)`);
+  return dashboard;
 }
 
 /**
