@@ -170,12 +170,14 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     let svgFile: string | null = join(dir, "ramp.svg");
     try {
       // Loaded on demand: vega is the slow part of starting up.
-      const { renderRampSvg } = await import("./chart.js");
+      const { containerStartOffset, renderRampSvg } = await import("./chart.js");
       const svg = await renderRampSvg({
         observations: run.observations,
         predicted: plan.predicted,
         target: plan.target,
         serverAddresses: plan.serverAddresses,
+        // Containers started more than a ramp window before the test were not started for it.
+        startOffset: containerStartOffset(run.observations, startedAt.getTime(), options.timeoutSeconds),
         title: `${options.stack}: connections over time (${diagnosis.verdict})`,
       });
       await writeFile(svgFile, svg);
