@@ -2,7 +2,7 @@
 // the connection test runs against a real server and client on loopback (the workload harness),
 // the page is opened at the start of the ramp, and what it shows must grow and end at the
 // verdict's numbers. The dashboard then closes by itself after its linger.
-// C1M_DASHBOARD_SCREENSHOT=path saves a PNG of the page at the verdict (docs/dashboard.png).
+// C1M_DASHBOARD_SCREENSHOT=path saves a PNG of the page at the verdict.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";

@@ -72,6 +72,11 @@ const PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2
 let charts = { total: null, ip: null, ips: "" };
 
 function size(el) { return { width: Math.max(300, el.clientWidth), height: 260 }; }
+// Both axes from 0: a ramp read against its start, not against its first poll.
+const SCALES = {
+  x: { time: false, range: (u, min, max) => [0, Math.max(max, 1)] },
+  y: { range: (u, min, max) => [0, Math.max(max, 1) * 1.05] },
+};
 
 function ensureCharts(s) {
   const ips = Object.keys(s.perIp);
@@ -80,14 +85,14 @@ function ensureCharts(s) {
     const el = $("chart-total");
     charts.total = new uPlot({
       ...size(el),
-      scales: { x: { time: false } },
+      scales: SCALES,
       legend: { live: false },
       axes: [{ label: "seconds" }, { size: 70, values: (u, v) => v.map(fmt) }],
       series: [
         {},
         { label: "total", stroke: "#1d2330", width: 2 },
-        { label: "predicted", stroke: "#d62728", dash: [6, 4], width: 1.5 },
-        { label: "target", stroke: "#7f7f7f", dash: [2, 3], width: 1.5 },
+        { label: "predicted", stroke: "#d62728", dash: [6, 4], width: 1.5, points: { show: false } },
+        { label: "target", stroke: "#7f7f7f", dash: [2, 3], width: 1.5, points: { show: false } },
       ],
     }, [[], [], [], []], el);
   }
@@ -96,7 +101,7 @@ function ensureCharts(s) {
     const el = $("chart-ip");
     charts.ip = new uPlot({
       ...size(el),
-      scales: { x: { time: false } },
+      scales: SCALES,
       legend: { show: ips.length <= 8, live: false },
       axes: [{ label: "seconds" }, { size: 70, values: (u, v) => v.map(fmt) }],
       series: [{}, ...ips.map((ip, i) => ({ label: ip, stroke: PALETTE[i % PALETTE.length], width: ips.length > 8 ? 1 : 1.5 }))],
