@@ -387,6 +387,35 @@ describe("verify diagnose: one sentence at 54 server IPs", () => {
     );
   });
 
+  it("crashed clients: the first three named, the rest counted", () => {
+    const fx = loadFixture("clients-crashed");
+    const clients = fx.run.observations.at(-1)!.clients!;
+    for (const i of [3, 4, 5, 6]) clients.push({ ...structuredClone(clients[1]!), name: `c1m-client-${i}` });
+    const d = judge(fx);
+    assert.equal(d.limit, "clients-crashed");
+    assert.equal(
+      d.diagnosis,
+      "Client containers crashed: c1m-client-1 exited (code 137, OOM-killed), c1m-client-2 restarting (code 1, 4 restarts), " +
+        "c1m-client-3 exited (code 137, OOM-killed) and 3 more, with 15,000 of 45,000 connections established; see docker logs c1m-client-1 " +
+        '(last said: "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory") and check the containers\' memory and ulimits.',
+    );
+  });
+
+  it("fd limit: over many containers, the range they held", () => {
+    const fx = loadFixture("fd-limit-emfile");
+    const clients = fx.run.observations.at(-1)!.clients!;
+    for (const i of [3, 4]) clients.push({ ...structuredClone(clients[0]!), name: `c1m-client-${i}` });
+    clients[4]!.status!.established = 9_800;
+    const d = judge(fx);
+    assert.equal(d.limit, "client-fd-limit");
+    assert.ok(
+      d.diagnosis.includes(
+        "connects failed with EMFILE in 5 containers (9,800–9,900 established each); raise the containers' nofile ulimit",
+      ),
+      d.diagnosis,
+    );
+  });
+
   it("each limit class is one entry: the plateau classes in order, then the checks of a reached target", () => {
     assert.deepEqual(
       PLATEAU_CLASSES.map((c) => c.limit),

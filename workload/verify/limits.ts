@@ -169,12 +169,12 @@ export function failureList(failures: Record<FailureClass, number>): string {
   return items.length > 0 ? items.join(", ") : "no failures";
 }
 
-/** "c1m-client-0: 9,900, c1m-client-1: 9,900 and c1m-client-2: 9,900", or a range over many. */
+/** "c1m-client-0: 9,900 and c1m-client-1: 9,800 established", or over many "9,800–9,900 established each". */
 function heldBy(clients: [string, ClientSummary][]): string {
-  if (clients.length <= 3) return briefList(clients.map(([n, c]) => `${n}: ${fmt(c.established)}`));
+  if (clients.length <= 3) return `${briefList(clients.map(([n, c]) => `${n}: ${fmt(c.established)}`))} established`;
   const counts = clients.map(([, c]) => c.established);
   const [lo, hi] = [Math.min(...counts), Math.max(...counts)];
-  return lo === hi ? `${fmt(lo)} each` : `${fmt(lo)}–${fmt(hi)} each`;
+  return `${lo === hi ? fmt(lo) : `${fmt(lo)}–${fmt(hi)}`} established each`;
 }
 
 /** The clients' own open-file limit: EMFILE on connect. */
@@ -183,7 +183,7 @@ function clientFdLimit(f: Facts): string | null {
   const hit = f.perClient.filter(([, c]) => c.failed.emfile > 0);
   return (
     `Plateau at ${of(f)} connections: the clients hit their open-file (fd) limit — ${fmt(f.failures.emfile)} connects failed with EMFILE ` +
-    `in ${plural(hit.length, "container")} (${heldBy(hit)} established); raise the containers' nofile ulimit ` +
+    `in ${plural(hit.length, "container")} (${heldBy(hit)}); raise the containers' nofile ulimit ` +
     `(at most the Docker daemon's LimitNOFILE) or run more containers with fewer connections each.`
   );
 }
