@@ -354,6 +354,13 @@ function onMillionIps(fx: Fixture, count: (i: number) => number): Fixture {
   return fx;
 }
 
+/** Adds copies of the last poll's client `from`, named c1m-client-<i> for each i. */
+function withCopies(fx: Fixture, from: number, indices: number[]): Fixture {
+  const clients = fx.run.observations.at(-1)!.clients!;
+  for (const i of indices) clients.push({ ...structuredClone(clients[from]!), name: `c1m-client-${i}` });
+  return fx;
+}
+
 describe("verify diagnose: one sentence at 54 server IPs", () => {
   it("pass: the per-IP counts as a range, one shared source port with three of its server IPs", () => {
     // 144,000 over 54 addresses: 36 × 2,667 + 18 × 2,666.
@@ -388,10 +395,7 @@ describe("verify diagnose: one sentence at 54 server IPs", () => {
   });
 
   it("crashed clients: the first three named, the rest counted", () => {
-    const fx = loadFixture("clients-crashed");
-    const clients = fx.run.observations.at(-1)!.clients!;
-    for (const i of [3, 4, 5, 6]) clients.push({ ...structuredClone(clients[1]!), name: `c1m-client-${i}` });
-    const d = judge(fx);
+    const d = judge(withCopies(loadFixture("clients-crashed"), 1, [3, 4, 5, 6]));
     assert.equal(d.limit, "clients-crashed");
     assert.equal(
       d.diagnosis,
@@ -402,10 +406,8 @@ describe("verify diagnose: one sentence at 54 server IPs", () => {
   });
 
   it("fd limit: over many containers, the range they held", () => {
-    const fx = loadFixture("fd-limit-emfile");
-    const clients = fx.run.observations.at(-1)!.clients!;
-    for (const i of [3, 4]) clients.push({ ...structuredClone(clients[0]!), name: `c1m-client-${i}` });
-    clients[4]!.status!.established = 9_800;
+    const fx = withCopies(loadFixture("fd-limit-emfile"), 0, [3, 4]);
+    fx.run.observations.at(-1)!.clients![4]!.status!.established = 9_800;
     const d = judge(fx);
     assert.equal(d.limit, "client-fd-limit");
     assert.ok(
