@@ -3,7 +3,8 @@
 // memory per connection (server RSS, client RSS, kernel Slab, MemAvailable drop), conntrack
 // count and the verdict. Bounded in time; always tears the lab down.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MASQUERADE_POOL, NAT_FILL_WARN, planCapacity } from "../infra/capacity.js";
 import { readHostFacts, readStackConfig } from "../infra/cli/stackFile.js";
@@ -12,16 +13,20 @@ import { ensureLocalNodeBase } from "../infra/direct/localBase.js";
 import { labDown, labUp } from "../infra/direct/runner.js";
 import { labSteps } from "../infra/steps.js";
 import { runConnectionTest } from "../workload/verify/run.js";
+import { parseListen } from "../workload/verify/args.js";
+import { wrap } from "../workload/verify/format.js";
+import { PROGRESS_WIDTH } from "../workload/verify/progress.js";
 import { UsageError, parseFlags, parseIntOption } from "../workload/cliArgs.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const usage = `usage: npm run bench:scale -- --connections N [--per-container 19608] [--server-ips K] [--soak-seconds 60]
                        [--timeout-seconds (the stack's)] [--base-image IMAGE] [--stack million]
-                       [--min-available-mib 1536]
+                       [--min-available-mib 1536] [--dashboard [HOST:]PORT]
   Runs the stack's lab (scaled to N connections) without the Pulumi engine, measures, tears down.
   --server-ips  default: the stack's connections per address (million: 18,519, one worker each), NAT ≤ 90% full
   --base-image  default: a local image of this machine's node (no registry needed)
-  --min-available-mib  abort (and tear down) if MemAvailable falls below this`;
+  --min-available-mib  abort (and tear down) if MemAvailable falls below this
+  --dashboard   [HOST:]PORT: serve the live dashboard of the ramp there (loopback unless told; 0 = any free port)`;
 
 function meminfo(): Record<string, number> {
   return Object.fromEntries(
@@ -63,6 +68,7 @@ async function main(): Promise<number> {
     "soak-seconds": { type: "string", default: "60" },
     "timeout-seconds": { type: "string" },
     "base-image": { type: "string" },
+    dashboard: { type: "string" },
     "min-available-mib": { type: "string", default: "1536" },
     stack: { type: "string", default: "million" },
     help: { type: "boolean", default: false },
@@ -163,6 +169,7 @@ async function main(): Promise<number> {
       soakSeconds: config.test.soakSeconds,
       intervalSeconds: 2,
       reportsDir: `${root}/reports`,
+      dashboard: values.dashboard === undefined ? null : { ...parseListen(values.dashboard), lingerSeconds: 5 },
     });
     const after = meminfo();
     const total = output.total ?? 0;
@@ -223,9 +230,16 @@ async function main(): Promise<number> {
       ["conntrack entries", conntrack.toLocaleString("en-US")],
       ["soak", `${config.test.soakSeconds} s`],
     ];
+    // The figures as JSON go to a file: on stdout, one line of them (with the diagnosis) would
+    // be far wider than a terminal.
+    const figuresFile = output.reportDir ? join(output.reportDir, "bench.json") : null;
+    if (figuresFile) writeFileSync(figuresFile, `${JSON.stringify(figures, null, 2)}\n`);
+    rows.push(["figures (JSON)", figuresFile ?? "-"]);
     const width = Math.max(...rows.map(([k]) => k.length));
     console.log(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n"));
-    console.log(JSON.stringify(figures));
+    const pad = " ".repeat(width + 2);
+    const diagnosis = wrap(output.diagnosis, PROGRESS_WIDTH - pad.length);
+    console.log(diagnosis.map((l, i) => `${i === 0 ? "diagnosis".padEnd(width + 2) : pad}${l}`).join("\n"));
     return output.verdict === "fail" ? 1 : 0;
   } finally {
     teardown();

@@ -29,12 +29,32 @@ export const portRange = z
   });
 export type PortRange = z.output<typeof portRange>;
 
+/**
+ * One entry of a list. Its message is a predicate ("is not ..."): parseLabConfig prefixes the
+ * entry's path and value. A refinement on unknown, not a string schema: a failed type check
+ * aborts, and a union holding the list (secondaryAddresses) would then report only its own
+ * generic error, naming no entry.
+ */
+function listEntry(valid: (s: string) => boolean, message: (input: unknown) => string) {
+  return z
+    .unknown()
+    .refine((v) => typeof v === "string" && valid(v), { error: (issue) => message(issue.input) })
+    .transform((v) => v as string);
+}
+const isCidr = (s: string) => cidr.safeParse(s).success;
+const cidrEntry = listEntry(isCidr, () => "is not an IPv4 address with prefix, like 10.201.0.3/24");
+/** A bare address takes the primary's prefix length. */
+const addressEntry = listEntry(
+  (s) => isCidr(s) || ipv4.safeParse(s).success,
+  (input) =>
+    typeof input === "string" && input.includes("/")
+      ? "is not an IPv4 address with prefix, like 10.201.0.3/24"
+      : "is not an IPv4 address, like 10.201.0.3 or 10.201.0.3/24",
+);
+
 /** Secondary addresses: an explicit list, or a count that continues after the primary. */
 const secondaryAddresses = z.union(
-  [
-    z.array(z.union([cidr, ipv4], { error: "an IPv4 address like 10.201.0.3 or 10.201.0.3/24" })).max(1024),
-    z.object({ count: z.number().int().min(0).max(1024), start: ipv4.optional() }).strict(),
-  ],
+  [z.array(addressEntry).max(1024), z.object({ count: z.number().int().min(0).max(1024), start: ipv4.optional() }).strict()],
   { error: "a list of addresses like [10.201.0.3/24] or { count: 2, start: 10.201.0.3 }" },
 );
 
@@ -147,9 +167,9 @@ export const LOCAL_DOCKER_HOST = "unix:///var/run/docker.sock";
 
 const sourceIps = z.discriminatedUnion("strategy", [
   z.object({ strategy: z.literal("masquerade") }).strict(),
-  z.object({ strategy: z.literal("host-ips"), addresses: z.array(cidr).min(1).max(64) }).strict(),
+  z.object({ strategy: z.literal("host-ips"), addresses: z.array(cidrEntry).min(1).max(64) }).strict(),
   z.object({ strategy: z.literal("routed") }).strict(),
-  z.object({ strategy: z.literal("both"), addresses: z.array(cidr).min(1).max(64) }).strict(),
+  z.object({ strategy: z.literal("both"), addresses: z.array(cidrEntry).min(1).max(64) }).strict(),
 ]);
 
 const clients = z
@@ -216,6 +236,20 @@ const test = z
     stallSeconds: positiveInt(600).default(10),
     /** Hold the connections this long after the ramp and count losses. */
     soakSeconds: z.number().int().min(0).max(86_400).default(0),
+    /** The live dashboard of the ramp (false = none): loopback by default; port 0 = any free port. */
+    dashboard: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            host: ipv4.default("127.0.0.1"),
+            port: z.number().int().min(0).max(65535).default(9180),
+            /** After the verdict, the page stays up this long (the test's command waits for it). */
+            lingerSeconds: z.number().min(0).max(600).default(5),
+          })
+          .strict(),
+      ])
+      .prefault({}),
   })
   .strict();
 
@@ -238,36 +272,36 @@ export const labConfigSchema = z
           prefix,
         );
     const all = [c.server.primaryAddress, ...secondaries];
+    const listed = Array.isArray(c.server.secondaryAddresses) ? c.server.secondaryAddresses : null;
+    // Where server address i came from: primaryAddress, an entry of the list (named with its
+    // value as written), or the { count } form.
+    const from = (i: number): Origin =>
+      i === 0
+        ? { path: ["server", "primaryAddress"] }
+        : listed
+          ? { path: ["server", "secondaryAddresses", i - 1], entry: listed[i - 1]! }
+          : { path: ["server", "secondaryAddresses"] };
     const seen = new Set<string>();
     for (const [i, a] of all.entries()) {
       const ip = addressOf(a);
-      if (seen.has(ip)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["server", i === 0 ? "primaryAddress" : "secondaryAddresses"],
-          message: `address ${ip} is listed twice; every server address must be distinct`,
-        });
-      }
+      if (seen.has(ip)) addIssueAt(ctx, from(i), `address ${ip}`, "is listed twice; every server address must be distinct");
       seen.add(ip);
     }
     if (c.server.provider === "netns") {
       const host = parseCidr(c.server.hostAddress);
-      for (const a of all) {
+      for (const [i, a] of all.entries()) {
         const s = parseCidr(a);
         if (s.network !== host.network || s.prefix !== host.prefix) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["server", "secondaryAddresses"],
-            message: `address ${a} is outside the veth subnet of hostAddress ${c.server.hostAddress}; use addresses in that subnet`,
-          });
+          addIssueAt(
+            ctx,
+            from(i),
+            `address ${a}`,
+            `is outside the veth subnet of hostAddress ${c.server.hostAddress}; use addresses in that subnet`,
+          );
           break;
         }
         if (s.address === host.address) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["server", "primaryAddress"],
-            message: `address ${a} is the host side's own address (hostAddress); pick another`,
-          });
+          addIssueAt(ctx, from(i), `address ${a}`, "is the host side's own address (hostAddress); pick another");
         }
       }
       if (c.server.interface === c.server.hostInterface) {
@@ -305,30 +339,50 @@ export const labConfigSchema = z
       }
       if (c.server.provider === "netns") {
         const host = parseCidr(c.server.hostAddress);
-        for (const a of c.clients.sourceIps.addresses) {
+        for (const [i, a] of c.clients.sourceIps.addresses.entries()) {
           const p = parseCidr(a);
           if (p.network !== host.network || p.prefix !== host.prefix) {
-            ctx.addIssue({
-              code: "custom",
-              path: ["clients", "sourceIps", "addresses"],
-              message: `client source address ${a} must be in the veth subnet of hostAddress ${c.server.hostAddress}`,
-            });
+            addIssueAt(
+              ctx,
+              { path: ["clients", "sourceIps", "addresses", i], entry: a },
+              `client source address ${a}`,
+              `is outside the veth subnet of hostAddress ${c.server.hostAddress}; use addresses in that subnet`,
+            );
           }
         }
       }
       const used = new Set(all.map(addressOf));
-      for (const a of c.clients.sourceIps.addresses) {
+      for (const [i, a] of c.clients.sourceIps.addresses.entries()) {
         if (used.has(addressOf(a))) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["clients", "sourceIps", "addresses"],
-            message: `address ${a} is already a server address`,
-          });
+          addIssueAt(
+            ctx,
+            { path: ["clients", "sourceIps", "addresses", i], entry: a },
+            `address ${a}`,
+            "is already a server address",
+          );
         }
       }
     }
     return { ...c, server: { ...c.server, addresses: all } };
   });
+
+/** Where a config value came from: a key, or an entry of a list (with its value as written). */
+interface Origin {
+  path: (string | number)[];
+  entry?: string;
+}
+
+/**
+ * A cross-field issue: on a list entry, a predicate ("is listed twice") that the error output
+ * prefixes with the entry's path and value; elsewhere a sentence about `subject`.
+ */
+function addIssueAt(ctx: z.RefinementCtx, at: Origin, subject: string, predicate: string): void {
+  ctx.addIssue(
+    at.entry !== undefined
+      ? { code: "custom", path: at.path, input: at.entry, message: predicate }
+      : { code: "custom", path: at.path, message: `${subject} ${predicate}` },
+  );
+}
 
 function consecutive(start: string, count: number, prefix: number): string[] {
   const first = ipv4ToInt(start);
@@ -362,16 +416,26 @@ export function parseLabConfig(raw: Partial<Record<string, unknown>>): LabConfig
     input[key] = typeof value === "string" ? parseJson(key, value) : value;
   }
   const result = labConfigSchema.safeParse(input, { reportInput: true });
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      // Name the offending value too (zod's messages say what is valid, not what was given).
-      if (issue.input !== undefined && typeof issue.input !== "object") {
-        (issue as { message: string }).message += `; got ${JSON.stringify(issue.input).slice(0, 80)}`;
-      }
-    }
-    throw new ConfigError(`Invalid c1m-lab config:\n${z.prettifyError(result.error)}`);
-  }
+  if (!result.success) throw new ConfigError(`Invalid c1m-lab config:\n${formatIssues(result.error.issues)}`);
   return result.data;
+}
+
+/**
+ * z.prettifyError's layout ("✖ message" then "→ at path", shortest paths first), naming the
+ * value given too: zod's messages say what is valid, not what was given. An entry of a list
+ * reads as one line, `path[i]: "value" is not ...` (its message is a predicate).
+ */
+export function formatIssues(issues: z.core.$ZodIssue[]): string {
+  const value = (v: unknown) => (JSON.stringify(v) ?? String(v)).slice(0, 80);
+  return [...issues]
+    .sort((a, b) => a.path.length - b.path.length)
+    .map((issue) => {
+      const path = z.core.toDotPath(issue.path);
+      if (issue.path.some((seg) => typeof seg === "number")) return `✖ ${path}: ${value(issue.input)} ${issue.message}`;
+      const got = issue.input !== undefined && typeof issue.input !== "object" ? `; got ${value(issue.input)}` : "";
+      return `✖ ${issue.message}${got}${issue.path.length > 0 ? `\n  → at ${path}` : ""}`;
+    })
+    .join("\n");
 }
 
 function parseJson(key: string, text: string): unknown {

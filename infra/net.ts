@@ -36,3 +36,14 @@ export function subnetOf(cidr: string): string {
   const { network, prefix } = parseCidr(cidr);
   return `${network}/${prefix}`;
 }
+
+/**
+ * A list of addresses for a log line: all of them when few, else the count, the first two and
+ * the last ("53: 10.201.6.3/24, 10.201.6.4/24 … 10.201.6.55/24"), so 53 addresses stay one
+ * short line.
+ */
+export function briefAddresses(addresses: string[], max = 4): string {
+  if (addresses.length === 0) return "none";
+  if (addresses.length <= max) return addresses.join(", ");
+  return `${addresses.length}: ${addresses.slice(0, 2).join(", ")} … ${addresses.at(-1)}`;
+}

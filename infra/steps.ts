@@ -246,6 +246,15 @@ export function clientSteps(
     "--reports-dir",
     paths.reportsDir,
   ];
+  const { dashboard } = config.test;
+  if (dashboard) {
+    verifyArgs.push(
+      "--dashboard",
+      `${dashboard.host}:${dashboard.port}`,
+      "--dashboard-linger-seconds",
+      String(dashboard.lingerSeconds),
+    );
+  }
 
   return {
     stack,

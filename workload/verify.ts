@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import { UsageError } from "./cliArgs.js";
 import { VERIFY_USAGE, parseVerifyArgs } from "./verify/args.js";
 import { runConnectionTest } from "./verify/run.js";
+import { wrap } from "./verify/format.js";
+import { PROGRESS_WIDTH } from "./verify/progress.js";
 
 export {
   runConnectionTest,
@@ -34,8 +36,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   }
   const { output } = await runConnectionTest(parsed.options);
   process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
-  const line = `verify: ${output.verdict.toUpperCase()} — ${output.diagnosis}`;
-  process.stderr.write(`${line}\n${output.reportDir ? `verify: report in ${output.reportDir}\n` : ""}`);
+  // The one-sentence diagnosis, wrapped to the progress lines' width.
+  const lines = wrap(`verify: ${output.verdict.toUpperCase()} — ${output.diagnosis}`, PROGRESS_WIDTH, "  ");
+  process.stderr.write(`${lines.join("\n")}\n${output.reportDir ? `verify: report in ${output.reportDir}\n` : ""}`);
   return output.verdict === "fail" ? 1 : 0;
 }
 

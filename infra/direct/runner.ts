@@ -2,6 +2,7 @@
 // the same order; teardown in reverse. The end-to-end tests and bench:scale use it.
 import { execFileSync, spawnSync } from "node:child_process";
 import { dockerBuildArgs, dockerNetworkCreateArgs, dockerRunArgs } from "../clients/dockerCli.js";
+import { briefAddresses } from "../net.js";
 import * as scripts from "../scripts/netns.js";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript } from "../clients/images.js";
 import { STACK_LABEL, type LabSteps } from "../steps.js";
@@ -32,7 +33,7 @@ export function labUp(steps: LabSteps, options: DirectOptions = {}): void {
   try {
     log(`server host: namespace ${steps.host.namespace}`);
     bash(scripts.netnsHostCreateScript(steps.host), "server host");
-    log(`secondary IPs: ${steps.addresses.addresses.join(", ") || "none"}`);
+    log(`secondary IPs: ${briefAddresses(steps.addresses.addresses)}`);
     bash(scripts.netnsAddressesCreateScript(steps.addresses), "secondary IPs");
     log("tuning");
     bash(scripts.tuningCreateScript(steps.tuning), "tuning");

@@ -1,9 +1,11 @@
 // The scale smoke CI keeps: bench:scale at 50,000 connections through the NAT (the same steps
 // as the million stack, scaled), held for a short soak, then torn down. Figures are printed by
-// the bench; this asserts behaviour only: everything connects, nothing is lost, nothing is left.
+// the bench; this asserts behaviour only: everything connects, nothing is lost, nothing is left,
+// no output line is wider than a terminal.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dockerAvailable, needsRoot, runScript, sh } from "../support/sh.js";
 
@@ -25,7 +27,12 @@ test("50,000 connections through the NAT, held, then nothing left", { timeout: 3
     },
   );
   assert.equal(r.status, 0, r.stderr.slice(-2000));
-  const figures = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+  // Readable in a terminal: no line of the run wider than 160 characters.
+  const wide = `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.length > 160);
+  assert.deepEqual(wide, []);
+  const file = /^figures \(JSON\)\s+(\S+)$/m.exec(r.stdout)?.[1];
+  assert.ok(file, r.stdout);
+  const figures = JSON.parse(readFileSync(file, "utf8")) as {
     connections: number;
     target: number;
     verdict: string;

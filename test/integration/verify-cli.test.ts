@@ -138,6 +138,11 @@ describe("verify CLI (integration)", { timeout: 25_000 }, () => {
       /^\[verify +0\.\ds\] 18,000\/80,000 \(22\.5%\) .*\| 10\.201\.0\.2 18,000 \| no client containers$/,
     );
     assert.match(plateau.stderr, /verify: PLATEAU-AS-EXPECTED — Plateau at 64,512/);
+    assert.deepEqual(
+      plateau.stderr.split("\n").filter((l) => l.length > 160),
+      [],
+      "every line fits a terminal (the diagnosis is wrapped)",
+    );
 
     assert.match(out.reportDir, /\/reports\/itest\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$/);
     assert.deepEqual((await readdir(out.reportDir)).sort(), ["ramp.svg", "report.json", "report.md"]);

@@ -15,6 +15,8 @@ test("an empty config gives the working local default", () => {
   assert.equal(c.clients.targetOrder, "interleaved");
   assert.deepEqual(c.clients.sourceIps, { strategy: "masquerade" });
   assert.equal(c.test.expect, "all");
+  assert.deepEqual(c.test.dashboard, { host: "127.0.0.1", port: 9180, lingerSeconds: 5 });
+  assert.equal(parseLabConfig({ test: { dashboard: false } }).test.dashboard, false);
 });
 
 test("values arrive as JSON strings, the way Pulumi passes structured config", () => {
@@ -36,12 +38,61 @@ const bad: [string, Record<string, unknown>, string][] = [
   [
     "a duplicated address",
     { server: { provider: "netns", secondaryAddresses: ["10.201.0.2/24"] } },
-    "Invalid c1m-lab config:\n✖ address 10.201.0.2 is listed twice; every server address must be distinct\n  → at server.secondaryAddresses",
+    'Invalid c1m-lab config:\n✖ server.secondaryAddresses[0]: "10.201.0.2/24" is listed twice; every server address must be distinct',
   ],
   [
     "an address outside the veth subnet",
     { server: { provider: "netns", secondaryAddresses: ["10.9.0.3/24"] } },
-    "Invalid c1m-lab config:\n✖ address 10.9.0.3/24 is outside the veth subnet of hostAddress 10.201.0.1/24; use addresses in that subnet\n  → at server.secondaryAddresses",
+    'Invalid c1m-lab config:\n✖ server.secondaryAddresses[0]: "10.9.0.3/24" is outside the veth subnet of hostAddress 10.201.0.1/24; use addresses in that subnet',
+  ],
+  [
+    "a secondary address that is not one",
+    { server: { provider: "netns", secondaryAddresses: ["10.201.0.3/24", "10.201.0.300/24"] } },
+    'Invalid c1m-lab config:\n✖ server.secondaryAddresses[1]: "10.201.0.300/24" is not an IPv4 address with prefix, like 10.201.0.3/24',
+  ],
+  [
+    "several bad secondary addresses, each named (a bare one, a number)",
+    { server: { provider: "netns", secondaryAddresses: ["10.201.0.x", 7] } },
+    "Invalid c1m-lab config:\n" +
+      '✖ server.secondaryAddresses[0]: "10.201.0.x" is not an IPv4 address, like 10.201.0.3 or 10.201.0.3/24\n' +
+      "✖ server.secondaryAddresses[1]: 7 is not an IPv4 address, like 10.201.0.3 or 10.201.0.3/24",
+  ],
+  [
+    "a bare secondary address listed twice (as written)",
+    { server: { provider: "netns", secondaryAddresses: ["10.201.0.3", "10.201.0.4", "10.201.0.3/24"] } },
+    'Invalid c1m-lab config:\n✖ server.secondaryAddresses[2]: "10.201.0.3/24" is listed twice; every server address must be distinct',
+  ],
+  [
+    "a bad count of secondary addresses (the count form, not a list)",
+    { server: { provider: "netns", secondaryAddresses: { count: -1 } } },
+    "Invalid c1m-lab config:\n✖ Too small: expected number to be >=0; got -1\n  → at server.secondaryAddresses.count",
+  ],
+  [
+    "secondary addresses neither a list nor a count",
+    { server: { provider: "netns", secondaryAddresses: "10.201.0.3" } },
+    'Invalid c1m-lab config:\n✖ a list of addresses like [10.201.0.3/24] or { count: 2, start: 10.201.0.3 }; got "10.201.0.3"\n  → at server.secondaryAddresses',
+  ],
+  [
+    "a primary address outside the veth subnet (named as the primary)",
+    { server: { provider: "netns", primaryAddress: "10.9.0.2/24" } },
+    "Invalid c1m-lab config:\n✖ address 10.9.0.2/24 is outside the veth subnet of hostAddress 10.201.0.1/24; use addresses in that subnet\n  → at server.primaryAddress",
+  ],
+  [
+    "a client source address without a prefix",
+    { clients: { sourceIps: { strategy: "host-ips", addresses: ["10.201.0.20/24", "10.201.0.21"] } } },
+    'Invalid c1m-lab config:\n✖ clients.sourceIps.addresses[1]: "10.201.0.21" is not an IPv4 address with prefix, like 10.201.0.3/24',
+  ],
+  [
+    "a client source address outside the veth subnet",
+    {
+      clients: { subnet: "172.30.200.0/23", sourceIps: { strategy: "host-ips", addresses: ["10.201.0.20/24", "10.9.0.21/24"] } },
+    },
+    'Invalid c1m-lab config:\n✖ clients.sourceIps.addresses[1]: "10.9.0.21/24" is outside the veth subnet of hostAddress 10.201.0.1/24; use addresses in that subnet',
+  ],
+  [
+    "a client source address that is a server address",
+    { clients: { sourceIps: { strategy: "host-ips", addresses: ["10.201.0.2/24"] } } },
+    'Invalid c1m-lab config:\n✖ clients.sourceIps.addresses[0]: "10.201.0.2/24" is already a server address',
   ],
   [
     "a shell-hostile interface name",
@@ -67,6 +118,11 @@ const bad: [string, Record<string, unknown>, string][] = [
     "an unknown top-level key",
     { client: {} },
     "Invalid c1m-lab config:\n✖ Unknown key c1m-lab:client\n  → valid keys: server, tuning, clients, test",
+  ],
+  [
+    "a dashboard port out of range",
+    { test: { dashboard: { port: 70000 } } },
+    "Invalid c1m-lab config:\n✖ Too big: expected number to be <=65535; got 70000\n  → at test.dashboard.port",
   ],
   [
     "expect outside all | plateau",

@@ -30,6 +30,7 @@ describe("verify args", () => {
     const { plan, ...rest } = r.options;
     assert.equal(plan.predicted, 64_512);
     assert.deepEqual(rest, {
+      dashboard: null,
       metricsUrl: "http://10.201.0.2:9100",
       clientsLabel: null,
       conntrack: "local",
@@ -64,11 +65,16 @@ describe("verify args", () => {
       "dev",
       "--reports-dir",
       "/tmp/r",
+      "--dashboard",
+      "9180",
+      "--dashboard-linger-seconds",
+      "2.5",
     ]);
     assert.ok(!r.help);
     const { plan, ...rest } = r.options;
     assert.equal(plan.target, 80_000);
     assert.deepEqual(rest, {
+      dashboard: { host: "127.0.0.1", port: 9180, lingerSeconds: 2.5 },
       metricsUrl: "http://10.201.0.2:9100",
       clientsLabel: "c1m-lab.stack=dev",
       conntrack: "none",
@@ -85,6 +91,22 @@ describe("verify args", () => {
   it("reads the plan from C1M_PLAN when --plan is absent", () => {
     const r = parse(["--metrics-url", "http://127.0.0.1:9100"], { C1M_PLAN: PLAN });
     assert.ok(!r.help && r.options.plan.target === 80_000);
+  });
+
+  it("takes the dashboard's address as [HOST:]PORT, on loopback unless told", () => {
+    const at = (flag: string) => {
+      const r = parse([...base, "--dashboard", flag]);
+      return r.help ? null : r.options.dashboard;
+    };
+    assert.deepEqual(at("0"), { host: "127.0.0.1", port: 0, lingerSeconds: 5 });
+    assert.deepEqual(at("0.0.0.0:8080"), { host: "0.0.0.0", port: 8080, lingerSeconds: 5 });
+    assert.deepEqual(at("[::1]:8080"), { host: "::1", port: 8080, lingerSeconds: 5 });
+    rejects(
+      [...base, "--dashboard", "70000"],
+      /^--dashboard: expected \[HOST:\]PORT like 9180 or 127\.0\.0\.1:9180, got "70000"$/,
+    );
+    rejects([...base, "--dashboard", "me:80"], /^--dashboard: expected \[HOST:\]PORT/);
+    rejects([...base, "--dashboard-linger-seconds", "3"], /^--dashboard-linger-seconds: only with --dashboard$/);
   });
 
   it("answers --help", () => {

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { diagnose, type DiagnoseContext } from "../../workload/verify/diagnose.js";
+import { PLATEAU_CLASSES, REACHED_CLASSES } from "../../workload/verify/limits.js";
 import type { Fixture } from "../../workload/verify/types.js";
 import { capAt, fixtureNames, loadFixture } from "./verify-fixtures.js";
 
@@ -330,5 +331,112 @@ describe("verify diagnose: other limits", () => {
     const d = judge(fx);
     assert.equal(d.verdict, "pass");
     includesAll(d.diagnosis, ["All 45,000 connections established", "held for 2 s without a loss"]);
+  });
+});
+
+/** 54 server addresses as the million stack has them: 10.201.6.2 … 10.201.6.55. */
+const MILLION_IPS = Array.from({ length: 54 }, (_, i) => `10.201.6.${i + 2}`);
+
+/** Moves a fixture's plan and its last server view onto the 54 addresses, `count(i)` on the i-th. */
+function onMillionIps(fx: Fixture, count: (i: number) => number): Fixture {
+  fx.plan.serverAddresses = MILLION_IPS;
+  fx.plan.paths = MILLION_IPS.map((ip) => ({
+    source: "10.201.6.1",
+    server: ip,
+    port: 9000,
+    capacity: 64_512,
+    load: 556,
+    expected: 556,
+    kind: "nat" as const,
+  }));
+  const server = fx.run.observations.at(-1)!.server!;
+  server.perLocalAddress = Object.fromEntries(MILLION_IPS.map((ip, i) => [`${ip}:9000`, count(i)]));
+  return fx;
+}
+
+/** Adds copies of the last poll's client `from`, named c1m-client-<i> for each i. */
+function withCopies(fx: Fixture, from: number, indices: number[]): Fixture {
+  const clients = fx.run.observations.at(-1)!.clients!;
+  for (const i of indices) clients.push({ ...structuredClone(clients[from]!), name: `c1m-client-${i}` });
+  return fx;
+}
+
+describe("verify diagnose: one sentence at 54 server IPs", () => {
+  it("pass: the per-IP counts as a range, one shared source port with three of its server IPs", () => {
+    // 144,000 over 54 addresses: 36 × 2,667 + 18 × 2,666.
+    const fx = onMillionIps(loadFixture("three-ips-pass"), (i) => (i < 36 ? 2_667 : 2_666));
+    fx.run.observations.at(-1)!.server!.sharedSourcePorts = {
+      "10.201.6.1": {
+        count: 46_800,
+        example: { port: 40_000, localAddresses: MILLION_IPS.slice(0, 34).map((ip) => `${ip}:9000`) },
+      },
+    };
+    const d = judge(fx);
+    assert.equal(d.verdict, "pass");
+    assert.equal(
+      d.diagnosis,
+      "All 144,000 connections established over 54 server IPs (2,666–2,667 each), more than the 64,512-port NAT pool allows toward one server IP: " +
+        "46,800 NAT'd source ports are in use toward more than one server IP (e.g. source port 40000 of 10.201.6.1 reaches 10.201.6.2, .3, .4 and 31 more server IPs at once).",
+    );
+    assert.equal(Object.keys(d.perServerIp).length, 54, "the full per-IP table stays in the report");
+  });
+
+  it("refused: the silent addresses counted, the first three named", () => {
+    const silent = new Set([7, 8, 9, 20, 21, 22, 30, 31, 32, 40, 41, 42]);
+    const fx = onMillionIps(loadFixture("refused-one-ip"), (i) => (silent.has(i) ? 0 : 357));
+    const d = judge(fx);
+    assert.equal(d.limit, "server-refused");
+    assert.equal(
+      d.diagnosis,
+      "Connects refused: the clients got 22,140 refusals (RST) and no connection reached 12 of 54 server IPs (10.201.6.9, .10, .11 and 9 more), " +
+        "with 15,000 of 30,000 connections established; nothing listens there — check that the server runs and listens on every server address " +
+        "(all 54, 10.201.6.2 … 10.201.6.55) at port 9000.",
+    );
+  });
+
+  it("crashed clients: the first three named, the rest counted", () => {
+    const d = judge(withCopies(loadFixture("clients-crashed"), 1, [3, 4, 5, 6]));
+    assert.equal(d.limit, "clients-crashed");
+    assert.equal(
+      d.diagnosis,
+      "Client containers crashed: c1m-client-1 exited (code 137, OOM-killed), c1m-client-2 restarting (code 1, 4 restarts), " +
+        "c1m-client-3 exited (code 137, OOM-killed) and 3 more, with 15,000 of 45,000 connections established; see docker logs c1m-client-1 " +
+        '(last said: "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory") and check the containers\' memory and ulimits.',
+    );
+  });
+
+  it("fd limit: over many containers, the range they held", () => {
+    const fx = withCopies(loadFixture("fd-limit-emfile"), 0, [3, 4]);
+    fx.run.observations.at(-1)!.clients![4]!.status!.established = 9_800;
+    const d = judge(fx);
+    assert.equal(d.limit, "client-fd-limit");
+    assert.ok(
+      d.diagnosis.includes(
+        "connects failed with EMFILE in 5 containers (9,800–9,900 established each); raise the containers' nofile ulimit",
+      ),
+      d.diagnosis,
+    );
+  });
+
+  it("each limit class is one entry: the plateau classes in order, then the checks of a reached target", () => {
+    assert.deepEqual(
+      PLATEAU_CLASSES.map((c) => c.limit),
+      [
+        "clients-crashed",
+        "client-fd-limit",
+        "server-fd-limit",
+        "conntrack",
+        "server-refused",
+        "container-port-range",
+        "nat-pool",
+        "clients-crashed",
+        "still-ramping",
+        "connect-timeouts",
+      ],
+    );
+    assert.deepEqual(
+      REACHED_CLASSES.map((c) => c.limit),
+      ["soak-loss", "half-open", "none"],
+    );
   });
 });

@@ -47,20 +47,44 @@ describe("verify observe: client containers", () => {
         Id: "0123456789abcdef",
         Name: "/c1m-client-0",
         RestartCount: 0,
-        State: { Status: "running", ExitCode: 0, OOMKilled: false },
+        State: { Status: "running", ExitCode: 0, OOMKilled: false, StartedAt: "2026-12-02T10:00:01.5Z" },
       },
       {
         Id: "ba9876543210fedc",
         Name: "/c1m-client-1",
         RestartCount: 3,
-        State: { Status: "exited", ExitCode: 137, OOMKilled: true },
+        State: { Status: "exited", ExitCode: 137, OOMKilled: true, StartedAt: "0001-01-01T00:00:00Z" },
       },
       { Id: "feedfeedfeed0000" },
     ].map(toInspectRow);
     assert.deepEqual(rows, [
-      { id: "0123456789abcdef", name: "c1m-client-0", state: "running", exitCode: 0, restartCount: 0, oomKilled: false },
-      { id: "ba9876543210fedc", name: "c1m-client-1", state: "exited", exitCode: 137, restartCount: 3, oomKilled: true },
-      { id: "feedfeedfeed0000", name: "feedfeedfeed0000", state: "unknown", exitCode: null, restartCount: 0, oomKilled: false },
+      {
+        id: "0123456789abcdef",
+        name: "c1m-client-0",
+        state: "running",
+        exitCode: 0,
+        restartCount: 0,
+        oomKilled: false,
+        startedAt: "2026-12-02T10:00:01.5Z",
+      },
+      {
+        id: "ba9876543210fedc",
+        name: "c1m-client-1",
+        state: "exited",
+        exitCode: 137,
+        restartCount: 3,
+        oomKilled: true,
+        startedAt: null,
+      },
+      {
+        id: "feedfeedfeed0000",
+        name: "feedfeedfeed0000",
+        state: "unknown",
+        exitCode: null,
+        restartCount: 0,
+        oomKilled: false,
+        startedAt: null,
+      },
     ]);
   });
 

@@ -84,6 +84,8 @@ describe("vmLabSteps", () => {
     assert.equal(s.server.unit.metricsHost, "10.0.0.5");
     assert.deepEqual(s.server.unit.serverArgs.slice(0, 4), ["--port", "9000", "--addresses", "10.0.0.5,10.0.0.6,10.0.0.7"]);
     assert.ok(s.verifyArgs.includes("--conntrack") && s.verifyArgs[s.verifyArgs.indexOf("--conntrack") + 1] === "local");
+    // test.dashboard's defaults: the live page on loopback, 5 s after the verdict.
+    assert.deepEqual(s.verifyArgs.slice(-4), ["--dashboard", "127.0.0.1:9180", "--dashboard-linger-seconds", "5"]);
   });
 
   test("ssh: the host key is passed on; no secondaries means no drop-in addresses", () => {

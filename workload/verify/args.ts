@@ -25,6 +25,10 @@ stderr; the result JSON (the stack outputs) to stdout. Exit 0 = pass or plateau-
   --interval-seconds N     poll every N s (default 2)
   --stack NAME             stack name for the report path (default local)
   --reports-dir DIR        reports go to DIR/<stack>/<timestamp>/ (default reports)
+  --dashboard [HOST:]PORT  serve a live dashboard of the ramp on HOST (default 127.0.0.1) and PORT
+                           (0 = any free port) while the test runs; the address goes to stderr
+  --dashboard-linger-seconds N
+                           after the verdict, keep the dashboard up N s more (default 5)
   --help                   this text
 `;
 
@@ -40,6 +44,8 @@ const OPTIONS = {
   "interval-seconds": { type: "string" },
   stack: { type: "string" },
   "reports-dir": { type: "string" },
+  dashboard: { type: "string" },
+  "dashboard-linger-seconds": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -54,6 +60,14 @@ function oneOf<T extends string>(flag: string, raw: string | undefined, valid: r
 /** Seconds, at least `min`. */
 function duration(flag: string, raw: string | undefined, fallback: number, min: number): number {
   return raw === undefined ? fallback : parseNumberOption(`--${flag}`, raw, { min });
+}
+
+/** "9180" / "127.0.0.1:9180" / "0.0.0.0:0" → where the dashboard listens (loopback unless told). */
+export function parseListen(raw: string): { host: string; port: number } {
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|localhost):)?(\d{1,5})$/.exec(raw);
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) throw new UsageError(`--dashboard: expected [HOST:]PORT like 9180 or 127.0.0.1:9180, got "${raw}"`);
+  return { host: (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, ""), port };
 }
 
 /** Validates plan JSON text; `source` names where it came from in the message. */
@@ -117,9 +131,19 @@ export function parseVerifyArgs(
   const reportsDir = values["reports-dir"] ?? "reports";
   if (reportsDir.trim() === "") throw new UsageError("--reports-dir: expected a directory path, got an empty string");
 
+  const linger = values["dashboard-linger-seconds"];
+  if (linger !== undefined && values.dashboard === undefined) {
+    throw new UsageError("--dashboard-linger-seconds: only with --dashboard");
+  }
+  const dashboard =
+    values.dashboard === undefined
+      ? null
+      : { ...parseListen(values.dashboard), lingerSeconds: duration("dashboard-linger-seconds", linger, 5, 0) };
+
   return {
     help: false,
     options: {
+      dashboard,
       plan,
       metricsUrl,
       clientsLabel: label ?? null,

@@ -23,16 +23,23 @@ export interface InspectRow {
   exitCode: number | null;
   restartCount: number;
   oomKilled: boolean;
+  /** When it (last) started, ISO 8601; null if never. */
+  startedAt: string | null;
 }
+
+/** Docker's "never started" time. */
+const ZERO_TIME = /^0001-01-01/;
 
 /** The parts of GET /containers/{id}/json the test uses. */
 export function toInspectRow(c: {
   Id?: string;
   Name?: string;
   RestartCount?: number;
-  State?: { Status?: string; ExitCode?: number; OOMKilled?: boolean };
+  State?: { Status?: string; ExitCode?: number; OOMKilled?: boolean; StartedAt?: string };
 }): InspectRow {
+  const started = c.State?.StartedAt;
   return {
+    startedAt: started && !ZERO_TIME.test(started) ? started : null,
     id: c.Id ?? "",
     name: (c.Name ?? c.Id ?? "").replace(/^\//, ""),
     state: c.State?.Status ?? "unknown",
@@ -115,6 +122,7 @@ export async function observeClients(label: string, opts: DockerClientsOptions =
       exitCode: st.exitCode,
       restartCount: st.restartCount,
       oomKilled: st.oomKilled,
+      startedAt: st.startedAt,
       status: lastStatusLine(logs.stdout),
       lastError: lastLine(logs.stderr),
     };

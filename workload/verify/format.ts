@@ -38,21 +38,45 @@ export function joinAnd(items: string[]): string {
   return `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 }
 
+/** Later IPv4 addresses in the same /24 as the first shortened to their last octet: ".3". */
+export function shortenIps(items: string[]): string[] {
+  const prefix = /^(\d+\.\d+\.\d+)\.\d+$/.exec(items[0] ?? "")?.[1];
+  return items.map((item, i) =>
+    i > 0 && prefix !== undefined && /^\d+\.\d+\.\d+\.\d+$/.test(item) && item.startsWith(`${prefix}.`)
+      ? item.slice(prefix.length)
+      : item,
+  );
+}
+
 /**
- * The article's way of listing addresses: "10.201.0.2, .3 and .4" (later IPv4 addresses in the
- * same /24 as the first are shortened to their last octet). Ports are dropped when all agree.
+ * The article's way of listing addresses: "10.201.0.2, .3 and .4" (see shortenIps). Ports are
+ * dropped when all agree.
  */
 export function abbreviateAddresses(hostPorts: string[]): string {
   const ports = new Set(hostPorts.map((hp) => hp.slice(ipOfHostPort(hp).length)));
-  const items = ports.size <= 1 ? hostPorts.map(ipOfHostPort) : hostPorts;
-  const first = items[0];
-  if (first === undefined) return "";
-  const prefix = /^(\d+\.\d+\.\d+)\.\d+$/.exec(first)?.[1];
-  return joinAnd(
-    items.map((item, i) =>
-      i > 0 && prefix !== undefined && /^\d+\.\d+\.\d+\.\d+$/.test(item) && item.startsWith(`${prefix}.`)
-        ? item.slice(prefix.length)
-        : item,
-    ),
-  );
+  return joinAnd(shortenIps(ports.size <= 1 ? hostPorts.map(ipOfHostPort) : hostPorts));
+}
+
+/** At most `max` items, then how many more: "a, b, c and 51 more". */
+export function briefList(items: string[], max = 3): string {
+  return items.length <= max ? joinAnd(items) : `${items.slice(0, max).join(", ")} and ${fmt(items.length - max)} more`;
+}
+
+/**
+ * Word-wraps `text` to lines of at most `width` characters, every line after the first indented
+ * by `indent` (a word longer than a line is cut).
+ */
+export function wrap(text: string, width: number, indent = ""): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter((w) => w !== "")) {
+    if (line === "") line = word.slice(0, width);
+    else if (line.length + 1 + word.length <= width) line += ` ${word}`;
+    else {
+      lines.push(line);
+      line = `${indent}${word}`.slice(0, width);
+    }
+  }
+  if (line !== "") lines.push(line);
+  return lines;
 }

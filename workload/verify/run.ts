@@ -4,7 +4,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { crossCheckTolerance, diagnose, perServerIpOf, type Diagnosis } from "./diagnose.js";
-import { fmt } from "./format.js";
+import { startDashboard, type Dashboard, type DashboardOptions } from "./dashboard.js";
+import { initialState, withObservation, withVerdict, type DashboardState } from "./dashboardState.js";
+import { progressLine } from "./progress.js";
 import { createObserver, statsUrl, type ObserverOptions } from "./observe.js";
 import { renderMarkdown, testOutput, timeline, type FullReport, type TestOutput, type TestSettings } from "./report.js";
 import type { Observation, VerifyPlan } from "./types.js";
@@ -12,6 +14,8 @@ import { waitForRamp, type Clock, type Phase, type Poll } from "./wait.js";
 
 export interface ConnectionTestOptions extends TestSettings {
   plan: VerifyPlan;
+  /** Serve the live dashboard while the test runs; null/absent = none. */
+  dashboard?: DashboardOptions | null;
   /** Parent of `<stack>/<timestamp>/`; null = write no files. */
   reportsDir: string | null;
   /** See WaitOptions.minProgress. */
@@ -35,6 +39,8 @@ export interface ConnectionTestResult {
   report: FullReport;
   diagnosis: Diagnosis;
   files: { json: string; md: string; svg: string | null } | null;
+  /** The live dashboard, closing itself after its linger (null when off or it could not start). */
+  dashboard: Dashboard | null;
 }
 
 export async function runConnectionTest(
@@ -53,6 +59,42 @@ export async function runConnectionTest(
       ...deps.observer,
     });
 
+  let state = initialState(options.stack, options.plan, options.dashboard?.lingerSeconds ?? 0);
+  const dashboard = options.dashboard ? await openDashboard(options.dashboard, state, progress) : null;
+  try {
+    const result = await observeAndJudge(options, {
+      poll,
+      now,
+      startedAt,
+      progress,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+      onObservation: (o, first, phase) => {
+        if (dashboard) dashboard.update((state = withObservation(state, o, first, phase)));
+      },
+    });
+    dashboard?.finish(withVerdict(state, result.output));
+    return { ...result, dashboard };
+  } catch (err) {
+    // Never leave a listening dashboard behind: it would keep the process alive.
+    await dashboard?.close();
+    throw err;
+  }
+}
+
+interface RunIo {
+  poll: Poll;
+  clock?: Clock;
+  now: () => Date;
+  startedAt: Date;
+  progress: (line: string) => void;
+  /** Each poll, with the run's first (the base of cumulative counters). */
+  onObservation: (o: Observation, first: Observation, phase: Phase) => void;
+}
+
+/** The test without the dashboard: wait for the ramp, judge, write the report. */
+async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promise<Omit<ConnectionTestResult, "dashboard">> {
+  const { poll, now, startedAt, progress, onObservation } = io;
+  let first: Observation | null = null;
   let prev: Observation | null = null;
   const run = await waitForRamp(
     {
@@ -67,10 +109,12 @@ export async function runConnectionTest(
     {
       poll,
       settled: viewsAgree,
-      ...(deps.clock ? { clock: deps.clock } : {}),
+      ...(io.clock ? { clock: io.clock } : {}),
       onObservation: (o, phase) => {
         progress(progressLine(o, prev, options.plan.target, phase));
         if (o.server) prev = o;
+        first ??= o;
+        onObservation(o, first, phase);
       },
     },
   );
@@ -126,12 +170,14 @@ export async function runConnectionTest(
     let svgFile: string | null = join(dir, "ramp.svg");
     try {
       // Loaded on demand: vega is the slow part of starting up.
-      const { renderRampSvg } = await import("./chart.js");
+      const { containerStartOffset, renderRampSvg } = await import("./chart.js");
       const svg = await renderRampSvg({
         observations: run.observations,
         predicted: plan.predicted,
         target: plan.target,
         serverAddresses: plan.serverAddresses,
+        // Containers started more than a ramp window before the test were not started for it.
+        startOffset: containerStartOffset(run.observations, startedAt.getTime(), options.timeoutSeconds),
         title: `${options.stack}: connections over time (${diagnosis.verdict})`,
       });
       await writeFile(svgFile, svg);
@@ -146,6 +192,30 @@ export async function runConnectionTest(
     files = { json: jsonFile, md: mdFile, svg: svgFile };
   }
   return { output, report, diagnosis, files };
+}
+
+/**
+ * Starts the dashboard and prints its address. A taken port falls back to any free one; a
+ * dashboard that cannot start at all is reported and skipped (it never fails the test).
+ */
+async function openDashboard(
+  options: DashboardOptions,
+  state: DashboardState,
+  progress: (line: string) => void,
+): Promise<Dashboard | null> {
+  let dashboard: Dashboard | null = null;
+  try {
+    dashboard = await startDashboard(options, state);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE" && options.port !== 0) {
+      progress(`verify: dashboard port ${options.port} is taken; using a free one`);
+      dashboard = await startDashboard({ ...options, port: 0 }, state).catch(() => null);
+    } else {
+      progress(`verify: no dashboard (${(err as Error).message})`);
+    }
+  }
+  if (dashboard) progress(`verify: live dashboard at ${dashboard.url} (up until ${options.lingerSeconds} s after the verdict)`);
+  return dashboard;
 }
 
 /**
@@ -185,27 +255,4 @@ async function makeReportDir(parent: string, at: Date): Promise<string> {
     }
   }
   throw new Error(`cannot create a report directory under ${parent}`);
-}
-
-/** One line per poll on stderr: so far, rate, per server IP, clients, conntrack. */
-export function progressLine(o: Observation, prev: Observation | null, target: number, phase: Phase = "ramp"): string {
-  const head = `[verify ${o.t.toFixed(1).padStart(6)}s${phase === "ramp" ? "" : ` ${phase}`}]`;
-  if (!o.server) return `${head} server unreachable (${o.serverError ?? "no answer"}), retrying`;
-  const s = o.server;
-  const rate = prev?.server && o.t > prev.t ? (s.total - prev.server.total) / (o.t - prev.t) : s.acceptRate;
-  const pct = target > 0 ? ` (${((s.total / target) * 100).toFixed(1)}%)` : "";
-  const perIp = Object.entries(perServerIpOf(s))
-    .map(([ip, n]) => `${ip} ${fmt(n)}`)
-    .join(" · ");
-  const parts = [`${head} ${fmt(s.total)}/${fmt(target)}${pct} ${rate >= 0 ? "+" : ""}${fmt(rate)}/s`];
-  if (perIp) parts.push(perIp);
-  if (o.clients) {
-    const running = o.clients.filter((c) => c.state === "running").length;
-    const est = o.clients.reduce((a, c) => a + (c.status?.established ?? 0), 0);
-    parts.push(
-      o.clients.length === 0 ? "no client containers" : `clients ${running}/${o.clients.length} running, ${fmt(est)} established`,
-    );
-  }
-  if (o.conntrack) parts.push(`conntrack ${fmt(o.conntrack.count)}/${fmt(o.conntrack.max)}`);
-  return parts.join(" | ");
 }

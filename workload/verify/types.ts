@@ -141,6 +141,8 @@ export interface ClientObservation {
   exitCode: number | null;
   restartCount: number;
   oomKilled: boolean;
+  /** When it (last) started (ISO 8601), null if unknown; the ramp chart's time origin. */
+  startedAt?: string | null;
   /** The last status line it printed, null before its first. */
   status: ClientStatus | null;
   /** Its last stderr line (what it said before dying), trimmed. */
@@ -179,6 +181,7 @@ export const clientObservationSchema = z.object({
   exitCode: z.number().int().nullable().default(null),
   restartCount: count.default(0),
   oomKilled: z.boolean().default(false),
+  startedAt: z.string().nullable().default(null),
   status: clientStatusSchema.nullable(),
   lastError: z.string().nullable().default(null),
 });

@@ -1,0 +1,118 @@
+// The live dashboard's web server (I/O): the page, its chart library (uPlot, served from
+// node_modules), the current state as JSON (/state) and as a stream of server-sent events
+// (/events). Bound to loopback by default. After the verdict it stays up `lingerSeconds` (so an
+// open page gets the verdict), then closes and lets the process end.
+import { readFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { createRequire } from "node:module";
+import { DASHBOARD_HTML } from "./dashboardPage.js";
+import type { DashboardState } from "./dashboardState.js";
+
+export interface DashboardOptions {
+  /** Listen address (default 127.0.0.1). */
+  host: string;
+  /** 0 = any free port. */
+  port: number;
+  lingerSeconds: number;
+}
+
+export interface Dashboard {
+  url: string;
+  update(state: DashboardState): void;
+  /** Sends the final state, then closes after the linger. */
+  finish(state: DashboardState): void;
+  /** Closes now (idempotent). */
+  close(): Promise<void>;
+  /** Resolves once closed. */
+  closed: Promise<void>;
+}
+
+const require = createRequire(import.meta.url);
+const assets: Record<string, [string, string]> = {
+  "/uPlot.iife.min.js": ["uplot/dist/uPlot.iife.min.js", "text/javascript; charset=utf-8"],
+  "/uPlot.min.css": ["uplot/dist/uPlot.min.css", "text/css; charset=utf-8"],
+};
+
+export async function startDashboard(options: DashboardOptions, initial: DashboardState): Promise<Dashboard> {
+  let state = initial;
+  let body = JSON.stringify(state);
+  const streams = new Set<ServerResponse>();
+  const sockets = new Set<Socket>();
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? "/", "http://dashboard").pathname;
+    if (req.method !== "GET") return void res.writeHead(405).end();
+    if (path === "/") {
+      return void res
+        .writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" })
+        .end(DASHBOARD_HTML);
+    }
+    if (path === "/state") {
+      return void res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(body);
+    }
+    if (path === "/events") {
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
+      res.write(`data: ${body}\n\n`);
+      streams.add(res);
+      req.on("close", () => streams.delete(res));
+      return;
+    }
+    const asset = assets[path];
+    if (asset) {
+      try {
+        const text = readFileSync(require.resolve(asset[0]), "utf8");
+        return void res.writeHead(200, { "content-type": asset[1], "cache-control": "max-age=3600" }).end(text);
+      } catch {
+        return void res.writeHead(500).end(`${asset[0]} not found (npm ci?)`);
+      }
+    }
+    res.writeHead(404).end();
+  };
+
+  const server = createServer(handle);
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { address, port } = server.address() as AddressInfo;
+  const host = address.includes(":") ? `[${address}]` : address;
+
+  let closing: Promise<void> | null = null;
+  let lingerTimer: NodeJS.Timeout | null = null;
+  let markClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  const close = () => {
+    if (lingerTimer) clearTimeout(lingerTimer);
+    closing ??= new Promise<void>((resolve) => {
+      for (const res of streams) res.end();
+      server.close(() => resolve());
+      // Keep-alive and event-stream sockets would hold the server (and the process) open.
+      for (const s of sockets) s.destroy();
+    }).then(markClosed);
+    return closing;
+  };
+  const push = (next: DashboardState) => {
+    state = next;
+    body = JSON.stringify(state);
+    for (const res of streams) res.write(`data: ${body}\n\n`);
+  };
+
+  return {
+    url: `http://${host}:${port}/`,
+    update: push,
+    finish(final) {
+      push(final);
+      lingerTimer = setTimeout(() => void close(), options.lingerSeconds * 1000);
+    },
+    close,
+    closed,
+  };
+}
