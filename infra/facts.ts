@@ -20,6 +20,7 @@ export function parseHostFacts(stdout: string): HostFacts {
 }
 
 export async function gatherHostFacts(): Promise<HostFacts> {
-  const result = await command.local.run({ command: hostFactsScript(), interpreter: ["/bin/bash", "-c"] });
+  // Its stdout is JSON for the plan, not for the user's terminal.
+  const result = await command.local.run({ command: hostFactsScript(), interpreter: ["/bin/bash", "-c"], logging: "stderr" });
   return parseHostFacts(result.stdout);
 }

@@ -44,6 +44,14 @@ export function imageRemoveScript(imageId: string): string {
     `  parents+=("$p")`,
     `  p=$(docker image inspect -f '{{.Parent}}' "$p")`,
     `done`,
+    // Each step's image names the container it was committed from; the provider's classic
+    // build (the API's default, not the CLI's --rm) leaves those containers behind.
+    `containers=()`,
+    `for i in "$id" "\${parents[@]}"; do`,
+    `  c=$(docker image inspect -f '{{.Container}}' "$i" 2>/dev/null || true)`,
+    `  [ -z "$c" ] || containers+=("$c")`,
+    `done`,
+    `for c in "\${containers[@]}"; do docker rm "$c" >/dev/null 2>&1 || true; done`,
     `docker image rm -f "$id" >/dev/null`,
     `for p in "\${parents[@]}"; do docker image rm "$p" >/dev/null 2>&1 || true; done`,
   ]);

@@ -52,6 +52,8 @@ export class ConnectionTest extends pulumi.ComponentResource {
         create,
         environment,
         dir: args.root,
+        // stdout is the report JSON (it becomes the outputs); the progress lines are on stderr.
+        logging: "stderr",
         // A changed plan or flag is a new test, not an update of the old verdict.
         triggers: replaceOnChange([create, environment], args.triggers),
       },

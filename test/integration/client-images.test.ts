@@ -11,6 +11,7 @@ import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { dockerAvailable, runScript, sh } from "../support/sh.js";
 
 const all = () => new Set(sh("docker images -a -q --no-trunc").trim().split("\n").filter(Boolean));
+const containers = () => new Set(sh("docker ps -a -q --no-trunc").trim().split("\n").filter(Boolean));
 
 test("image cleanup removes the image and the untagged images its build left, and keeps the base", () => {
   assert.ok(dockerAvailable(), "needs a running dockerd (apt-get install docker.io; dockerd &)");
@@ -22,11 +23,14 @@ test("image cleanup removes the image and the untagged images its build left, an
     writeFileSync(join(dir, "a.txt"), `${process.pid} ${Date.now()}\n`);
     writeFileSync(join(dir, "Dockerfile"), `FROM ${base}\nWORKDIR /x\nCOPY a.txt /x/a.txt\nCOPY a.txt /x/b.txt\n`);
     const before = all();
-    const build = runScript(`DOCKER_BUILDKIT=0 docker build -q -t ${tag} ${dir}`);
+    const containersBefore = containers();
+    // --rm=false: the Docker API's default, which the docker provider's classic build keeps.
+    const build = runScript(`DOCKER_BUILDKIT=0 docker build --rm=false -q -t ${tag} ${dir}`);
     assert.equal(build.code, 0, build.stderr);
     const id = build.stdout.trim();
     const made = [...all()].filter((i) => !before.has(i));
     assert.ok(made.length >= 3, `the classic builder left per-step images: ${made.join(" ")}`);
+    assert.ok([...containers()].filter((c) => !containersBefore.has(c)).length >= 1, "and containers of its steps");
 
     for (let i = 0; i < 2; i++) {
       const r = runScript(imageRemoveScript(id));
@@ -35,7 +39,12 @@ test("image cleanup removes the image and the untagged images its build left, an
     assert.deepEqual(
       [...all()].filter((i) => !before.has(i)),
       [],
-      "nothing of the build is left",
+      "no image of the build is left",
+    );
+    assert.deepEqual(
+      [...containers()].filter((c) => !containersBefore.has(c)),
+      [],
+      "no container of the build is left",
     );
     assert.equal(runScript(`docker image inspect ${base}`).code, 0, "the base image stays");
   } finally {
