@@ -25,6 +25,7 @@ export const IMAGE_PACKAGES = [
   "procps", // sysctl
   "sudo",
   "libstdc++6", // node's own libraries
+  "python3-cffi-backend", // provides a virtual package cloud-init needs, which debootstrap's resolver does not follow
 ];
 /** The kernel command line for the direct boot: the image is one ext4 filesystem on the first disk. */
 export const IMAGE_KERNEL_ARGS = "root=/dev/vda rw console=ttyS0 net.ifnames=0";
@@ -133,7 +134,10 @@ export function imageBuildScript(recipe: ImageRecipe, cacheRoot: string): string
     'umount -l -- "$root/proc"',
     // netplan's networkd renderer needs networkd running; nothing waits for "online" (no DHCP here).
     'chroot "$root" systemctl enable systemd-networkd >/dev/null 2>&1',
-    'chroot "$root" systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer >/dev/null 2>&1',
+    // cloud-init's init stages do what the seed asks (network-config, the user and its key); its
+    // config and final stages would spend a minute of TCG time on modules the seed does not use
+    // (and restart sshd under the lab's first steps).
+    'chroot "$root" systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer cloud-config.service cloud-final.service >/dev/null 2>&1',
     // Per VM, made at first boot: host keys (cloud-init) and the machine id (systemd).
     'rm -f -- "$root"/etc/ssh/ssh_host_*',
     ': > "$root/etc/machine-id"',

@@ -248,7 +248,6 @@ export function qemuUserData(opts: { user: string; sshPublicKey: string }): stri
         ssh_authorized_keys: [key],
       },
     ],
-    ssh_pwauth: false,
   });
   return `#cloud-config\n${doc.toString({ lineWidth: 0 })}`;
 }
@@ -368,16 +367,18 @@ export function qemuStartScript(opts: QemuVmOptions): string {
     `for f in ${[f.overlay, f.seedIso, ...(opts.kernel ? [opts.kernel.kernel, opts.kernel.initrd] : [])].map(q).join(" ")}; do`,
     '  [ -r "$f" ] || fail "$f is missing: the disk step makes the overlay and seed"',
     "done",
-    // The firmware alone, with no disk: under working KVM it prints "No bootable device" at once.
+    // The firmware alone, with no disk and the CPU the VM gets: under working KVM it prints "No
+    // bootable device" at once; here `-cpu host` aborts (an MSR KVM refuses) or the firmware hangs.
     "kvm_works() {",
     "  [ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1",
     '  rm -f -- "$probe"',
     // qemu itself in the background (not under `timeout`): its own pid is what gets killed.
-    `  ${QEMU_BINARY} -accel kvm -machine pc -m 64 -nodefaults -no-user-config -display none -no-reboot \\`,
+    `  ${QEMU_BINARY} -accel kvm -cpu host -machine pc -m 64 -nodefaults -no-user-config -display none -no-reboot \\`,
     '    -chardev file,path="$probe",id=dbg -device isa-debugcon,iobase=0x402,chardev=dbg >/dev/null 2>&1 &',
     "  local pid=$! i ok=1",
     `  for i in $(seq 1 ${probeSeconds * 5}); do`,
     '    if grep -q "No bootable device" "$probe" 2>/dev/null; then ok=0; break; fi',
+    '    kill -0 "$pid" 2>/dev/null || break',
     "    sleep 0.2",
     "  done",
     '  kill -9 "$pid" 2>/dev/null || true',

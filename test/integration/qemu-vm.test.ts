@@ -10,7 +10,7 @@
 // Traffic: only to the VMs' addresses on the test's own bridges, and to the test's containers.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +20,8 @@ import type { ImageFiles } from "../../infra/qemu/image.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { runProgram, type ProgramRun } from "../support/mockProgram.js";
 import { freeSubnet, keyPair, requireVmTools, TestVm } from "../support/qemuVm.js";
-import { RealEngine } from "../support/realEngine.js";
+import { RealEngine, run } from "../support/realEngine.js";
+import { qemuNetworkCreateScript, qemuNetworkDeleteScript } from "../../infra/qemu/scripts.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const id = process.pid % 1000;
@@ -68,6 +69,65 @@ function assertPass(r: ProgramRun, subnet: string) {
   assert.equal(r.outputs.total, 2550);
   assert.deepEqual(r.outputs.perServerIp, { [`${subnet}.2`]: 850, [`${subnet}.3`]: 850, [`${subnet}.4`]: 850 });
 }
+
+describe("qemu host checks: a clear error before anything is created", () => {
+  const net = (bridge: string, tap: string) => ({
+    bridge,
+    tap,
+    hostAddress: "10.205.77.1/24",
+    marker: `c1m-lab:qemut-check-${id}`,
+  });
+  const sh = (cmd: string) => execFileSync("/bin/bash", ["-c", cmd], { encoding: "utf8" });
+  const untouched = (tap: string) => {
+    assert.equal(sh(`ip -o link show | grep -F ': ${tap}:' || true`), "", "no tap created");
+    assert.ok(!sh("iptables -w -S FORWARD").includes(`c1m-lab:qemut-check-${id}`), "no rule added");
+  };
+
+  test("a bridge name already in use on this machine", async () => {
+    requireVmTools();
+    const busy = `c1mtbusy${id}`;
+    sh(`ip link add ${busy} type bridge`);
+    try {
+      const r = await run(["/bin/bash", "-c", qemuNetworkCreateScript(net(busy, `c1mtnt${id}`))]);
+      assert.notEqual(r.code, 0);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `c1m-lab: interface ${busy} already exists on this machine and is not this lab's .*: set server.bridge / server.tap to free names`,
+        ),
+      );
+      untouched(`c1mtnt${id}`);
+      const del = await run(["/bin/bash", "-c", qemuNetworkDeleteScript(net(busy, `c1mtnt${id}`))]);
+      assert.match(del.stdout, new RegExp(`${busy} is not this lab's: left in place`));
+      assert.notEqual(sh(`ip -o link show ${busy}`), "", "the user's link is kept");
+    } finally {
+      sh(`ip link del ${busy} 2>/dev/null || true`);
+    }
+  });
+
+  test("a machine without qemu", async () => {
+    requireVmTools();
+    const bin = mkdtempSync(join(tmpdir(), "c1mt-noqemu-"));
+    try {
+      // Everything the script calls but qemu.
+      for (const c of ["id", "ip", "iptables", "cat", "grep", "qemu-img", "genisoimage", "tr"]) {
+        symlinkSync(sh(`command -v ${c}`).trim(), `${bin}/${c}`);
+      }
+      const r = await run(["/bin/bash", "-c", qemuNetworkCreateScript(net(`c1mtnb${id}`, `c1mtnt${id}`))], {
+        env: { PATH: bin },
+      });
+      assert.notEqual(r.code, 0);
+      assert.match(
+        r.stderr,
+        /c1m-lab: qemu-system-x86_64 is not installed on this machine: the qemu provider needs it \(apt-get install qemu-system-x86 qemu-utils genisoimage\)/,
+      );
+      untouched(`c1mtnt${id}`);
+      assert.equal(sh(`ip -o link show | grep -F ': c1mtnb${id}:' || true`), "", "no bridge created");
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run them", () => {
   before(() => {
@@ -185,6 +245,8 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
         engine,
       );
       assertPass(r, subnet);
+      log(`connection test:\n${engine.output("connection-test-verify").stderr.trim()}`);
+      log(`VM step: ${engine.output("server-host-vm").stdout.trim()}`);
       const vmStep = engine.log.find((l) => l.includes("server-host-vm"));
       log(`boot: ${engine.log.filter((l) => /server-host-(network|disk|vm|ssh-wait) /.test(l)).join(", ")}`);
       assert.ok(vmStep, "the VM step ran");
@@ -192,7 +254,7 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       const vm = new TestVm(TestVm.config(image, subnet, { bridge, tap }), key, root, stack);
       const inVm = await vm.ssh(
         "ip -br -4 addr show dev eth0; networkctl status eth0 --no-pager; sudo cat /run/systemd/network/10-netplan-eth0.network; " +
-          "systemctl is-active c1m-lab-server; systemctl show -p LimitNOFILE c1m-lab-server; sysctl -n net.core.somaxconn net.ipv4.tcp_max_syn_backlog; " +
+          "systemctl is-active c1m-lab-server; systemctl show -p LimitNOFILE c1m-lab-server; cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/tcp_max_syn_backlog; cat /etc/sysctl.d/60-c1m-lab.conf; " +
           "sudo ls /etc/netplan",
       );
       assert.equal(inVm.code, 0, inVm.stderr);
@@ -212,7 +274,12 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
         assert.match(o, new RegExp(`^Address=${subnet}\\.${n}/24$`, "m"), `netplan rendered ${subnet}.${n}`);
       assert.match(o, /^active$/m, "the server unit is active");
       assert.match(o, /^LimitNOFILE=\d+$/m);
-      assert.match(o, /^65535\n65535$/m, "somaxconn and tcp_max_syn_backlog from /etc/sysctl.d/60-c1m-lab.conf");
+      assert.match(o, /^65535\n65535$/m, "somaxconn and tcp_max_syn_backlog are set");
+      assert.match(
+        o,
+        /^net\.core\.somaxconn = 65535\nnet\.ipv4\.tcp_max_syn_backlog = 65535$/m,
+        "from /etc/sysctl.d/60-c1m-lab.conf",
+      );
       assert.match(o, /^50-cloud-init\.yaml\n60-c1m-lab\.yaml$/m, "cloud-init's file and the lab's drop-in");
 
       assert.deepEqual(await engine.destroy(), [], "destroy");

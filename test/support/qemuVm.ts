@@ -16,7 +16,7 @@ import {
 } from "../../infra/qemu/scripts.js";
 import { qemuSteps, type QemuServerConfig, type QemuSteps } from "../../infra/qemu/steps.js";
 import { waitForSshScript } from "../../infra/scripts/vm.js";
-import { run, type Ran } from "./realEngine.js";
+import { run, sshOptions, type Ran } from "./realEngine.js";
 
 const has = (c: string) => {
   try {
@@ -124,26 +124,7 @@ export class TestVm {
 
   /** Runs a command line on the VM as the lab user (sudo for root). */
   ssh(command: string): Promise<Ran> {
-    return run(
-      [
-        "ssh",
-        "-i",
-        this.key.path,
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-o",
-        "ConnectTimeout=10",
-        `${this.server.user}@${this.address}`,
-        command,
-      ],
-      { timeoutMs: 120_000 },
-    );
+    return run(["ssh", ...sshOptions(this.key.path), `${this.server.user}@${this.address}`, command], { timeoutMs: 120_000 });
   }
 
   /** Stops the VM and removes overlay, seed, tap, bridge and rules; returns the failures. */

@@ -48,6 +48,30 @@ export function run(
   });
 }
 
+/** ssh/scp options for a throwaway host (a fresh VM's key is unknown): batch mode, the key given. */
+export function sshOptions(keyPath: string): string[] {
+  return [
+    "-i",
+    keyPath,
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=15",
+  ];
+}
+
+/** The docker provider counts a delete of what is already gone as done. */
+async function gone(ran: Promise<Ran>): Promise<Ran> {
+  const r = await ran;
+  return r.code !== 0 && /not found|No such/i.test(r.stderr) ? { ...r, code: 0 } : r;
+}
+
 /** Inputs as the provider sees them: secrets unwrapped, asset fields awaited. */
 async function plain(v: unknown): Promise<unknown> {
   if (isSecretValue(v)) return plain(v.value);
@@ -66,6 +90,7 @@ interface Connection {
   port: number;
   user: string;
   privateKey: string;
+  dialErrorLimit?: number;
 }
 
 interface Made {
@@ -78,6 +103,7 @@ export class RealEngine {
   /** Every resource made, in order, with what it printed. */
   readonly made: Made[] = [];
   readonly log: string[] = [];
+  private readonly outputs = new Map<string, Ran>();
   private readonly tmp = mkdtempSync(join(tmpdir(), "c1mt-engine-"));
   private keys = 0;
 
@@ -91,24 +117,21 @@ export class RealEngine {
   private sshArgs(c: Connection): string[] {
     const key = join(this.tmp, `key-${this.keys++}`);
     writeFileSync(key, c.privateKey.endsWith("\n") ? c.privateKey : `${c.privateKey}\n`, { mode: 0o600 });
-    return [
-      "-i",
-      key,
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "StrictHostKeyChecking=no",
-      "-o",
-      "UserKnownHostsFile=/dev/null",
-      "-o",
-      "LogLevel=ERROR",
-      "-o",
-      "ConnectTimeout=15",
-    ];
+    return sshOptions(key);
   }
 
-  private async ssh(c: Connection, command: string): Promise<Ran> {
-    return run(["ssh", ...this.sshArgs(c), "-p", String(c.port), `${c.user}@${c.host}`, command]);
+  /** Like the provider, a connection that cannot be made is retried (dialErrorLimit); a command that fails is not. */
+  private async dial(c: Connection, argv: string[]): Promise<Ran> {
+    for (let attempt = 1; ; attempt++) {
+      const r = await run(argv);
+      const dialError = r.code === 255 && /connect to host|Connection (refused|timed out|closed)|kex_exchange/.test(r.stderr);
+      if (!dialError || attempt >= (c.dialErrorLimit ?? 10)) return r;
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }
+
+  private ssh(c: Connection, command: string): Promise<Ran> {
+    return this.dial(c, ["ssh", ...this.sshArgs(c), "-p", String(c.port), `${c.user}@${c.host}`, command]);
   }
 
   /** The mocks' newResource: undefined for components (the default stand-in registers them). */
@@ -125,6 +148,7 @@ export class RealEngine {
       }
       this.note(`✓ ${args.name} (${secs}s)`);
       this.made.push(made);
+      this.outputs.set(args.name, r);
       return { id, state: { ...args.inputs, stdout: r.stdout, stderr: r.stderr } };
     };
     switch (args.type) {
@@ -157,7 +181,7 @@ export class RealEngine {
           file = join(this.tmp, `asset-${args.name}`);
           writeFileSync(file, source.text ?? "");
         }
-        const r = await run([
+        const r = await this.dial(c, [
           "scp",
           "-q",
           ...this.sshArgs(c),
@@ -192,7 +216,7 @@ export class RealEngine {
         const subnet = (inputs.ipamConfigs as { subnet: string }[])[0]!.subnet;
         const name = String(inputs.name);
         const r = await run(["docker", "network", "create", "--driver", "bridge", "--subnet", subnet, ...opts, ...labels, name]);
-        return done(r, { name: args.name, type: args.type, destroy: () => run(["docker", "network", "rm", name]) });
+        return done(r, { name: args.name, type: args.type, destroy: () => gone(run(["docker", "network", "rm", name])) });
       }
       case "docker:index/container:Container": {
         const name = String(inputs.name);
@@ -215,12 +239,19 @@ export class RealEngine {
           ...(inputs.labels as { label: string; value: string }[]).flatMap((l) => ["--label", `${l.label}=${l.value}`]),
           String(inputs.image),
         ]);
-        return done(r, { name: args.name, type: args.type, destroy: () => run(["docker", "rm", "-f", name]) });
+        return done(r, { name: args.name, type: args.type, destroy: () => gone(run(["docker", "rm", "-f", name])) });
       }
       default:
         throw new Error(`the engine stand-in cannot make ${args.type} (${args.name})`);
     }
   };
+
+  /** What a resource's create printed. */
+  output(name: string): Ran {
+    const r = this.outputs.get(name);
+    if (!r) throw new Error(`${name} was not made`);
+    return r;
+  }
 
   /** Runs every delete in reverse order of creation; returns the failures (none = a clean destroy). */
   async destroy(): Promise<string[]> {

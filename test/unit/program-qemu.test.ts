@@ -173,7 +173,7 @@ describe("stack qemu", () => {
       'base=$(readlink -f -- "$base")',
       'timeout 60 qemu-img create -q -f qcow2 -F "$fmt" -b "$base" "$overlay"',
       'timeout 60 genisoimage -quiet -output "$seed.tmp" -volid cidata -joliet -rock "$dir/seed/user-data" "$dir/seed/meta-data" "$dir/seed/network-config"',
-      `printf '%s\\n' '#cloud-config' users: '  - name: c1m' '    groups:' '      - sudo' '    sudo: ALL=(ALL) NOPASSWD:ALL' '    shell: /bin/bash' '    lock_passwd: true' '    ssh_authorized_keys:' '      - ${PUBLIC_KEY}' 'ssh_pwauth: false' > "$dir/seed/"user-data`,
+      `printf '%s\\n' '#cloud-config' users: '  - name: c1m' '    groups:' '      - sudo' '    sudo: ALL=(ALL) NOPASSWD:ALL' '    shell: /bin/bash' '    lock_passwd: true' '    ssh_authorized_keys:' '      - ${PUBLIC_KEY}' > "$dir/seed/"user-data`,
       `printf '%s\\n' 'instance-id: c1m-qemu-1ef61b' 'local-hostname: c1m-qemu' > "$dir/seed/"meta-data`,
       `printf '%s\\n' 'version: 2' ethernets: '  eth0:' '    match:' '      macaddress: 52:54:00:1e:f6:1b' '    set-name: eth0' '    addresses:' '      - 10.202.0.2/24' > "$dir/seed/"network-config`,
     ]) {
