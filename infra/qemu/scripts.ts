@@ -211,7 +211,8 @@ export function qemuDiskDeleteScript(opts: Pick<QemuDiskOptions, "dir">): string
   const d = disk({ ...opts, base: "/", seed: { userData: "", metaData: "", networkConfig: "" } }, "qemuDiskDeleteScript");
   return script("qemu disk delete", [
     `dir=${q(d.dir)}`,
-    'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp"',
+    // With the VM's own files (a start that failed leaves its log): the directory is the lab's.
+    'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp" "$dir/qemu.log" "$dir/console.log" "$dir/kvm-probe.log" "$dir/qemu.pid"',
     'rmdir -- "$dir" 2>/dev/null || true',
     'rmdir -- "$(dirname -- "$dir")" 2>/dev/null || true',
     'echo "c1m-lab: removed the overlay and seed in $dir"',
@@ -391,7 +392,7 @@ export function qemuStartScript(opts: QemuVmOptions): string {
     `  kvm) kvm_works || fail "acceleration kvm: KVM does not run guests on this machine (/dev/kvm missing, not accessible, or the probe boot hung for ${probeSeconds}s); use acceleration tcg or auto"`,
     '       accel=(-accel kvm -cpu host); why="as configured" ;;',
     '  auto) if kvm_works; then accel=(-accel kvm -cpu host); why="auto: the KVM probe boot ran"',
-    `        else accel=(-accel tcg,thread=multi -cpu max); why="auto: KVM does not run guests here (no /dev/kvm, or the probe boot hung for ${probeSeconds}s)"; fi ;;`,
+    `        else accel=(-accel tcg,thread=multi -cpu max); why="auto: KVM does not run guests here (no usable /dev/kvm, or its probe boot failed or hung for ${probeSeconds}s)"; fi ;;`,
     "esac",
     'rm -f -- "$console"',
     // Its output to a file: a daemon holding the Command's stdout open would keep the step waiting.

@@ -192,7 +192,7 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       assert.match(inVm.stdout, /^active$/m);
 
       for (const round of [1, 2]) {
-        assert.deepEqual(await engine.destroy(), [], `destroy #${round}`);
+        assert.deepEqual(round === 1 ? await engine.destroy() : await engine.destroyAgain(), [], `destroy #${round}`);
         assert.equal((await vm.ssh("true")).code, 0, "the VM still runs and lets us in");
         assert.equal(await snapshot(), before, `the VM as it was before (destroy #${round})`);
         const gone = await vm.ssh(
@@ -201,6 +201,7 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
         assert.equal(gone.stdout.trim(), "", "unit, install and upload directories gone");
         assertNoClientResidue(stack, conntrackMax);
       }
+      assert.deepEqual(await vm.remove(), [], "the test's own VM removed");
     },
   );
 

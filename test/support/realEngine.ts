@@ -44,6 +44,8 @@ export function run(
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr });
     });
+    // A program that exits without reading its input closes the pipe: not an error of ours.
+    child.stdin.on("error", () => {});
     child.stdin.end(opts.input ?? "");
   });
 }
@@ -104,6 +106,7 @@ export class RealEngine {
   readonly made: Made[] = [];
   readonly log: string[] = [];
   private readonly outputs = new Map<string, Ran>();
+  private readonly destroyed: Made[] = [];
   private readonly tmp = mkdtempSync(join(tmpdir(), "c1mt-engine-"));
   private keys = 0;
 
@@ -125,7 +128,8 @@ export class RealEngine {
     for (let attempt = 1; ; attempt++) {
       const r = await run(argv);
       const dialError = r.code === 255 && /connect to host|Connection (refused|timed out|closed)|kex_exchange/.test(r.stderr);
-      if (!dialError || attempt >= (c.dialErrorLimit ?? 10)) return r;
+      // At most 6 tries here (the provider allows dialErrorLimit): a dead VM must fail a test in bounded time.
+      if (!dialError || attempt >= Math.min(c.dialErrorLimit ?? 10, 6)) return r;
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
   }
@@ -253,17 +257,33 @@ export class RealEngine {
     return r;
   }
 
-  /** Runs every delete in reverse order of creation; returns the failures (none = a clean destroy). */
+  /**
+   * Runs every delete in reverse order of creation, like `pulumi destroy`: what was deleted leaves
+   * the state, what failed stays. Returns the failures (none = a clean destroy).
+   */
   async destroy(): Promise<string[]> {
     const problems: string[] = [];
     for (const m of [...this.made].reverse()) {
-      if (!m.destroy) continue;
-      const started = Date.now();
-      const r = await m.destroy();
-      this.note(`${r.code === 0 ? "✓" : "✗"} delete ${m.name} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
-      if (r.code !== 0) problems.push(`${m.name}: exit ${r.code}: ${r.stderr.trim().slice(-500)}`);
+      if (m.destroy) {
+        const started = Date.now();
+        const r = await m.destroy();
+        this.note(`${r.code === 0 ? "✓" : "✗"} delete ${m.name} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+        if (r.code !== 0) {
+          problems.push(`${m.name}: exit ${r.code}: ${r.stderr.trim().slice(-500)}`);
+          continue;
+        }
+      }
+      this.made.splice(this.made.indexOf(m), 1);
+      this.destroyed.push(m);
     }
     return problems;
+  }
+
+  /** The deletes of the last destroy once more, as a destroy interrupted after its deletes would (each must be a no-op). */
+  async destroyAgain(): Promise<string[]> {
+    this.made.push(...this.destroyed.reverse());
+    this.destroyed.length = 0;
+    return this.destroy();
   }
 
   dispose(): void {

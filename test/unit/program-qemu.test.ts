@@ -187,7 +187,7 @@ describe("stack qemu", () => {
         "set -euo pipefail",
         `trap 'echo "c1m-lab: qemu disk delete failed at line $LINENO" >&2' ERR`,
         `dir=${dir}`,
-        'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp"',
+        'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp" "$dir/qemu.log" "$dir/console.log" "$dir/kvm-probe.log" "$dir/qemu.pid"',
         'rmdir -- "$dir" 2>/dev/null || true',
         'rmdir -- "$(dirname -- "$dir")" 2>/dev/null || true',
         'echo "c1m-lab: removed the overlay and seed in $dir"',
