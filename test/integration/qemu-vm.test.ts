@@ -10,7 +10,8 @@
 // Traffic: only to the VMs' addresses on the test's own bridges, and to the test's containers.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,7 +22,12 @@ import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { runProgram, type ProgramRun } from "../support/mockProgram.js";
 import { freeSubnet, keyPair, requireVmTools, TestVm } from "../support/qemuVm.js";
 import { RealEngine, run } from "../support/realEngine.js";
-import { qemuNetworkCreateScript, qemuNetworkDeleteScript } from "../../infra/qemu/scripts.js";
+import {
+  qemuDiskCreateScript,
+  qemuDiskDeleteScript,
+  qemuNetworkCreateScript,
+  qemuNetworkDeleteScript,
+} from "../../infra/qemu/scripts.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const id = process.pid % 1000;
@@ -127,6 +133,43 @@ describe("qemu host checks: a clear error before anything is created", () => {
       rmSync(bin, { recursive: true, force: true });
     }
   });
+});
+
+test("disk: an image URL is downloaded once into the cache; the overlay backs onto it; the seed is cidata; delete leaves the cache", async () => {
+  requireVmTools();
+  const dir = mkdtempSync(join(tmpdir(), "c1mt-disk-"));
+  let requests = 0;
+  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", `${dir}/tiny.qcow2`, "16M"]);
+  const server = http.createServer((_req, res) => {
+    requests++;
+    res.end(readFileSync(`${dir}/tiny.qcow2`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/images/tiny.qcow2`;
+    const opts = {
+      base: `${dir}/cache/tiny.qcow2`,
+      url,
+      dir: `${dir}/.c1m-lab/disk-test/qemu`,
+      seed: { userData: "#cloud-config\n", metaData: "instance-id: t\n", networkConfig: "version: 2\n" },
+    };
+    for (const round of [1, 2]) {
+      const r = await run(["/bin/bash", "-c", qemuDiskCreateScript(opts)]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(requests, 1, `downloaded once (round ${round})`);
+    }
+    const info = execFileSync("qemu-img", ["info", "-U", `${opts.dir}/overlay.qcow2`], { encoding: "utf8" });
+    assert.match(info, new RegExp(`^backing file: ${dir}/cache/tiny\\.qcow2$`, "m"));
+    assert.match(info, /^backing file format: qcow2$/m);
+    assert.match(execFileSync("blkid", ["-o", "export", `${opts.dir}/seed.iso`], { encoding: "utf8" }), /^LABEL=cidata$/m);
+    const del = await run(["/bin/bash", "-c", qemuDiskDeleteScript(opts)]);
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal(existsSync(`${dir}/.c1m-lab/disk-test`), false, "overlay, seed and the stack's directory removed");
+    assert.equal(existsSync(opts.base), true, "the downloaded image stays cached");
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run them", () => {
