@@ -20,6 +20,8 @@ COMMAND_PROVIDER=github.com/pulumi/pulumi-command/provider@v0.0.0-20260303235922
 DOCKER_PROVIDER=github.com/pulumi/pulumi-docker/provider/v5@v5.0.0-20260421125334-c2baf6a4997f
 
 log() { printf 'engine: %s\n' "$*" >&2; }
+# Go's own installer puts it in /usr/local/go, which not every shell has on PATH.
+command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { log "go not found: install Go ≥ 1.24 (https://go.dev/dl) or put a pulumi CLI on PATH"; exit 1; }
 
 # The SDK the lockfile resolves must be the CLI we build: a newer SDK may use engine features

@@ -130,8 +130,43 @@ const sshServer = z
   })
   .strict();
 
-const server = z.discriminatedUnion("provider", [netnsServer, multipassServer, sshServer], {
-  error: (issue) => (issue.code === "invalid_union" ? "provider must be one of: netns, multipass, ssh" : undefined),
+const localPath = z.string().regex(/^(~|~?\/[A-Za-z0-9_.+@/-]*)$/, "an absolute file path (or ~/...)");
+const imageSource = z.union([localPath, z.string().regex(/^https?:\/\/[A-Za-z0-9._~:/?#@!$&()*+,;=%-]+$/, "an http(s) URL")], {
+  error: "a local qcow2/raw image path (absolute or ~/...) or an http(s) URL (`npm run vm:image` builds one)",
+});
+
+const qemuServer = z
+  .object({
+    provider: z.literal("qemu"),
+    /** auto: KVM when a probe boot shows it really runs guests, else TCG (software). */
+    acceleration: z.enum(["auto", "kvm", "tcg"]).default("auto"),
+    /** The base image (never written: each stack boots a copy-on-write overlay); a URL is downloaded once into a cache. */
+    image: imageSource,
+    /** Direct kernel boot (the vm:image output); unset = the image's own boot loader. */
+    kernel: localPath.optional(),
+    initrd: localPath.optional(),
+    kernelArgs: z
+      .string()
+      .regex(/^[A-Za-z0-9_.,:=/ -]{1,512}$/, "kernel arguments like 'root=/dev/vda rw console=ttyS0'")
+      .default("root=/dev/vda rw console=ttyS0 net.ifnames=0"),
+    cpus: positiveInt(64).default(2),
+    memoryMiB: z.number().int().min(256).max(1_048_576).default(2048),
+    /** The lab-owned host bridge carrying the lab subnet (created, and removed on destroy). */
+    bridge: ifName.default("c1m-br0"),
+    tap: ifName.default("c1m-tap0"),
+    /** This machine's address on the bridge: the clients' traffic is NAT'd to it. */
+    hostAddress: cidr.default("10.202.0.1/24"),
+    sshPublicKeyPath: localPath.default("~/.ssh/id_ed25519.pub"),
+    user: userName.default("c1m"),
+    /** The VM's interface (cloud-init names the NIC this by its MAC). */
+    interface: ifName.default("eth0"),
+    ...serverCommon,
+    primaryAddress: cidr.default("10.202.0.2/24"),
+  })
+  .strict();
+
+const server = z.discriminatedUnion("provider", [netnsServer, multipassServer, sshServer, qemuServer], {
+  error: (issue) => (issue.code === "invalid_union" ? "provider must be one of: netns, multipass, ssh, qemu" : undefined),
 });
 
 const sysctlKey = z.string().regex(/^(net|fs|kernel|vm)\.[a-z0-9_-]+(\.[a-z0-9_-]+)*$/, "a sysctl key like net.core.somaxconn");
@@ -287,7 +322,8 @@ export const labConfigSchema = z
       if (seen.has(ip)) addIssueAt(ctx, from(i), `address ${ip}`, "is listed twice; every server address must be distinct");
       seen.add(ip);
     }
-    if (c.server.provider === "netns") {
+    if (c.server.provider === "netns" || c.server.provider === "qemu") {
+      const link = c.server.provider === "netns" ? "veth" : "bridge";
       const host = parseCidr(c.server.hostAddress);
       for (const [i, a] of all.entries()) {
         const s = parseCidr(a);
@@ -296,7 +332,7 @@ export const labConfigSchema = z
             ctx,
             from(i),
             `address ${a}`,
-            `is outside the veth subnet of hostAddress ${c.server.hostAddress}; use addresses in that subnet`,
+            `is outside the ${link} subnet of hostAddress ${c.server.hostAddress}; use addresses in that subnet`,
           );
           break;
         }
@@ -304,7 +340,22 @@ export const labConfigSchema = z
           addIssueAt(ctx, from(i), `address ${a}`, "is the host side's own address (hostAddress); pick another");
         }
       }
-      if (c.server.interface === c.server.hostInterface) {
+      if (c.server.provider === "qemu") {
+        if (c.server.bridge === c.server.tap) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["server", "tap"],
+            message: `tap and bridge must differ (both are ${c.server.tap})`,
+          });
+        }
+        if ((c.server.kernel === undefined) !== (c.server.initrd === undefined)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["server", c.server.kernel === undefined ? "kernel" : "initrd"],
+            message: "kernel and initrd go together (direct kernel boot); set both or neither",
+          });
+        }
+      } else if (c.server.interface === c.server.hostInterface) {
         ctx.addIssue({
           code: "custom",
           path: ["server", "interface"],

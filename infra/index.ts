@@ -55,19 +55,23 @@ function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabP
   if (server.provider === "netns") throw new Error("vmLab needs a VM provider");
   const privateKey = sshPrivateKey(server.provider);
   let sshPublicKey: string | undefined;
-  if (server.provider === "multipass") {
+  if (server.provider === "multipass" || server.provider === "qemu") {
     const file = expandHome(server.sshPublicKeyPath);
     try {
       sshPublicKey = readFileSync(file, "utf8");
     } catch (e) {
       throw new pulumi.RunError(
         `server.sshPublicKeyPath: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ` +
-          `the multipass VM gets this public key; its private half is c1m-lab:${SSH_PRIVATE_KEY}`,
+          `the ${server.provider} VM gets this public key; its private half is c1m-lab:${SSH_PRIVATE_KEY}`,
       );
     }
   }
   const bundle = writeWorkloadBundle(paths.root, `${paths.root}/.c1m-lab`);
-  const steps = vmLabSteps(config, plan, stack, paths, { bundle: { path: bundle.path, sha256: bundle.sha256 }, sshPublicKey });
+  const steps = vmLabSteps(config, plan, stack, paths, {
+    bundle: { path: bundle.path, sha256: bundle.sha256 },
+    sshPublicKey,
+    home: homedir(),
+  });
   return new Lab("lab", { config, plan, steps, paths, sshPrivateKey: privateKey });
 }
 

@@ -1,12 +1,13 @@
 // The Lab: server host → secondary IPs → tuning → connection server → client fleet →
 // connection test, each step waiting on the one before through the ids it lists as triggers.
-// The server side is a network namespace on this machine (netns) or a real VM (multipass, ssh);
+// The server side is a network namespace on this machine (netns) or a real VM (multipass, qemu, ssh);
 // the clients and the test are the same for both.
 import * as pulumi from "@pulumi/pulumi";
 import { stablePlan, type CapacityPlan } from "./capacity.js";
 import { ClientFleet } from "./clients/fleet.js";
 import type { LabConfig } from "./config.js";
 import { ConnectionServer } from "./server/connectionServer.js";
+import { QemuServerHost } from "./qemu/host.js";
 import { MultipassServerHost } from "./server/multipassHost.js";
 import { NetnsServerHost } from "./server/netnsHost.js";
 import { SecondaryIps } from "./server/secondaryIps.js";
@@ -92,13 +93,15 @@ export class Lab extends pulumi.ComponentResource {
     return { address: host.address, server };
   }
 
-  /** A real VM over ssh: launched by multipass, or an adopted host. Each step waits for the one before. */
+  /** A real VM over ssh: launched by multipass or qemu, or an adopted host. Each step waits for the one before. */
   private vmServer(steps: VmLabSteps, privateKey: pulumi.Output<string>): ServerSide {
     const hostArgs = { ssh: steps.ssh, privateKey, stagingDir: steps.stagingDir, primaryAddress: steps.primaryAddress };
     const host =
       steps.provider === "multipass"
         ? new MultipassServerHost("server-host", { ...hostArgs, multipass: steps.multipass! }, { parent: this })
-        : new VmServerHost("server-host", { ...hostArgs, host: steps.ssh.host! }, { parent: this });
+        : steps.provider === "qemu"
+          ? new QemuServerHost("server-host", { ...hostArgs, qemu: steps.qemu! }, { parent: this })
+          : new VmServerHost("server-host", { ...hostArgs, host: steps.ssh.host! }, { parent: this });
     const onHost = { connection: host.connection, hostId: host.hostId };
     const addresses = new VmSecondaryIps(
       "secondary-ips",

@@ -1,4 +1,4 @@
-// Every step of the lab on a real server VM (provider multipass or ssh) as plain data: what the
+// Every step of the lab on a real server VM (provider multipass, qemu or ssh) as plain data: what the
 // script builders get, where files are staged, the timeouts. Pure like steps.ts (no Pulumi, no
 // I/O): the edge reads the key and builds the workload bundle, the components turn this into
 // resources. The clients and the connection test are the netns lab's, unchanged: local Docker,
@@ -7,7 +7,8 @@
 // Lab addresses: on an adopted `ssh` host the primary address is the host's own (never added or
 // removed by the lab) and only the secondary addresses go in the netplan drop-in. On `multipass`
 // the DHCP address is for management (ssh) only; the primary and the secondary addresses are all
-// lab addresses the drop-in adds, so they must lie in the multipass network's subnet.
+// lab addresses the drop-in adds, so they must lie in the multipass network's subnet. On `qemu` the
+// cloud-init seed gives the VM its primary lab address (ssh goes there) and the drop-in adds the rest.
 import type { CapacityPlan } from "./capacity.js";
 import type { LabConfig } from "./config.js";
 import { addressOf } from "./net.js";
@@ -23,8 +24,9 @@ import {
 } from "./scripts/vm.js";
 import { clientSteps, connectionServerArgs, type ClientSteps, type LabPaths } from "./steps.js";
 import { vmCloudInit, type InstallWorkloadOptions } from "./vmScripts.js";
+import { qemuSteps, type QemuSteps } from "./qemu/steps.js";
 
-export type VmServerConfig = Extract<LabConfig["server"], { provider: "ssh" | "multipass" }>;
+export type VmServerConfig = Extract<LabConfig["server"], { provider: "ssh" | "multipass" | "qemu" }>;
 
 export class VmStepsError extends Error {
   override name = "VmStepsError";
@@ -80,9 +82,10 @@ export interface VmAddressSteps {
 }
 
 export interface VmLabSteps extends ClientSteps {
-  provider: "ssh" | "multipass";
+  provider: "ssh" | "multipass" | "qemu";
   ssh: SshSteps;
   multipass?: MultipassSteps;
+  qemu?: QemuSteps;
   /** Upload directory, relative to the ssh user's home. */
   stagingDir: string;
   /** The server's primary lab address (no prefix). */
@@ -105,8 +108,10 @@ export interface VmLabSteps extends ClientSteps {
 export interface VmInputs {
   /** The workload bundle written by the edge. */
   bundle: { path: string; sha256: string };
-  /** multipass: the public key text for cloud-init (read from server.sshPublicKeyPath). */
+  /** multipass, qemu: the public key text for cloud-init (read from server.sshPublicKeyPath). */
   sshPublicKey?: string;
+  /** qemu: the home directory `~/` in image paths stands for. */
+  home?: string;
 }
 
 /** The sysctls the VM gets exactly: accept queues, then the stack's own (which win). */
@@ -168,6 +173,7 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
 
   let ssh: SshSteps;
   let multipass: MultipassSteps | undefined;
+  let qemu: QemuSteps | undefined;
   if (server.provider === "ssh") {
     ssh = {
       host: server.host,
@@ -177,6 +183,13 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
       keyEnv: SSH_KEY_ENV,
       waitTimeoutSeconds: VM_TIMEOUTS.sshWait,
     };
+  } else if (server.provider === "qemu") {
+    if (inputs.sshPublicKey === undefined || inputs.home === undefined) {
+      throw new VmStepsError(`the qemu provider needs the public key (server.sshPublicKeyPath) for cloud-init`);
+    }
+    // ssh goes to the primary lab address, which the seed's network-config gives the VM.
+    qemu = qemuSteps(server, stack, paths.root, { sshPublicKey: inputs.sshPublicKey, home: inputs.home });
+    ssh = { host: primary, port: 22, user: server.user, keyEnv: SSH_KEY_ENV, waitTimeoutSeconds: VM_TIMEOUTS.sshWait };
   } else {
     if (inputs.sshPublicKey === undefined) {
       throw new VmStepsError(`the multipass provider needs the public key (server.sshPublicKeyPath) for cloud-init`);
@@ -200,13 +213,15 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
     ssh = { port: 22, user: server.user, keyEnv: SSH_KEY_ENV, waitTimeoutSeconds: VM_TIMEOUTS.sshWait };
   }
 
-  const labAddresses = server.provider === "ssh" ? server.addresses.slice(1) : server.addresses;
+  // ssh: the host's own primary; qemu: the seed's. Only multipass adds the primary too.
+  const labAddresses = server.provider === "multipass" ? server.addresses : server.addresses.slice(1);
   const stagedBundle = `${stagingDir}/server-workload.tgz`;
   return {
     ...client,
     provider: server.provider,
     ssh,
     ...(multipass ? { multipass } : {}),
+    ...(qemu ? { qemu } : {}),
     stagingDir,
     primaryAddress: primary,
     addresses: { iface: server.interface, addresses: labAddresses, stagedPath: `${stagingDir}/60-c1m-lab.yaml` },

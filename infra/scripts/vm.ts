@@ -857,7 +857,7 @@ export function multipassDeleteScript(instance: string): string {
   ]);
 }
 
-const SSH_PUBLIC_KEY =
+export const SSH_PUBLIC_KEY =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/;
 
 /** The cloud-init user-data for the multipass VM: the key for the user, nodejs installed. */

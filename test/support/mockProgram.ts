@@ -59,6 +59,8 @@ export interface RunOptions {
   secretKeys?: string[];
   /** What a command resource prints, by resource name; undefined = the default stand-in. */
   stdout?: (name: string, type: string) => string | undefined;
+  /** Makes a resource for real (test/support/realEngine.ts); undefined = the default stand-in. */
+  create?: (args: pulumi.runtime.MockResourceArgs) => Promise<pulumi.runtime.MockResourceResult | undefined>;
 }
 
 export async function runProgram(config: Record<string, string>, options: RunOptions = {}): Promise<ProgramRun> {
@@ -80,8 +82,10 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
   process.on("unhandledRejection", onRejection);
   pulumi.runtime.setMocks(
     {
-      newResource(args) {
+      async newResource(args) {
         inputs.set(args.name, args.inputs);
+        const real = await options.create?.(args);
+        if (real) return real;
         const state: Record<string, unknown> = { ...args.inputs };
         const custom = options.stdout?.(args.name, args.type);
         if (custom !== undefined) state.stdout = custom;

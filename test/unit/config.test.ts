@@ -33,7 +33,7 @@ const bad: [string, Record<string, unknown>, string][] = [
   [
     "unknown provider",
     { server: { provider: "vmware" } },
-    "Invalid c1m-lab config:\n✖ provider must be one of: netns, multipass, ssh\n  → at server.provider",
+    "Invalid c1m-lab config:\n✖ provider must be one of: netns, multipass, ssh, qemu\n  → at server.provider",
   ],
   [
     "a duplicated address",

@@ -1,0 +1,277 @@
+// The compiled entry point under Pulumi's mocks for Pulumi.qemu.yaml: the qemu host's resources
+// (bridge and tap → overlay and seed → VM → ssh wait → upload directory), their order, what each
+// script does and undoes, the cloud-init seed, and that the VM steps after it are the ssh
+// provider's (drop-in with the secondaries only, sysctls, unit). Expected values are literals.
+import { after, before, describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+import { pulumiConfigJson, readStackConfig } from "../../infra/cli/stackFile.js";
+import { isSecretValue, runProgram, upstreamTriggers, type ProgramRun } from "../support/mockProgram.js";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
+const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc1mLabQemuKeyStandIn\n-----END OPENSSH PRIVATE KEY-----\n";
+const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC1mTestKeyForUnitTestsOnly000000000000000000 c1m-test";
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+/** What the probe prints on the VM: cloud-init's netplan file from our seed. The MAC is sha256("qemu/c1m-tap0")'s first 3 bytes. */
+const PROBE = JSON.stringify({
+  files: [
+    {
+      pathBase64: b64("/etc/netplan/50-cloud-init.yaml"),
+      textBase64: b64(
+        "network:\n    ethernets:\n        eth0:\n            addresses:\n            - 10.202.0.2/24\n            match:\n                macaddress: 52:54:00:1e:f6:1b\n            set-name: eth0\n    version: 2\n",
+      ),
+    },
+  ],
+  links: [
+    { nameBase64: b64("lo"), mac: "00:00:00:00:00:00" },
+    { nameBase64: b64("eth0"), mac: "52:54:00:1e:f6:1b" },
+  ],
+});
+
+let home = "";
+let savedHome: string | undefined;
+before(() => {
+  home = mkdtempSync(join(tmpdir(), "c1m-home-"));
+  mkdirSync(`${home}/.ssh`);
+  writeFileSync(`${home}/.ssh/id_ed25519.pub`, `${PUBLIC_KEY}\n`);
+  savedHome = process.env.HOME;
+  process.env.HOME = home;
+});
+after(() => {
+  if (savedHome === undefined) delete process.env.HOME;
+  else process.env.HOME = savedHome;
+  rmSync(home, { recursive: true, force: true });
+});
+
+function run(server: Record<string, unknown> = {}, withKey = true): Promise<ProgramRun> {
+  const config = pulumiConfigJson(root, "qemu");
+  config["c1m-lab:server"] = JSON.stringify({ ...(readStackConfig(root, "qemu").server as object), ...server });
+  if (withKey) config["c1m-lab:sshPrivateKey"] = PRIVATE_KEY;
+  return runProgram(config, {
+    stack: "qemu",
+    secretKeys: ["c1m-lab:sshPrivateKey"],
+    stdout: (name) => (name.endsWith("-probe") ? PROBE : name.endsWith("-staging") ? "/home/c1m/.c1m-lab/qemu" : undefined),
+  });
+}
+
+describe("stack qemu", () => {
+  let r: ProgramRun;
+  const script = (name: string, key: "create" | "delete") => String(r.byName(name).inputs[key]);
+  before(async () => {
+    r = await run();
+    assert.equal(r.error, undefined, String(r.error));
+  });
+
+  test("resource graph: the qemu host, then the same VM steps as ssh and multipass", () => {
+    assert.deepEqual(
+      r.resources.map((x) => [x.name, x.type, x.parent ?? null]),
+      [
+        ["lab", "c1m-lab:index:Lab", null],
+        ["server-host", "c1m-lab:server:QemuServerHost", "lab"],
+        ["server-host-network", "command:local:Command", "server-host"],
+        ["server-host-disk", "command:local:Command", "server-host"],
+        ["server-host-vm", "command:local:Command", "server-host"],
+        ["server-host-ssh", "c1m-lab:server:VmServerHost", "server-host"],
+        ["server-host-ssh-wait", "command:local:Command", "server-host-ssh"],
+        ["server-host-ssh-staging", "command:remote:Command", "server-host-ssh"],
+        ["secondary-ips", "c1m-lab:server:VmSecondaryIps", "lab"],
+        ["secondary-ips-probe", "command:remote:Command", "secondary-ips"],
+        ["secondary-ips-drop-in", "command:remote:CopyToRemote", "secondary-ips"],
+        ["secondary-ips-netplan", "command:remote:Command", "secondary-ips"],
+        ["tuning", "c1m-lab:server:VmTuning", "lab"],
+        ["tuning-sysctls", "command:remote:Command", "tuning"],
+        ["tuning-nat-host", "command:local:Command", "tuning"],
+        ["connection-server", "c1m-lab:server:VmConnectionServer", "lab"],
+        ["connection-server-workload", "command:remote:CopyToRemote", "connection-server"],
+        ["connection-server-unit", "command:remote:Command", "connection-server"],
+        ["clients", "c1m-lab:clients:ClientFleet", "lab"],
+        ["clients-base-image", "command:local:Command", "clients"],
+        ["clients-image", "docker:index/image:Image", "clients"],
+        ["clients-image-cleanup", "command:local:Command", "clients"],
+        ["clients-c1m-qemu-clients", "docker:index/network:Network", "clients"],
+        ["clients-nat-pool", "command:local:Command", "clients"],
+        ["clients-c1m-qemu-client-0", "docker:index/container:Container", "clients"],
+        ["clients-c1m-qemu-client-1", "docker:index/container:Container", "clients"],
+        ["clients-c1m-qemu-client-2", "docker:index/container:Container", "clients"],
+        ["connection-test", "c1m-lab:test:ConnectionTest", "lab"],
+        ["connection-test-verify", "command:local:Command", "connection-test"],
+      ],
+    );
+    assert.ok(r.resources.every((x) => x.registered));
+  });
+
+  test("order: network → disk → VM → ssh wait (on the primary lab address) → upload directory; destroy undoes in reverse", () => {
+    const deps = (n: string) => r.byName(n).dependsOn;
+    const triggers = (n: string) => upstreamTriggers(r.byName(n).inputs.triggers);
+    assert.deepEqual(deps("server-host-network"), []);
+    assert.deepEqual(deps("server-host-disk"), ["server-host-network"]);
+    assert.deepEqual(deps("server-host-vm"), ["server-host-network", "server-host-disk"]);
+    assert.deepEqual(
+      triggers("server-host-vm"),
+      ["server-host-network_id", "server-host-disk_id"],
+      "a new bridge or disk reboots the VM",
+    );
+    assert.deepEqual(deps("server-host-ssh"), ["server-host-vm"]);
+    assert.deepEqual(triggers("server-host-ssh-wait"), ["10.202.0.2", 22, "c1m", "server-host-vm_id"]);
+    assert.deepEqual(triggers("secondary-ips-probe"), ["server-host-ssh-wait_id"]);
+    assert.deepEqual(deps("secondary-ips"), ["server-host"]);
+    for (const n of ["server-host-network", "server-host-disk", "server-host-vm"]) {
+      assert.equal(r.byName(n).deleteBeforeReplace, true, n);
+      assert.deepEqual(r.byName(n).inputs.interpreter, ["/bin/bash", "-c"]);
+    }
+  });
+
+  test("network: checks before creating, then bridge with the host's lab address, tap, FORWARD accept rules; delete only what carries the marker", () => {
+    const create = script("server-host-network", "create");
+    const lines = create.split("\n");
+    const first = lines.findIndex((l) => l.includes("ip link add"));
+    for (const check of [
+      "for c in qemu-system-x86_64 qemu-img genisoimage ip iptables; do",
+      "[ -c /dev/net/tun ]",
+      "is not this lab's",
+      'ip -4 route show root "$hostaddr"',
+    ]) {
+      const at = lines.findIndex((l) => l.includes(check));
+      assert.ok(at >= 0 && at < first, `${check} comes before anything is created`);
+    }
+    for (const line of [
+      "bridge=c1m-br0",
+      "tap=c1m-tap0",
+      "hostaddr=10.202.0.1/24",
+      "marker=c1m-lab:qemu",
+      '  ip link add name "$bridge" type bridge',
+      '  ip link set dev "$bridge" alias "$marker"',
+      '  ip tuntap add dev "$tap" mode tap',
+      'ip link set dev "$tap" master "$bridge" up',
+      'iptables -w -C FORWARD -i "$bridge" -m comment --comment "$marker" -j ACCEPT 2>/dev/null || iptables -w -I FORWARD 1 -i "$bridge" -m comment --comment "$marker" -j ACCEPT',
+      'iptables -w -C FORWARD -o "$bridge" -m comment --comment "$marker" -j ACCEPT 2>/dev/null || iptables -w -I FORWARD 1 -o "$bridge" -m comment --comment "$marker" -j ACCEPT',
+    ]) {
+      assert.ok(lines.includes(line), line);
+    }
+    const del = script("server-host-network", "delete").split("\n");
+    for (const line of [
+      'while iptables -w -D FORWARD -i "$bridge" -m comment --comment "$marker" -j ACCEPT 2>/dev/null; do :; done',
+      'while iptables -w -D FORWARD -o "$bridge" -m comment --comment "$marker" -j ACCEPT 2>/dev/null; do :; done',
+      '  if ours "$l"; then ip link del dev "$l"; echo "c1m-lab: removed $l";',
+    ]) {
+      assert.ok(del.includes(line), line);
+    }
+  });
+
+  test("disk: overlay on the resolved base (never written), the NoCloud seed (cidata) with the user's key and the primary address", () => {
+    const create = script("server-host-disk", "create");
+    const lines = create.split("\n");
+    const cache = `${home}/.cache/c1m-lab/vm-image/current`;
+    const dir = `${root}/.c1m-lab/qemu/qemu`;
+    for (const line of [
+      `base=${cache}/disk.qcow2`,
+      `dir=${dir}`,
+      'base=$(readlink -f -- "$base")',
+      'timeout 60 qemu-img create -q -f qcow2 -F "$fmt" -b "$base" "$overlay"',
+      'timeout 60 genisoimage -quiet -output "$seed.tmp" -volid cidata -joliet -rock "$dir/seed/user-data" "$dir/seed/meta-data" "$dir/seed/network-config"',
+      `printf '%s\\n' '#cloud-config' users: '  - name: c1m' '    groups:' '      - sudo' '    sudo: ALL=(ALL) NOPASSWD:ALL' '    shell: /bin/bash' '    lock_passwd: true' '    ssh_authorized_keys:' '      - ${PUBLIC_KEY}' > "$dir/seed/"user-data`,
+      `printf '%s\\n' 'instance-id: c1m-qemu-1ef61b' 'local-hostname: c1m-qemu' > "$dir/seed/"meta-data`,
+      `printf '%s\\n' 'version: 2' ethernets: '  eth0:' '    match:' '      macaddress: 52:54:00:1e:f6:1b' '    set-name: eth0' '    addresses:' '      - 10.202.0.2/24' > "$dir/seed/"network-config`,
+    ]) {
+      assert.ok(lines.includes(line), line);
+    }
+    assert.ok(!create.includes("curl"), "a local image is not downloaded");
+    assert.equal(
+      script("server-host-disk", "delete"),
+      [
+        "#!/usr/bin/env bash",
+        "set -euo pipefail",
+        `trap 'echo "c1m-lab: qemu disk delete failed at line $LINENO" >&2' ERR`,
+        `dir=${dir}`,
+        'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp" "$dir/qemu.log" "$dir/console.log" "$dir/kvm-probe.log" "$dir/qemu.pid"',
+        'rmdir -- "$dir" 2>/dev/null || true',
+        'rmdir -- "$(dirname -- "$dir")" 2>/dev/null || true',
+        'echo "c1m-lab: removed the overlay and seed in $dir"',
+        "",
+      ].join("\n"),
+    );
+  });
+
+  test("an image URL is downloaded once into the cache, keyed by the URL", async () => {
+    const url = "https://cloud-images.example.org/releases/noble/disk.img";
+    const u = await run({ image: url, kernel: undefined, initrd: undefined });
+    assert.equal(u.error, undefined, String(u.error));
+    const lines = String(u.byName("server-host-disk").inputs.create).split("\n");
+    assert.ok(lines.includes(`base=${home}/.cache/c1m-lab/images/a5d5d3cf0dabcfd9/disk.img`), lines.slice(0, 8).join("\n"));
+    assert.ok(lines.includes(`url=${url}`));
+    assert.ok(
+      lines.includes(
+        '  timeout 3600 curl -fsSL --retry 2 -o "$base.part" -- "$url" || { rm -f -- "$base.part"; fail "could not download server.image $url"; }',
+      ),
+    );
+    assert.ok(!String(u.byName("server-host-vm").inputs.create).includes("-kernel"), "no kernel given: the image's boot loader");
+  });
+
+  test("VM: qemu with the overlay, seed, tap and MAC, direct kernel boot, KVM only when its probe boot runs; stop on destroy", () => {
+    const create = script("server-host-vm", "create");
+    const dir = `${root}/.c1m-lab/qemu/qemu`;
+    const cache = `${home}/.cache/c1m-lab/vm-image/current`;
+    assert.ok(
+      create.includes(
+        `timeout 60 qemu-system-x86_64 -name c1m-lab,process=c1m-lab-c1m-tap0 -machine pc -smp 2 -m 2048 -nodefaults -no-user-config -display none -monitor none -serial file:${dir}/console.log -drive file=${dir}/overlay.qcow2,if=virtio,format=qcow2,discard=unmap -drive file=${dir}/seed.iso,if=virtio,format=raw,readonly=on -netdev tap,id=n0,ifname=c1m-tap0,script=no,downscript=no -device virtio-net-pci,netdev=n0,mac=52:54:00:1e:f6:1b -device virtio-rng-pci -kernel ${cache}/vmlinuz -initrd ${cache}/initrd.img -append 'root=/dev/vda rw console=ttyS0 net.ifnames=0' "\${accel[@]}" -daemonize -pidfile "$pidfile"`,
+      ),
+    );
+    for (const line of [
+      "want=auto",
+      '    if grep -q "No bootable device" "$probe" 2>/dev/null; then ok=0; break; fi',
+      '  auto) if kvm_works; then accel=(-accel kvm -cpu host); why="auto: the KVM probe boot ran"',
+    ]) {
+      assert.ok(create.split("\n").includes(line), line);
+    }
+    const del = script("server-host-vm", "delete").split("\n");
+    assert.ok(del.includes(`pidfile=${dir}/qemu.pid`));
+    assert.ok(del.includes('  kill -TERM "$p" 2>/dev/null || true'));
+  });
+
+  test("the VM steps: ssh to 10.202.0.2 as c1m with the secret key; the drop-in adds only the secondaries", async () => {
+    const wait = r.byName("server-host-ssh-wait");
+    assert.ok(isSecretValue(wait.inputs.environment));
+    assert.match(String(wait.inputs.create), /^host=10\.202\.0\.2$/m);
+    assert.match(String(wait.inputs.create), /^user=c1m$/m);
+    const conn = r.byName("secondary-ips-probe").inputs.connection as { value: Record<string, unknown> };
+    assert.deepEqual(
+      { host: conn.value.host, user: conn.value.user, port: conn.value.port, privateKey: conn.value.privateKey },
+      { host: "10.202.0.2", user: "c1m", port: 22, privateKey: PRIVATE_KEY },
+    );
+    const text = await (r.byName("secondary-ips-drop-in").inputs.source as unknown as { text: Promise<string> }).text;
+    assert.deepEqual(parse(text), {
+      network: { version: 2, ethernets: { eth0: { addresses: ["10.202.0.3/24", "10.202.0.4/24"] } } },
+    });
+    assert.match(script("secondary-ips-netplan", "delete"), /^addresses=\(10\.202\.0\.3\/24 10\.202\.0\.4\/24\)$/m);
+    assert.match(script("clients-nat-pool", "create"), /-d 10\.202\.0\.4\/32 -p tcp .* -j MASQUERADE --to-ports 40000-40999/);
+    assert.equal(r.outputs.metricsUrl, "http://10.202.0.2:9100");
+    for (const x of r.resources) {
+      const plainText = JSON.stringify(x.inputs, (_k, v: unknown) => (isSecretValue(v) ? "[secret]" : v));
+      assert.ok(!plainText.includes("c1mLabQemuKeyStandIn"), `${x.name}: the key outside a secret`);
+    }
+  });
+});
+
+describe("qemu faults stop before anything is created", () => {
+  test("no private key: nothing registered", async () => {
+    const r = await run({}, false);
+    assert.ok(pulumi.RunError.isInstance(r.error));
+    assert.match((r.error as Error).message, /server\.provider qemu needs the ssh private key as a secret/);
+    assert.deepEqual(r.resources, []);
+  });
+
+  test("an unreadable public key: named, nothing registered", async () => {
+    const r = await run({ sshPublicKeyPath: "~/.ssh/nope.pub" });
+    assert.ok(pulumi.RunError.isInstance(r.error));
+    assert.match(
+      (r.error as Error).message,
+      /server\.sshPublicKeyPath: cannot read .*\/\.ssh\/nope\.pub \(ENOENT\): the qemu VM gets this public key/,
+    );
+    assert.deepEqual(r.resources, []);
+  });
+});
