@@ -1,0 +1,143 @@
+// The lab through the real engine, end to end: `pulumi up` of a small NAT-wall stack, the
+// outputs against literal values, `preview` with no changes, a config change that must leave
+// nothing of the old config, `destroy` twice, then a residue audit against a snapshot taken
+// before. Needs the CLI (npm run engine:build) AND the command and docker provider plugins,
+// which `npm test` cannot count on (the Go module proxy does not serve them), so this suite is
+// its own command: `npm run test:engine`. It fails, never skips, when something is missing.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
+import { findEngine, missingPlugins, type Engine } from "../../infra/cli/engine.js";
+import { runScript, sh } from "../support/sh.js";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
+const name = `eng${process.pid % 10_000}`;
+const SYSCTLS = [
+  "fs.file-max",
+  "fs.nr_open",
+  "net.netfilter.nf_conntrack_max",
+  "net.netfilter.nf_conntrack_buckets",
+  "net.ipv4.ip_forward",
+];
+const sysctls = () =>
+  Object.fromEntries(SYSCTLS.map((k) => [k, readFileSync(`/proc/sys/${k.replace(/\./g, "/")}`, "utf8").trim()]));
+
+let engine: Engine;
+let dir: string;
+let stack: Stack;
+let before0: Record<string, string>;
+
+const config = (natPortRange: string) => ({
+  "c1m-lab:server": {
+    value: JSON.stringify({
+      provider: "netns",
+      namespace: `c1mt-${name}`,
+      hostInterface: `c1mt-${name}h`,
+      interface: `c1mt-${name}s`,
+      hostAddress: "10.211.1.1/24",
+      primaryAddress: "10.211.1.2/24",
+    }),
+  },
+  "c1m-lab:clients": {
+    value: JSON.stringify({
+      containers: 2,
+      connectionsPerContainer: 1500,
+      natPortRange,
+      connectTimeoutMs: 3000,
+      subnet: "172.30.231.0/24",
+    }),
+  },
+  "c1m-lab:test": { value: JSON.stringify({ expect: "plateau", timeoutSeconds: 60, stallSeconds: 5, dashboard: false }) },
+});
+
+before(async () => {
+  try {
+    engine = await findEngine(root);
+  } catch (e) {
+    throw new Error(`needs the Pulumi CLI: npm run engine:build, or put pulumi on PATH (${(e as Error).message})`);
+  }
+  const missing = missingPlugins(engine, root);
+  if (missing.length) {
+    throw new Error(
+      `needs the provider plugins ${missing.join(", ")}: pulumi plugin install resource NAME VERSION (where github.com is reachable), ` +
+        `or --file BIN for a binary built elsewhere`,
+    );
+  }
+  dir = mkdtempSync(join(tmpdir(), "c1m-engine-e2e-"));
+  for (const f of ["Pulumi.yaml", "package.json", "dist", "node_modules"]) symlinkSync(join(root, f), join(dir, f));
+  mkdirSync(join(dir, "state"));
+  before0 = sysctls();
+  stack = await LocalWorkspace.createStack(
+    { stackName: name, workDir: dir },
+    {
+      pulumiCommand: engine.command,
+      envVars: {
+        PULUMI_BACKEND_URL: `file://${join(dir, "state")}`,
+        PULUMI_CONFIG_PASSPHRASE: "engine-e2e",
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+      },
+    },
+  );
+});
+
+after(async () => {
+  // Whatever a failed step left: destroy through the engine, then the stack and its files.
+  if (stack) {
+    await stack.destroy().catch(() => undefined);
+    await stack.workspace.removeStack(stack.name).catch(() => undefined);
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const outputs = async (natPortRange: string) => {
+  await stack.setAllConfig(config(natPortRange));
+  const r = await stack.up();
+  return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, v.value as unknown]));
+};
+const natRules = () =>
+  sh("iptables -t nat -S POSTROUTING")
+    .split("\n")
+    .filter((l) => l.includes(`c1m-lab:${name}`));
+
+test("up: the wall, with the outputs the plan predicts", async () => {
+  const o = await outputs("40000-40999");
+  assert.equal(o.verdict, "plateau-as-expected");
+  assert.equal(o.total, 1000);
+  assert.equal(o.target, 3000);
+  assert.deepEqual(o.perServerIp, { "10.211.1.2": 1000 });
+  assert.equal(o.bindingLimit, "nat-pool");
+  assert.equal(natRules().length, 1);
+  assert.match(natRules()[0]!, /--to-ports 40000-40999/);
+});
+
+test("preview right after: no changes", async () => {
+  const p = await stack.preview();
+  const changed = Object.entries(p.changeSummary).filter(([op, n]) => op !== "same" && n > 0);
+  assert.deepEqual(changed, []);
+});
+
+test("a new natPortRange: the old rule is gone, the clients start anew, the wall moves with it", async () => {
+  const o = await outputs("41000-41999");
+  assert.equal(o.total, 1000);
+  assert.equal(natRules().length, 1);
+  assert.match(natRules()[0]!, /--to-ports 41000-41999/);
+});
+
+test("destroy: nothing of the lab is left, sysctls as before; a second destroy is a no-op", async () => {
+  await stack.destroy();
+  assert.equal(runScript(`ip netns list | grep -c c1mt-${name}`).stdout.trim(), "0");
+  assert.equal(runScript(`ip -br link | grep -c c1mt-${name}`).stdout.trim(), "0");
+  assert.deepEqual(natRules(), []);
+  assert.equal(sh(`iptables -S | grep -c 'c1m-lab:${name}' || true`).trim(), "0");
+  assert.equal(sh(`docker ps -aq --filter label=c1m-lab.stack=${name}`).trim(), "");
+  assert.equal(sh(`docker network ls -q --filter label=c1m-lab.stack=${name}`).trim(), "");
+  assert.equal(sh(`docker images -q c1m-lab-client:${name}; docker images -q c1m-lab-node:${name}`).trim(), "");
+  assert.deepEqual(sysctls(), before0);
+  const again = await stack.destroy();
+  assert.deepEqual(again.summary.resourceChanges ?? {}, {});
+});
