@@ -4,9 +4,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { localScript } from "../localScript.js";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript, imageRemoveScript } from "./images.js";
+import { clientsStopScript } from "./drain.js";
 import { script } from "../scripts/shell.js";
 import { natPoolCreateScript, natPoolDeleteScript, type NatPoolArgs } from "../scripts/netns.js";
-import type { LabSteps } from "../steps.js";
+import { STACK_LABEL, type LabSteps } from "../steps.js";
 
 export interface ClientFleetArgs {
   image: LabSteps["image"];
@@ -114,6 +115,19 @@ export class ClientFleet extends pulumi.ComponentResource {
           { ...child, dependsOn: [imageCleanup, ...(natPool ? [natPool] : [])] },
         ),
     );
+
+    // Deleted before the containers (it depends on them): stops them all first, see drain.ts.
+    const stack = args.containers[0]?.labels[STACK_LABEL];
+    if (stack !== undefined) {
+      localScript(
+        `${name}-stop`,
+        {
+          create: script("client containers: stopped on destroy", ["true"]),
+          delete: clientsStopScript(`${STACK_LABEL}=${stack}`),
+        },
+        { parent: this, dependsOn: containers },
+      );
+    }
 
     this.containerIds = pulumi.all(containers.map((c) => c.id));
     this.imageRef = image.repoDigest;

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript, imageRemoveScript } from "../../infra/clients/images.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
+import { clientsStopScript } from "../../infra/clients/drain.js";
 import { dockerAvailable, runScript, sh } from "../support/sh.js";
 
 const all = () => new Set(sh("docker images -a -q --no-trunc").trim().split("\n").filter(Boolean));
@@ -68,5 +69,28 @@ test("host-node base: made once from this machine's node, runs it, removed on de
     assert.notEqual(runScript(`docker image inspect ${base.name}`).code, 0, "removed");
   } finally {
     runScript(`docker image rm -f ${base.name} >/dev/null 2>&1`);
+  }
+});
+
+test("clients stop script: stops the stack's client containers (even one slow to die), leaves others running", () => {
+  assert.ok(dockerAvailable(), "needs a running dockerd (apt-get install docker.io; dockerd &)");
+  const base = ensureLocalNodeBase();
+  const stack = `c1mt-stop-${process.pid}`;
+  const run = (n: string, labels: string, cmdline: string) =>
+    sh(`docker run -d --name ${n} ${labels} --network none ${base} /usr/local/bin/node -e '${cmdline}'`);
+  const names = [`${stack}-a`, `${stack}-slow`, `${stack}-other`];
+  try {
+    const mine = `--label c1m-lab.stack=${stack} --label c1m-lab.role=client`;
+    run(names[0]!, mine, "setInterval(() => {}, 1000)");
+    // Ignores SIGTERM: docker stop has to wait for its grace period, then kill.
+    run(names[1]!, mine, 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)');
+    run(names[2]!, `--label c1m-lab.stack=${stack}-not`, "setInterval(() => {}, 1000)");
+    const r = runScript(clientsStopScript(`c1m-lab.stack=${stack}`, { graceSeconds: 1 }));
+    assert.equal(r.code, 0, r.stderr);
+    const state = (n: string) => sh(`docker inspect -f '{{.State.Running}}' ${n}`).trim();
+    assert.deepEqual(names.map(state), ["false", "false", "true"]);
+    assert.equal(runScript(clientsStopScript(`c1m-lab.stack=${stack}`, { graceSeconds: 1 })).code, 0, "again: nothing to stop");
+  } finally {
+    runScript(`docker rm -f ${names.join(" ")} >/dev/null 2>&1`);
   }
 });

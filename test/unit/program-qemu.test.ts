@@ -98,6 +98,7 @@ describe("stack qemu", () => {
         ["clients-c1m-qemu-client-0", "docker:index/container:Container", "clients"],
         ["clients-c1m-qemu-client-1", "docker:index/container:Container", "clients"],
         ["clients-c1m-qemu-client-2", "docker:index/container:Container", "clients"],
+        ["clients-stop", "command:local:Command", "clients"],
         ["connection-test", "c1m-lab:test:ConnectionTest", "lab"],
         ["connection-test-verify", "command:local:Command", "connection-test"],
       ],

@@ -223,6 +223,7 @@ for (const name of VM_STACKS) {
         ["clients-image-cleanup", "command:local:Command", "clients"],
         [`clients-c1m-${name}-clients`, "docker:index/network:Network", "clients"],
         ...containers,
+        ["clients-stop", "command:local:Command", "clients"],
         ["connection-test", "c1m-lab:test:ConnectionTest", "lab"],
         ["connection-test-verify", "command:local:Command", "connection-test"],
       ]);

@@ -72,3 +72,14 @@ test("the image cleanup removes the image by the id it was built as, after its c
   for (const c of containers) assert.ok(c.dependsOn.includes("clients-image-cleanup"), `${c.name} goes before the image`);
   assert.deepEqual(upstreamTriggers(cleanup.inputs.triggers), []);
 });
+
+test("the clients are stopped before the docker provider deletes them (it gives up on a client slow to die)", async () => {
+  const r = await runProgram(snat, { stack: "snat-1ip" });
+  const stop = r.byName("clients-stop");
+  assert.deepEqual(stop.dependsOn.sort(), ["clients-c1m-snat-1ip-client-0", "clients-c1m-snat-1ip-client-1"]);
+  assert.match(
+    String(stop.inputs.delete),
+    /docker ps -q --filter label=c1m-lab\.stack=snat-1ip --filter label=c1m-lab\.role=client/,
+  );
+  assert.match(String(stop.inputs.delete), /docker stop -t 10 \$ids/);
+});
