@@ -52,6 +52,7 @@ export class Lab extends pulumi.ComponentResource {
     const fleet = new ClientFleet(
       "clients",
       {
+        stack: steps.stack,
         image: steps.image,
         networks: steps.networks,
         containers: steps.containers,

@@ -10,6 +10,8 @@ import { natPoolCreateScript, natPoolDeleteScript, type NatPoolArgs } from "../s
 import { STACK_LABEL, type LabSteps } from "../steps.js";
 
 export interface ClientFleetArgs {
+  /** The stack: its label marks every client container. */
+  stack: string;
   image: LabSteps["image"];
   networks: LabSteps["networks"];
   containers: LabSteps["containers"];
@@ -117,17 +119,14 @@ export class ClientFleet extends pulumi.ComponentResource {
     );
 
     // Deleted before the containers (it depends on them): stops them all first, see drain.ts.
-    const stack = args.containers[0]?.labels[STACK_LABEL];
-    if (stack !== undefined) {
-      localScript(
-        `${name}-stop`,
-        {
-          create: script("client containers: stopped on destroy", ["true"]),
-          delete: clientsStopScript(`${STACK_LABEL}=${stack}`),
-        },
-        { parent: this, dependsOn: containers },
-      );
-    }
+    localScript(
+      `${name}-stop`,
+      {
+        create: script("client containers: stopped on destroy", ["true"]),
+        delete: clientsStopScript(`${STACK_LABEL}=${args.stack}`),
+      },
+      { parent: this, dependsOn: containers },
+    );
 
     this.containerIds = pulumi.all(containers.map((c) => c.id));
     this.imageRef = image.repoDigest;
