@@ -125,13 +125,19 @@ test("host delete ends what still runs in the namespace (a start cut short by a 
   if (!needsRoot(t)) return;
   t.after(cleanup);
   ok(s.netnsHostCreateScript(host), "host create");
-  sh(`ip netns exec ${host.namespace} setsid sleep 300 </dev/null >/dev/null 2>&1 &`);
-  sh(`ip netns exec ${host.namespace} setsid bash -c 'trap "" TERM; sleep 300' </dev/null >/dev/null 2>&1 &`);
+  // A duration of this test's own, so no other process matches.
+  const sleeper = `sleep ${3000 + id}`;
+  sh(`ip netns exec ${host.namespace} setsid ${sleeper} </dev/null >/dev/null 2>&1 &`);
+  sh(`ip netns exec ${host.namespace} setsid bash -c 'trap "" TERM; ${sleeper}' </dev/null >/dev/null 2>&1 &`);
   sh("sleep 0.5");
   assert.equal(sh(`ip netns pids ${host.namespace}`).trim().split("\n").length >= 2, true, "two processes inside");
   ok(s.netnsHostDeleteScript(host), "host delete");
   assert.doesNotMatch(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"));
-  assert.equal(sh("pgrep -fc '^sleep 300$' || true").trim(), "0", "nothing of the namespace still runs");
+  // A SIGKILLed process leaves the namespace a moment before it leaves the process table.
+  const left = sh(
+    `for i in $(seq 1 20); do pgrep -f '^${sleeper}$' >/dev/null || break; sleep 0.25; done; pgrep -fc '^${sleeper}$' || true`,
+  );
+  assert.equal(left.trim(), "0", "nothing of the namespace still runs");
 });
 
 test("tuning raises host limits only when below, sets namespace keys, and restores exactly", async (t) => {
