@@ -86,7 +86,7 @@ test("the live dashboard follows a real ramp to the verdict in headless Chromium
   assert.ok(url, `the dashboard's address is printed first: ${progress.join("\n")}`);
 
   const profile = await mkdtemp(join(tmpdir(), "c1m-chromium-"));
-  t.after(() => rm(profile, { recursive: true, force: true }));
+  t.after(() => rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
