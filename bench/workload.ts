@@ -7,7 +7,7 @@ import { get } from "node:http";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { parseFlags, parseIntOption } from "../workload/cliArgs.js";
-import type { ClientStatus, ServerStats } from "../workload/protocol.js";
+import type { ClientStatus, ServerStats } from "../shared/protocol.js";
 
 const DIST_WORKLOAD = fileURLToPath(new URL("../workload/", import.meta.url));
 const SERVER_JS = DIST_WORKLOAD + "server.js";

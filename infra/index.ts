@@ -1,18 +1,22 @@
 // The Pulumi program's edge: read and validate config, plan, build the lab, export the report.
 // Bad config or an infeasible target stops here, before any resource is registered.
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { fileURLToPath } from "node:url";
-import { planCapacity, PlanError, type CapacityPlan } from "./capacity.js";
-import { ConfigError, parseLabConfig, type LabConfig } from "./config.js";
-import { gatherHostFacts } from "./facts.js";
+import { planCapacity, PlanError } from "./plan/capacity.js";
+import { type CapacityPlan } from "../shared/plan.js";
+import { ConfigError, parseLabConfig, type LabConfig } from "./config/schema.js";
+import { hostFactsScript, parseHostFacts } from "./plan/facts.js";
+import type { HostFacts } from "./plan/capacity.js";
 import { Lab } from "./lab.js";
-import { ScriptInputError } from "./scripts/vm.js";
-import { secretConfigProblem, SSH_KEY_HINT, SSH_PRIVATE_KEY, withoutSecretKeys } from "./secretConfig.js";
-import { labSteps, type LabPaths } from "./steps.js";
-import { vmLabSteps, VmStepsError } from "./vmSteps.js";
-import { BundleError, writeWorkloadBundle } from "./workloadBundle.js";
+import { ScriptInputError } from "./shell.js";
+import { secretConfigProblem, SSH_KEY_HINT, SSH_PRIVATE_KEY, withoutSecretKeys } from "./config/secrets.js";
+import { labSteps } from "./server/netns/steps.js";
+import { type LabPaths } from "./plan/paths.js";
+import { vmLabSteps, VmStepsError } from "./server/vm/steps.js";
+import { BundleError, writeWorkloadBundle } from "./server/vm/workloadBundle.js";
 
 const NAMESPACE = "c1m-lab";
 
@@ -73,6 +77,12 @@ function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabP
     home: homedir(),
   });
   return new Lab("lab", { config, plan, steps, paths, sshPrivateKey: privateKey });
+}
+
+/** The facts of the machine `pulumi up` runs on (its stdout is JSON for the plan, not for the terminal). */
+async function gatherHostFacts(): Promise<HostFacts> {
+  const result = await command.local.run({ command: hostFactsScript(), interpreter: ["/bin/bash", "-c"], logging: "stderr" });
+  return parseHostFacts(result.stdout);
 }
 
 export default async function main() {

@@ -3,22 +3,17 @@
 // The server side is a network namespace on this machine (netns) or a real VM (multipass, qemu, ssh);
 // the clients and the test are the same for both.
 import * as pulumi from "@pulumi/pulumi";
-import { stablePlan, type CapacityPlan } from "./capacity.js";
+import type { CapacityPlan } from "../shared/plan.js";
+import { ConnectionTest, type ConnectionReport } from "./check/connectionTest.js";
 import { ClientFleet } from "./clients/fleet.js";
-import type { LabConfig } from "./config.js";
-import { ConnectionServer } from "./server/connectionServer.js";
-import { QemuServerHost } from "./qemu/host.js";
-import { MultipassServerHost } from "./server/multipassHost.js";
-import { NetnsServerHost } from "./server/netnsHost.js";
-import { SecondaryIps } from "./server/secondaryIps.js";
-import { VmServerHost } from "./server/sshHost.js";
-import { Tuning } from "./server/tuning.js";
-import { VmConnectionServer } from "./server/vmConnectionServer.js";
-import { VmSecondaryIps } from "./server/vmSecondaryIps.js";
-import { VmTuning } from "./server/vmTuning.js";
-import type { ClientSteps, LabPaths, LabSteps } from "./steps.js";
-import { ConnectionTest, type ConnectionReport } from "./test/connectionTest.js";
-import type { VmLabSteps } from "./vmSteps.js";
+import type { ClientSteps } from "./clients/steps.js";
+import type { LabConfig } from "./config/schema.js";
+import { stablePlan } from "./plan/capacity.js";
+import type { LabPaths } from "./plan/paths.js";
+import { netnsServerSide } from "./server/netns/index.js";
+import type { LabSteps } from "./server/netns/steps.js";
+import { vmServerSide } from "./server/vm/index.js";
+import type { VmLabSteps } from "./server/vm/steps.js";
 
 export type LabArgs =
   | { config: LabConfig; plan: CapacityPlan; steps: LabSteps; paths: LabPaths }
@@ -31,12 +26,6 @@ export type LabArgs =
       sshPrivateKey: pulumi.Output<string>;
     };
 
-/** What the client side needs from the server side. */
-interface ServerSide {
-  address: pulumi.Output<string>;
-  server: pulumi.Resource & { stepId: pulumi.Output<string>; metricsUrl: pulumi.Output<string> };
-}
-
 export class Lab extends pulumi.ComponentResource {
   readonly serverAddress: pulumi.Output<string>;
   readonly metricsUrl: pulumi.Output<string>;
@@ -45,7 +34,9 @@ export class Lab extends pulumi.ComponentResource {
   constructor(name: string, args: LabArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:index:Lab", name, {}, opts);
     const { plan, paths } = args;
-    const side = "sshPrivateKey" in args ? this.vmServer(args.steps, args.sshPrivateKey) : this.netnsServer(args.steps);
+    // Component type tokens (c1m-lab:server:VmTuning, ...) predate the backend folders and stay
+    // as they are: a new token changes every URN, and the engine would replace a running lab.
+    const side = "sshPrivateKey" in args ? vmServerSide(this, args.steps, args.sshPrivateKey) : netnsServerSide(this, args.steps);
     const steps: ClientSteps = args.steps;
     const { server } = side;
 
@@ -78,52 +69,5 @@ export class Lab extends pulumi.ComponentResource {
     this.metricsUrl = server.metricsUrl;
     this.report = test.report;
     this.registerOutputs({ serverAddress: this.serverAddress, metricsUrl: this.metricsUrl, report: this.report });
-  }
-
-  /** A network namespace on this machine stands for the server VM. */
-  private netnsServer(steps: LabSteps): ServerSide {
-    const child = { parent: this };
-    const host = new NetnsServerHost("server-host", steps.host, child);
-    const addresses = new SecondaryIps("secondary-ips", { ...steps.addresses, hostId: host.hostId }, child);
-    const tuning = new Tuning("tuning", { ...steps.tuning, hostId: host.hostId }, child);
-    const server = new ConnectionServer(
-      "connection-server",
-      { ...steps.server, metricsUrl: steps.metricsUrl, triggers: [host.hostId, addresses.stepId, tuning.stepId] },
-      { parent: this, dependsOn: [addresses, tuning] },
-    );
-    return { address: host.address, server };
-  }
-
-  /** A real VM over ssh: launched by multipass or qemu, or an adopted host. Each step waits for the one before. */
-  private vmServer(steps: VmLabSteps, privateKey: pulumi.Output<string>): ServerSide {
-    const hostArgs = { ssh: steps.ssh, privateKey, stagingDir: steps.stagingDir, primaryAddress: steps.primaryAddress };
-    const host =
-      steps.provider === "multipass"
-        ? new MultipassServerHost("server-host", { ...hostArgs, multipass: steps.multipass! }, { parent: this })
-        : steps.provider === "qemu"
-          ? new QemuServerHost("server-host", { ...hostArgs, qemu: steps.qemu! }, { parent: this })
-          : new VmServerHost("server-host", { ...hostArgs, host: steps.ssh.host! }, { parent: this });
-    const onHost = { connection: host.connection, hostId: host.hostId };
-    const addresses = new VmSecondaryIps(
-      "secondary-ips",
-      {
-        ...steps.addresses,
-        ...onHost,
-        ...(host instanceof MultipassServerHost ? { managementAddress: host.managementAddress } : {}),
-      },
-      { parent: this, dependsOn: [host] },
-    );
-    const tuning = new VmTuning("tuning", { ...steps.tuning, ...onHost }, { parent: this, dependsOn: [addresses] });
-    const server = new VmConnectionServer(
-      "connection-server",
-      {
-        ...steps.server,
-        ...onHost,
-        metricsUrl: steps.metricsUrl,
-        triggers: [host.hostId, addresses.stepId, tuning.stepId],
-      },
-      { parent: this, dependsOn: [addresses, tuning] },
-    );
-    return { address: host.address, server };
   }
 }

@@ -4,7 +4,7 @@ import { UsageError } from "./cliArgs.js";
 import { ConnectionClient } from "./client/connectionClient.js";
 import { CLIENT_USAGE, parseClientArgs, type ClientConfig } from "./client/config.js";
 import { FD_RESERVE, processesNeeded, readOpenFilesLimit, usableSockets } from "./limits.js";
-import { CLIENT_ENV } from "./protocol.js";
+import { CLIENT_ENV } from "../shared/protocol.js";
 
 /** Env var that makes the client use a net.Socket per connection (the fallback path). */
 const NET_SOCKETS_ENV = "C1M_CLIENT_NET_SOCKETS";

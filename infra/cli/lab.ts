@@ -9,12 +9,13 @@ import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LocalWorkspace, type OutputMap } from "@pulumi/pulumi/automation/index.js";
-import { planCapacity } from "../capacity.js";
-import { parseLabConfig, type LabConfig } from "../config.js";
+import { planCapacity } from "../plan/capacity.js";
+import { parseLabConfig, type LabConfig } from "../config/schema.js";
 import { labDown, labUp } from "../direct/runner.js";
-import { labSteps } from "../steps.js";
+import { labSteps } from "../server/netns/steps.js";
 import { EngineMissing, findEngine, missingPlugins, type Engine } from "./engine.js";
-import { readHostFacts, readStackConfig, stackNames } from "./stackFile.js";
+import { readStackConfig, stackNames } from "../config/stackFile.js";
+import { readHostFacts } from "../plan/readFacts.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 class UsageError extends Error {}

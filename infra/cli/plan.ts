@@ -2,10 +2,11 @@
 // shipped stack file, touching nothing.
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS, type HostFacts } from "../capacity.js";
-import { parseLabConfig } from "../config.js";
-import { formatPlan } from "../planTable.js";
-import { readHostFacts, readStackConfig, stackNames } from "./stackFile.js";
+import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS, type HostFacts } from "../plan/capacity.js";
+import { parseLabConfig } from "../config/schema.js";
+import { formatPlan } from "../plan/table.js";
+import { readStackConfig, stackNames } from "../config/stackFile.js";
+import { readHostFacts } from "../plan/readFacts.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const usage = `usage: npm run plan -- --stack NAME [--facts live|reference|article] [--json]

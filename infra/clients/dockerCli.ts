@@ -1,6 +1,6 @@
 // The client fleet's Docker objects as docker CLI argument lists: the engine-free twin of the
 // @pulumi/docker resources in fleet.ts, built from the same specs. Pure.
-import type { ContainerSpec, NetworkSpec } from "../steps.js";
+import type { ContainerSpec, NetworkSpec } from "./steps.js";
 
 const labelArgs = (labels: Record<string, string>) => Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
 

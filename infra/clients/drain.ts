@@ -3,7 +3,7 @@
 // container, but did not receive an exit event" (seen at 1M through `pulumi destroy`: 12 of 51
 // deleted, the rest left until a second destroy). This step's delete stops them first, retrying
 // the slow ones, so the provider only removes stopped containers.
-import { cmd, script } from "../scripts/shell.js";
+import { cmd, script } from "../shell.js";
 
 export function clientsStopScript(labelFilter: string, options: { rounds?: number; graceSeconds?: number } = {}): string {
   const rounds = options.rounds ?? 20;

@@ -5,9 +5,10 @@ import * as docker from "@pulumi/docker";
 import { localScript } from "../localScript.js";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript, imageRemoveScript } from "./images.js";
 import { clientsStopScript } from "./drain.js";
-import { script } from "../scripts/shell.js";
-import { natPoolCreateScript, natPoolDeleteScript, type NatPoolArgs } from "../scripts/netns.js";
-import { STACK_LABEL, type LabSteps } from "../steps.js";
+import { script } from "../shell.js";
+import { natPoolCreateScript, natPoolDeleteScript, type NatPoolArgs } from "./natPool.js";
+import { STACK_LABEL } from "./steps.js";
+import { type LabSteps } from "../server/netns/steps.js";
 
 export interface ClientFleetArgs {
   /** The stack: its label marks every client container. */

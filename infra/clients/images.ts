@@ -4,7 +4,7 @@
 // dangling (seen here: three per build after `pulumi destroy`). So the cleanup walks the
 // untagged parents first, then removes the image and them; a parent another image still uses
 // stays (no -f).
-import { cmd, script } from "../scripts/shell.js";
+import { cmd, script } from "../shell.js";
 
 /** `clients.baseImage: host-node`: the image's name, and the node binary it holds. */
 export interface HostNodeBase {

@@ -2,10 +2,15 @@
 // the same order; teardown in reverse. The end-to-end tests and bench:scale use it.
 import { execFileSync, spawnSync } from "node:child_process";
 import { dockerBuildArgs, dockerNetworkCreateArgs, dockerRunArgs } from "../clients/dockerCli.js";
-import { briefAddresses } from "../net.js";
-import * as scripts from "../scripts/netns.js";
+import { briefAddresses } from "../plan/net.js";
+import { natPoolCreateScript, natPoolDeleteScript } from "../clients/natPool.js";
+import { netnsAddressesCreateScript, netnsAddressesDeleteScript } from "../server/netns/scripts/addresses.js";
+import { netnsHostCreateScript, netnsHostDeleteScript } from "../server/netns/scripts/host.js";
+import { serverStartScript, serverStopScript } from "../server/netns/scripts/server.js";
+import { tuningCreateScript, tuningDeleteScript } from "../server/netns/scripts/tuning.js";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript } from "../clients/images.js";
-import { STACK_LABEL, type LabSteps } from "../steps.js";
+import { STACK_LABEL } from "../clients/steps.js";
+import { type LabSteps } from "../server/netns/steps.js";
 
 export interface DirectOptions {
   /** Progress lines (default: stderr). */
@@ -32,18 +37,18 @@ export function labUp(steps: LabSteps, options: DirectOptions = {}): void {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   try {
     log(`server host: namespace ${steps.host.namespace}`);
-    bash(scripts.netnsHostCreateScript(steps.host), "server host");
+    bash(netnsHostCreateScript(steps.host), "server host");
     log(`secondary IPs: ${briefAddresses(steps.addresses.addresses)}`);
-    bash(scripts.netnsAddressesCreateScript(steps.addresses), "secondary IPs");
+    bash(netnsAddressesCreateScript(steps.addresses), "secondary IPs");
     log("tuning");
-    bash(scripts.tuningCreateScript(steps.tuning), "tuning");
+    bash(tuningCreateScript(steps.tuning), "tuning");
     log("connection server");
-    bash(scripts.serverStartScript(steps.server), "connection server");
+    bash(serverStartScript(steps.server), "connection server");
     log(`client image ${steps.image.name} (base ${steps.image.baseImage})`);
     if (steps.image.hostNodeBase) bash(hostNodeBaseCreateScript(steps.image.hostNodeBase), "client base image");
     docker(dockerBuildArgs(steps.image), "client image build");
     for (const n of steps.networks) docker(dockerNetworkCreateArgs(n), `network ${n.name}`);
-    if (steps.natPool.length) bash(scripts.natPoolCreateScript(steps.natPool), "NAT pool");
+    if (steps.natPool.length) bash(natPoolCreateScript(steps.natPool), "NAT pool");
     log(`${steps.containers.length} client containers`);
     for (const c of steps.containers) docker(dockerRunArgs(c, steps.image.name), `container ${c.name}`);
   } catch (e) {
@@ -78,7 +83,7 @@ export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] 
       }
     }
   });
-  if (steps.natPool.length) attempt("NAT pool", () => bash(scripts.natPoolDeleteScript(steps.natPool), "NAT pool delete"));
+  if (steps.natPool.length) attempt("NAT pool", () => bash(natPoolDeleteScript(steps.natPool), "NAT pool delete"));
   attempt("networks", () => {
     const ids = docker(["network", "ls", "-q", "--filter", filter], "list networks").split("\n").filter(Boolean);
     if (ids.length) docker(["network", "rm", ...ids], "remove networks");
@@ -90,10 +95,10 @@ export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] 
   });
   const hostNodeBase = steps.image.hostNodeBase;
   if (hostNodeBase) attempt("base image", () => bash(hostNodeBaseDeleteScript(hostNodeBase), "base image remove"));
-  attempt("server", () => bash(scripts.serverStopScript(steps.server), "server stop"));
-  attempt("tuning", () => bash(scripts.tuningDeleteScript(steps.tuning), "tuning delete"));
-  attempt("addresses", () => bash(scripts.netnsAddressesDeleteScript(steps.addresses), "addresses delete"));
-  attempt("host", () => bash(scripts.netnsHostDeleteScript(steps.host), "host delete"));
+  attempt("server", () => bash(serverStopScript(steps.server), "server stop"));
+  attempt("tuning", () => bash(tuningDeleteScript(steps.tuning), "tuning delete"));
+  attempt("addresses", () => bash(netnsAddressesDeleteScript(steps.addresses), "addresses delete"));
+  attempt("host", () => bash(netnsHostDeleteScript(steps.host), "host delete"));
   for (const p of problems) log(`teardown: ${p}`);
   return problems;
 }

@@ -5,14 +5,23 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as s from "../../infra/scripts/netns.js";
-import { parseHostFacts } from "../../infra/facts.js";
+import { type NatPoolArgs, natPoolCreateScript, natPoolDeleteScript } from "../../infra/clients/natPool.js";
+import { hostFactsScript } from "../../infra/plan/facts.js";
+import {
+  type AddressesArgs,
+  netnsAddressesCreateScript,
+  netnsAddressesDeleteScript,
+} from "../../infra/server/netns/scripts/addresses.js";
+import { type NetnsHostArgs, netnsHostCreateScript, netnsHostDeleteScript } from "../../infra/server/netns/scripts/host.js";
+import { type ServerProcessArgs, serverStartScript, serverStopScript } from "../../infra/server/netns/scripts/server.js";
+import { type TuningArgs, tuningCreateScript, tuningDeleteScript } from "../../infra/server/netns/scripts/tuning.js";
+import { parseHostFacts } from "../../infra/plan/facts.js";
 import { needsRoot, runScript, sh } from "../support/sh.js";
 
 const id = process.pid % 10_000;
 const octet = 100 + (process.pid % 150);
 const stateDir = mkdtempSync(join(tmpdir(), "c1mt-state-"));
-const host: s.NetnsHostArgs = {
+const host: NetnsHostArgs = {
   namespace: `c1mt-${id}`,
   hostInterface: `c1mt${id}h`,
   interface: `c1mt${id}s`,
@@ -38,7 +47,7 @@ test("netns server host, addresses, server process: create, effect, delete, no r
   if (!needsRoot(t)) return;
   t.after(cleanup);
 
-  for (let i = 0; i < 2; i++) ok(s.netnsHostCreateScript(host), `host create #${i + 1}`);
+  for (let i = 0; i < 2; i++) ok(netnsHostCreateScript(host), `host create #${i + 1}`);
   assert.match(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"));
   const hostSide = sh(`ip -o addr show dev ${host.hostInterface}`);
   assert.match(hostSide, new RegExp(`10\\.209\\.${octet}\\.1/24`));
@@ -47,8 +56,8 @@ test("netns server host, addresses, server process: create, effect, delete, no r
   assert.match(sh(`ip -n ${host.namespace} route`), new RegExp(`default via 10\\.209\\.${octet}\\.1`));
   assert.equal(sh("cat /proc/sys/net/ipv4/ip_forward").trim(), "1");
 
-  const addresses: s.AddressesArgs = { namespace: host.namespace, interface: host.interface, addresses: secondaries };
-  for (let i = 0; i < 2; i++) ok(s.netnsAddressesCreateScript(addresses), `addresses create #${i + 1}`);
+  const addresses: AddressesArgs = { namespace: host.namespace, interface: host.interface, addresses: secondaries };
+  for (let i = 0; i < 2; i++) ok(netnsAddressesCreateScript(addresses), `addresses create #${i + 1}`);
   const inside = sh(`ip -n ${host.namespace} -o -4 addr show dev ${host.interface}`);
   for (const a of secondaries) assert.ok(inside.includes(a), `${a} in ${inside}`);
   // The host reaches every server address over the veth (traffic into our own namespace): a closed
@@ -64,7 +73,7 @@ test("netns server host, addresses, server process: create, effect, delete, no r
     fake,
     `console.log(JSON.stringify({type:"listening", args: process.argv.slice(2)})); setInterval(() => {}, 1000);`,
   );
-  const server: s.ServerProcessArgs = {
+  const server: ServerProcessArgs = {
     namespace: host.namespace,
     stateDir,
     node: process.execPath,
@@ -74,25 +83,25 @@ test("netns server host, addresses, server process: create, effect, delete, no r
     readyTimeoutSeconds: 10,
   };
   const started = Date.now();
-  const pid = ok(s.serverStartScript(server), "server start").trim();
+  const pid = ok(serverStartScript(server), "server start").trim();
   assert.ok(Date.now() - started < 8000, "create returns while the server keeps running");
   assert.match(pid, /^\d+$/);
   assert.equal(sh(`ip netns identify ${pid}`).trim(), host.namespace, "the server runs inside the namespace");
   assert.match(sh(`cat ${stateDir}/server.log`), /"args":\["--port","9000","--label","it's quoted"\]/);
   // Starting again replaces it.
-  const pid2 = ok(s.serverStartScript(server), "server restart").trim();
+  const pid2 = ok(serverStartScript(server), "server restart").trim();
   assert.notEqual(pid2, pid);
   assert.equal(runScript(`kill -0 ${pid}`).code, 1, "the old server is gone");
 
-  for (let i = 0; i < 2; i++) ok(s.serverStopScript(server), `server stop #${i + 1}`);
+  for (let i = 0; i < 2; i++) ok(serverStopScript(server), `server stop #${i + 1}`);
   assert.equal(runScript(`kill -0 ${pid2}`).code, 1, "the server is stopped");
   assert.ok(!existsSync(join(stateDir, "server.pid")));
 
-  for (let i = 0; i < 2; i++) ok(s.netnsAddressesDeleteScript(addresses), `addresses delete #${i + 1}`);
+  for (let i = 0; i < 2; i++) ok(netnsAddressesDeleteScript(addresses), `addresses delete #${i + 1}`);
   const left = sh(`ip -n ${host.namespace} -o -4 addr show dev ${host.interface}`);
   for (const a of secondaries) assert.ok(!left.includes(a), `${a} removed`);
 
-  for (let i = 0; i < 2; i++) ok(s.netnsHostDeleteScript(host), `host delete #${i + 1}`);
+  for (let i = 0; i < 2; i++) ok(netnsHostDeleteScript(host), `host delete #${i + 1}`);
   assert.doesNotMatch(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"));
   assert.equal(runScript(`ip link show ${host.hostInterface}`).code, 1, "no veth left");
   assert.ok(!existsSync(stateDir), "no state left");
@@ -101,11 +110,11 @@ test("netns server host, addresses, server process: create, effect, delete, no r
 test("a server that dies at start fails the step with its log", async (t) => {
   if (!needsRoot(t)) return;
   t.after(cleanup);
-  ok(s.netnsHostCreateScript(host), "host create");
+  ok(netnsHostCreateScript(host), "host create");
   const bad = join(stateDir, "bad-server.mjs");
   writeFileSync(bad, `console.error("cannot listen: EADDRINUSE"); process.exit(3);`);
   const r = runScript(
-    s.serverStartScript({
+    serverStartScript({
       namespace: host.namespace,
       stateDir,
       node: process.execPath,
@@ -118,20 +127,20 @@ test("a server that dies at start fails the step with its log", async (t) => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /the connection server did not start/);
   assert.match(r.stderr, /cannot listen: EADDRINUSE/);
-  ok(s.netnsHostDeleteScript(host), "host delete");
+  ok(netnsHostDeleteScript(host), "host delete");
 });
 
 test("host delete ends what still runs in the namespace (a start cut short by a killed pulumi up), even a process that ignores SIGTERM", async (t) => {
   if (!needsRoot(t)) return;
   t.after(cleanup);
-  ok(s.netnsHostCreateScript(host), "host create");
+  ok(netnsHostCreateScript(host), "host create");
   // A duration of this test's own, so no other process matches.
   const sleeper = `sleep ${3000 + id}`;
   sh(`ip netns exec ${host.namespace} setsid ${sleeper} </dev/null >/dev/null 2>&1 &`);
   sh(`ip netns exec ${host.namespace} setsid bash -c 'trap "" TERM; ${sleeper}' </dev/null >/dev/null 2>&1 &`);
   sh("sleep 0.5");
   assert.equal(sh(`ip netns pids ${host.namespace}`).trim().split("\n").length >= 2, true, "two processes inside");
-  ok(s.netnsHostDeleteScript(host), "host delete");
+  ok(netnsHostDeleteScript(host), "host delete");
   assert.doesNotMatch(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"));
   // A SIGKILLed process leaves the namespace a moment before it leaves the process table.
   const left = sh(
@@ -143,7 +152,7 @@ test("host delete ends what still runs in the namespace (a start cut short by a 
 test("tuning raises host limits only when below, sets namespace keys, and restores exactly", async (t) => {
   if (!needsRoot(t)) return;
   t.after(cleanup);
-  ok(s.netnsHostCreateScript(host), "host create");
+  ok(netnsHostCreateScript(host), "host create");
   const key = "net.netfilter.nf_conntrack_max";
   const read = (k: string) => sh(`sysctl -n ${k}`).trim();
   const before = read(key);
@@ -152,7 +161,7 @@ test("tuning raises host limits only when below, sets namespace keys, and restor
   t.after(() => {
     runScript(`sysctl -qw ${key}=${before} ${timeWait}=${timeWaitBefore}`);
   });
-  const tuning: s.TuningArgs = {
+  const tuning: TuningArgs = {
     stateDir,
     raise: { [key]: Number(before) + 4096, "fs.nr_open": 1024 /* already higher: left alone */ },
     set: { [timeWait]: "7" },
@@ -160,7 +169,7 @@ test("tuning raises host limits only when below, sets namespace keys, and restor
     namespaceSysctls: { "net.core.somaxconn": "54321", "net.ipv4.ip_local_port_range": "1024 65535" },
   };
   const nrOpen = read("fs.nr_open");
-  for (let i = 0; i < 2; i++) ok(s.tuningCreateScript(tuning), `tuning create #${i + 1}`);
+  for (let i = 0; i < 2; i++) ok(tuningCreateScript(tuning), `tuning create #${i + 1}`);
   assert.equal(read(key), String(Number(before) + 4096));
   assert.equal(read(timeWait), "7");
   assert.equal(read("fs.nr_open"), nrOpen, "a limit already above what is needed is untouched");
@@ -172,31 +181,31 @@ test("tuning raises host limits only when below, sets namespace keys, and restor
   assert.notEqual(read("net.core.somaxconn"), "54321", "the host's own somaxconn is not the namespace's");
 
   writeFileSync(join(stateDir, "in-use"), "");
-  for (let i = 0; i < 2; i++) ok(s.tuningDeleteScript(tuning), `tuning delete #${i + 1}`);
+  for (let i = 0; i < 2; i++) ok(tuningDeleteScript(tuning), `tuning delete #${i + 1}`);
   assert.equal(read(key), before, "restored");
   assert.equal(read(timeWait), timeWaitBefore, "restored");
   assert.ok(existsSync(join(stateDir, "in-use")), "the state dir stays while something else still uses it");
-  ok(s.netnsHostDeleteScript(host), "host delete");
+  ok(netnsHostDeleteScript(host), "host delete");
 });
 
 test("the NAT pool rule is added once, ahead of Docker's, and removed completely", async (t) => {
   if (!needsRoot(t)) return;
-  const nat: s.NatPoolArgs = {
+  const nat: NatPoolArgs = {
     source: `172.31.${octet}.0/24`,
     destination: `10.209.${octet}.0/24`,
     from: 40000,
     to: 40099,
     comment: `c1m-lab:test-${id}`,
   };
-  const snat: s.NatPoolArgs = { ...nat, source: `172.31.${octet + 1}.0/24`, toSource: `10.209.${octet}.11` };
+  const snat: NatPoolArgs = { ...nat, source: `172.31.${octet + 1}.0/24`, toSource: `10.209.${octet}.11` };
   const rules = () =>
     sh("iptables -t nat -S POSTROUTING")
       .split("\n")
       .filter((l) => l.includes(nat.comment));
   t.after(() => {
-    runScript(s.natPoolDeleteScript([nat, snat]));
+    runScript(natPoolDeleteScript([nat, snat]));
   });
-  for (let i = 0; i < 2; i++) ok(s.natPoolCreateScript([nat, snat]), `nat create #${i + 1}`);
+  for (let i = 0; i < 2; i++) ok(natPoolCreateScript([nat, snat]), `nat create #${i + 1}`);
   assert.equal(rules().length, 2, "one rule per client network");
   assert.ok(rules().some((r) => r.includes("-j MASQUERADE --to-ports 40000-40099")));
   assert.ok(
@@ -205,13 +214,13 @@ test("the NAT pool rule is added once, ahead of Docker's, and removed completely
   );
   const chain = sh("iptables -t nat -S POSTROUTING").split("\n");
   assert.ok(chain[1]!.includes(nat.comment) && chain[2]!.includes(nat.comment), "ahead of Docker's rules");
-  for (let i = 0; i < 2; i++) ok(s.natPoolDeleteScript([nat, snat]), `nat delete #${i + 1}`);
+  for (let i = 0; i < 2; i++) ok(natPoolDeleteScript([nat, snat]), `nat delete #${i + 1}`);
   assert.equal(rules().length, 0, "no rule left");
 });
 
 test("host facts are this machine's", (t) => {
   if (!needsRoot(t)) return;
-  const facts = parseHostFacts(ok(s.hostFactsScript(), "facts"));
+  const facts = parseHostFacts(ok(hostFactsScript(), "facts"));
   assert.equal(facts.fdHardLimit, Number(sh("bash -c 'ulimit -Hn'").trim()));
   assert.equal(facts.conntrackMax, Number(sh("sysctl -n net.netfilter.nf_conntrack_max").trim()));
   assert.ok(facts.memAvailableBytes > 0);
@@ -219,7 +228,7 @@ test("host facts are this machine's", (t) => {
 
 test("without root and without passwordless sudo, a step fails with a clear message", (t) => {
   if (!needsRoot(t)) return;
-  const r = runScript(s.netnsHostCreateScript({ ...host, namespace: `c1mt-nr-${id}` }), { user: "nobody" });
+  const r = runScript(netnsHostCreateScript({ ...host, namespace: `c1mt-nr-${id}` }), { user: "nobody" });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /this step needs root: run as root or allow passwordless sudo/);
   assert.doesNotMatch(sh("ip netns list"), new RegExp(`c1mt-nr-${id}`));

@@ -16,8 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { readHostFacts } from "../../infra/cli/stackFile.js";
-import type { ImageFiles } from "../../infra/qemu/image.js";
+import { readHostFacts } from "../../infra/plan/readFacts.js";
+import type { ImageFiles } from "../../infra/server/vm/qemu/image.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { runProgram, type ProgramRun } from "../support/mockProgram.js";
 import { freeSubnet, keyPair, requireVmTools, TestVm } from "../support/qemuVm.js";
@@ -27,7 +27,7 @@ import {
   qemuDiskDeleteScript,
   qemuNetworkCreateScript,
   qemuNetworkDeleteScript,
-} from "../../infra/qemu/scripts.js";
+} from "../../infra/server/vm/qemu/scripts.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const id = process.pid % 1000;

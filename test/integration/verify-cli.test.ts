@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { XMLParser } from "fast-xml-parser";
-import type { ServerStats } from "../../workload/protocol.js";
+import type { ServerStats } from "../../shared/protocol.js";
 import { loadFixture } from "../unit/verify-fixtures.js";
 
 const VERIFY = fileURLToPath(new URL("../../workload/verify.js", import.meta.url));

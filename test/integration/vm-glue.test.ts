@@ -20,9 +20,10 @@ import net from "node:net";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { removeServerUnitScript } from "../../infra/scripts/vm.js";
-import { installWorkloadScript, remoteCommand, stagingCreateScript, stagingDeleteScript } from "../../infra/vmScripts.js";
-import { writeWorkloadBundle, type WorkloadBundle } from "../../infra/workloadBundle.js";
+import { removeServerUnitScript } from "../../infra/server/vm/scripts/unit.js";
+import { installWorkloadScript } from "../../infra/server/vm/scripts/workload.js";
+import { remoteCommand, stagingCreateScript, stagingDeleteScript } from "../../infra/server/vm/scripts/ssh.js";
+import { writeWorkloadBundle, type WorkloadBundle } from "../../infra/server/vm/workloadBundle.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const skip = process.getuid?.() !== 0 ? "needs root (installs root-owned files, as on the VM)" : false;

@@ -13,21 +13,19 @@ import { after, before, describe, test } from "node:test";
 import { findNetplanId, renderNetplanDropIn } from "../../netplan/render.js";
 import {
   installNetplanDropInScript,
-  installServerUnitScript,
-  installSysctlScript,
-  multipassAddressScript,
-  multipassDeleteScript,
-  multipassLaunchScript,
   netplanIdProbeScript,
   parseNetplanProbe,
   removeNetplanDropInScript,
+} from "../../infra/server/vm/scripts/netplan.js";
+import {
+  installServerUnitScript,
   removeServerUnitScript,
   renderServerUnit,
-  renderSysctlConf,
-  restoreSysctlScript,
-  waitForSshScript,
   type ServerUnitOptions,
-} from "../../infra/scripts/vm.js";
+} from "../../infra/server/vm/scripts/unit.js";
+import { installSysctlScript, renderSysctlConf, restoreSysctlScript } from "../../infra/server/vm/scripts/sysctl.js";
+import { multipassAddressScript, multipassDeleteScript, multipassLaunchScript } from "../../infra/server/vm/multipass/scripts.js";
+import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
 
 const pid = process.pid;
 const NS = `c1mt-ssh-${pid}`;

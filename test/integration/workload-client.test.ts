@@ -3,7 +3,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import net from "node:net";
-import type { ClientStatus } from "../../workload/protocol.js";
+import type { ClientStatus } from "../../shared/protocol.js";
 import { runClient, sleep, startClient, waitUntil } from "../support/workload-harness.js";
 
 /** A plain server in the test process that remembers every socket and what it received. */

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import type { ClientStatus } from "../../workload/protocol.js";
+import type { ClientStatus } from "../../shared/protocol.js";
 import { dockerAvailable, runScript } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));

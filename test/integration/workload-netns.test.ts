@@ -4,7 +4,7 @@
 // 100 source ports are in use toward both server IPs at once (the article's proof).
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import type { ClientStatus } from "../../workload/protocol.js";
+import type { ClientStatus } from "../../shared/protocol.js";
 import { needsRoot, runScript, sh } from "../support/sh.js";
 import { runClient, startClient, startServer } from "../support/workload-harness.js";
 

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import type { ClientStatus } from "../../workload/protocol.js";
+import type { ClientStatus } from "../../shared/protocol.js";
 import {
   pidAlive,
   rssKiB,

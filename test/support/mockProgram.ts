@@ -1,7 +1,7 @@
 // Runs the compiled Pulumi entry point under Pulumi's mocks and records what it registers:
 // type, name, parent, dependsOn and resolved inputs of every resource, plus the stack outputs.
 import * as pulumi from "@pulumi/pulumi";
-import { REFERENCE_FACTS, type HostFacts } from "../../infra/capacity.js";
+import { REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
 
 export interface RecordedResource {
   type: string;

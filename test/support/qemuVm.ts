@@ -3,9 +3,9 @@
 // with the qemu provider's own scripts (for the tests that adopt it over ssh).
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { imageCacheRoot, localRecipe } from "../../infra/qemu/buildImage.js";
-import { imageFiles, type ImageFiles } from "../../infra/qemu/image.js";
-import { parseLabConfig } from "../../infra/config.js";
+import { imageCacheRoot, localRecipe } from "../../infra/server/vm/qemu/buildImage.js";
+import { imageFiles, type ImageFiles } from "../../infra/server/vm/qemu/image.js";
+import { parseLabConfig } from "../../infra/config/schema.js";
 import {
   qemuDiskCreateScript,
   qemuDiskDeleteScript,
@@ -13,9 +13,9 @@ import {
   qemuNetworkDeleteScript,
   qemuStartScript,
   qemuStopScript,
-} from "../../infra/qemu/scripts.js";
-import { qemuSteps, type QemuServerConfig, type QemuSteps } from "../../infra/qemu/steps.js";
-import { waitForSshScript } from "../../infra/scripts/vm.js";
+} from "../../infra/server/vm/qemu/scripts.js";
+import { qemuSteps, type QemuServerConfig, type QemuSteps } from "../../infra/server/vm/qemu/steps.js";
+import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
 import { run, sshOptions, type Ran } from "./realEngine.js";
 
 const has = (c: string) => {

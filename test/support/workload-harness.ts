@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { TestContext } from "node:test";
-import type { ClientStatus, ServerStats } from "../../workload/protocol.js";
+import type { ClientStatus, ServerStats } from "../../shared/protocol.js";
 
 export const SERVER_JS = fileURLToPath(new URL("../../workload/server.js", import.meta.url));
 export const CLIENT_JS = fileURLToPath(new URL("../../workload/client.js", import.meta.url));

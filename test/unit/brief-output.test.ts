@@ -1,7 +1,7 @@
 // Short output at scale: address lists in log lines and the wrapped diagnosis of bench:scale.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { briefAddresses } from "../../infra/net.js";
+import { briefAddresses } from "../../infra/plan/net.js";
 import { wrap } from "../../workload/verify/format.js";
 
 describe("briefAddresses", () => {

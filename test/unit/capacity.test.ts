@@ -1,8 +1,8 @@
 // The capacity plan, table-driven: the article's numbers and every limit class.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ARTICLE_FACTS as ARTICLE, planCapacity, PlanError, REFERENCE_FACTS, type HostFacts } from "../../infra/capacity.js";
-import { parseLabConfig, type LabConfigInput } from "../../infra/config.js";
+import { ARTICLE_FACTS as ARTICLE, planCapacity, PlanError, REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
+import { parseLabConfig, type LabConfigInput } from "../../infra/config/schema.js";
 
 const threeServerIps = { provider: "netns", secondaryAddresses: { count: 2 } } as const;
 const plan = (input: LabConfigInput, facts: HostFacts = ARTICLE) =>

@@ -1,7 +1,7 @@
 // Stack config: defaults, derived addresses, and errors that name the key, the value and what is valid.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, parseLabConfig } from "../../infra/config.js";
+import { ConfigError, parseLabConfig } from "../../infra/config/schema.js";
 
 test("an empty config gives the working local default", () => {
   const c = parseLabConfig({});

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { pulumiConfigJson, readStackConfig } from "../../infra/cli/stackFile.js";
+import { pulumiConfigJson, readStackConfig } from "../../infra/config/stackFile.js";
 import { isSecretValue, runProgram, upstreamTriggers, type ProgramRun } from "../support/mockProgram.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");

@@ -12,22 +12,20 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { renderNetplanDropIn } from "../../netplan/render.js";
-import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS, type HostFacts } from "../../infra/capacity.js";
-import { pulumiConfigJson, readStackConfig, stackNames } from "../../infra/cli/stackFile.js";
-import { parseLabConfig } from "../../infra/config.js";
-import * as netns from "../../infra/scripts/netns.js";
-import * as vm from "../../infra/scripts/vm.js";
-import {
-  installWorkloadScript,
-  remoteCommand,
-  remoteSequence,
-  stagingCreateScript,
-  stagingDeleteScript,
-  vmCloudInit,
-  writeCloudInitScript,
-  removeCloudInitScript,
-} from "../../infra/vmScripts.js";
-import { sha256 } from "../../infra/workloadBundle.js";
+import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
+import { pulumiConfigJson, readStackConfig, stackNames } from "../../infra/config/stackFile.js";
+import { parseLabConfig } from "../../infra/config/schema.js";
+import { natPoolCreateScript, natPoolDeleteScript } from "../../infra/clients/natPool.js";
+import { type TuningArgs, tuningCreateScript, tuningDeleteScript } from "../../infra/server/netns/scripts/tuning.js";
+import * as vmNetplan from "../../infra/server/vm/scripts/netplan.js";
+import * as vmSysctl from "../../infra/server/vm/scripts/sysctl.js";
+import * as vmUnit from "../../infra/server/vm/scripts/unit.js";
+import * as vmSsh from "../../infra/server/vm/scripts/ssh.js";
+import * as vmMultipass from "../../infra/server/vm/multipass/scripts.js";
+import { installWorkloadScript } from "../../infra/server/vm/scripts/workload.js";
+import { remoteCommand, remoteSequence, stagingCreateScript, stagingDeleteScript } from "../../infra/server/vm/scripts/ssh.js";
+import { vmCloudInit, writeCloudInitScript, removeCloudInitScript } from "../../infra/server/vm/multipass/scripts.js";
+import { sha256 } from "../../infra/server/vm/workloadBundle.js";
 import {
   FAKE_REPORT,
   isSecretValue,
@@ -37,6 +35,7 @@ import {
   type RecordedResource,
 } from "../support/mockProgram.js";
 
+const vm = { ...vmNetplan, ...vmSysctl, ...vmUnit, ...vmSsh, ...vmMultipass };
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const VM_STACKS = ["multipass", "ssh.example"];
 
@@ -367,7 +366,7 @@ for (const name of VM_STACKS) {
       assert.equal(t.inputs.create, remoteCommand(vm.installSysctlScript({ sysctls, raise, stateDir: "/var/lib/c1m-lab" }), 180));
       assert.equal(t.inputs.delete, remoteCommand(vm.restoreSysctlScript({ stateDir: "/var/lib/c1m-lab" }), 180));
       const nat = r.byName("tuning-nat-host");
-      const args: netns.TuningArgs = {
+      const args: TuningArgs = {
         stateDir: `/run/c1m-lab/${name}`,
         raise: {
           "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
@@ -376,8 +375,8 @@ for (const name of VM_STACKS) {
         set: {},
         namespaceSysctls: {},
       };
-      assert.equal(nat.inputs.create, netns.tuningCreateScript(args));
-      assert.equal(nat.inputs.delete, netns.tuningDeleteScript(args));
+      assert.equal(nat.inputs.create, tuningCreateScript(args));
+      assert.equal(nat.inputs.delete, tuningDeleteScript(args));
       assert.ok(!String(nat.inputs.create).includes("ip netns exec"), "this machine, not a namespace");
     });
 
@@ -389,7 +388,7 @@ for (const name of VM_STACKS) {
       assert.equal(upload.inputs.remotePath, `${staging}/server-workload.tgz`);
       const unit = r.byName("connection-server-unit");
       const primary = server.primaryAddress.split("/")[0]!;
-      const unitOptions: vm.ServerUnitOptions = {
+      const unitOptions: vmUnit.ServerUnitOptions = {
         workdir: "/opt/c1m-lab",
         nodePath: "/opt/c1m-lab/bin/node",
         nodeArgs: [],
@@ -574,8 +573,8 @@ test("natPortRange on a VM: our MASQUERADE --to-ports rule per lab address, ahea
     toSource: undefined,
   }));
   const nat = r.byName("clients-nat-pool");
-  assert.equal(nat.inputs.create, netns.natPoolCreateScript(rules));
-  assert.equal(nat.inputs.delete, netns.natPoolDeleteScript(rules));
+  assert.equal(nat.inputs.create, natPoolCreateScript(rules));
+  assert.equal(nat.inputs.delete, natPoolDeleteScript(rules));
   assert.match(String(nat.inputs.create), /-d 10\.0\.0\.7\/32 -p tcp .* -j MASQUERADE --to-ports 40000-40999/);
 });
 

@@ -5,11 +5,16 @@ import { test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { planCapacity, REFERENCE_FACTS } from "../../infra/capacity.js";
-import { parseLabConfig } from "../../infra/config.js";
-import { pulumiConfigJson, readStackConfig, stackNames } from "../../infra/cli/stackFile.js";
-import * as scripts from "../../infra/scripts/netns.js";
-import { labSteps, type LabPaths } from "../../infra/steps.js";
+import { planCapacity, REFERENCE_FACTS } from "../../infra/plan/capacity.js";
+import { parseLabConfig } from "../../infra/config/schema.js";
+import { pulumiConfigJson, readStackConfig, stackNames } from "../../infra/config/stackFile.js";
+import { natPoolCreateScript } from "../../infra/clients/natPool.js";
+import { netnsAddressesCreateScript, netnsAddressesDeleteScript } from "../../infra/server/netns/scripts/addresses.js";
+import { netnsHostCreateScript, netnsHostDeleteScript } from "../../infra/server/netns/scripts/host.js";
+import { serverStartScript, serverStopScript } from "../../infra/server/netns/scripts/server.js";
+import { tuningCreateScript, tuningDeleteScript } from "../../infra/server/netns/scripts/tuning.js";
+import { labSteps } from "../../infra/server/netns/steps.js";
+import { type LabPaths } from "../../infra/plan/paths.js";
 import { FAKE_REPORT, runProgram, upstreamTriggers } from "../support/mockProgram.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
@@ -62,25 +67,15 @@ for (const stack of localStacks) {
 
     // The exact scripts the builders make for this stack.
     const commands: [string, string, string, string][] = [
-      [
-        "server-host-namespace",
-        "server-host",
-        scripts.netnsHostCreateScript(steps.host),
-        scripts.netnsHostDeleteScript(steps.host),
-      ],
+      ["server-host-namespace", "server-host", netnsHostCreateScript(steps.host), netnsHostDeleteScript(steps.host)],
       [
         "secondary-ips-addresses",
         "secondary-ips",
-        scripts.netnsAddressesCreateScript(steps.addresses),
-        scripts.netnsAddressesDeleteScript(steps.addresses),
+        netnsAddressesCreateScript(steps.addresses),
+        netnsAddressesDeleteScript(steps.addresses),
       ],
-      ["tuning-sysctls", "tuning", scripts.tuningCreateScript(steps.tuning), scripts.tuningDeleteScript(steps.tuning)],
-      [
-        "connection-server-process",
-        "connection-server",
-        scripts.serverStartScript(steps.server),
-        scripts.serverStopScript(steps.server),
-      ],
+      ["tuning-sysctls", "tuning", tuningCreateScript(steps.tuning), tuningDeleteScript(steps.tuning)],
+      ["connection-server-process", "connection-server", serverStartScript(steps.server), serverStopScript(steps.server)],
     ];
     for (const [name, parent, create, del] of commands) {
       const r = run.byName(name);
@@ -96,7 +91,7 @@ for (const stack of localStacks) {
     const nat = run.resources.find((r) => r.name === "clients-nat-pool");
     assert.equal(Boolean(nat), Boolean(lab.clients.natPortRange), "NAT pool step iff natPortRange");
     if (nat) {
-      assert.equal(nat.inputs.create, scripts.natPoolCreateScript(steps.natPool));
+      assert.equal(nat.inputs.create, natPoolCreateScript(steps.natPool));
       assert.match(String(nat.inputs.create), /MASQUERADE --to-ports 40000-40999/);
     }
 

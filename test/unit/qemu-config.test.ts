@@ -1,7 +1,7 @@
 // The qemu provider's config: defaults, and bad values rejected naming the key and the value.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, parseLabConfig } from "../../infra/config.js";
+import { ConfigError, parseLabConfig } from "../../infra/config/schema.js";
 
 const IMAGE = "/var/lib/images/bookworm.qcow2";
 

@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { aptMirror } from "../../infra/qemu/buildImage.js";
-import { imageFiles, type ImageRecipe } from "../../infra/qemu/image.js";
-import { qemuNetworkCreateScript, qemuStartScript, qemuUserData } from "../../infra/qemu/scripts.js";
-import { ScriptInputError } from "../../infra/scripts/vm.js";
+import { aptMirror } from "../../infra/server/vm/qemu/buildImage.js";
+import { imageFiles, type ImageRecipe } from "../../infra/server/vm/qemu/image.js";
+import { qemuNetworkCreateScript, qemuStartScript, qemuUserData } from "../../infra/server/vm/qemu/scripts.js";
+import { ScriptInputError } from "../../infra/shell.js";
 
 const RECIPE: ImageRecipe = {
   mirror: "http://deb.debian.org/debian",

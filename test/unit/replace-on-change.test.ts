@@ -5,8 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { REFERENCE_FACTS } from "../../infra/capacity.js";
-import { pulumiConfigJson } from "../../infra/cli/stackFile.js";
+import { REFERENCE_FACTS } from "../../infra/plan/capacity.js";
+import { pulumiConfigJson } from "../../infra/config/stackFile.js";
 import { digest } from "../../infra/localScript.js";
 import { runProgram, upstreamTriggers } from "../support/mockProgram.js";
 

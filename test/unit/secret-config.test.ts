@@ -2,8 +2,8 @@
 // settings reach scripts in plain text), and only this machine's Docker for the clients.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseLabConfig } from "../../infra/config.js";
-import { secretConfigProblem } from "../../infra/secretConfig.js";
+import { parseLabConfig } from "../../infra/config/schema.js";
+import { secretConfigProblem } from "../../infra/config/secrets.js";
 
 test("sshPrivateKey in plain text: refused with the command that stores it encrypted", () => {
   assert.equal(

@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { fitParts, progressLine } from "../../workload/verify/progress.js";
 import { ipSpread } from "../../workload/verify/perIp.js";
 import type { ClientObservation, Observation } from "../../workload/verify/types.js";
-import type { ServerStats } from "../../workload/protocol.js";
+import type { ServerStats } from "../../shared/protocol.js";
 
 function stats(total: number, perLocalAddress: Record<string, number>): ServerStats {
   return {

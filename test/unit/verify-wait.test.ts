@@ -1,7 +1,7 @@
 // The bounded wait loop, driven by a fake clock (no real sleeping) and a scripted poller.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ServerStats } from "../../workload/protocol.js";
+import type { ServerStats } from "../../shared/protocol.js";
 import type { Observation } from "../../workload/verify/types.js";
 import { defaultMinProgress, waitForRamp, type Clock, type Poll } from "../../workload/verify/wait.js";
 

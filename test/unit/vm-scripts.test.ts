@@ -8,26 +8,28 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
+import { ScriptInputError } from "../../infra/shell.js";
 import {
-  ScriptInputError,
   installNetplanDropInScript,
-  installServerUnitScript,
-  installSysctlScript,
-  multipassAddressScript,
-  multipassDeleteScript,
-  multipassLaunchScript,
   netplanIdProbeScript,
   parseNetplanProbe,
   removeNetplanDropInScript,
+} from "../../infra/server/vm/scripts/netplan.js";
+import {
+  installServerUnitScript,
   removeServerUnitScript,
-  renderCloudInit,
   renderServerUnit,
-  renderSysctlConf,
-  restoreSysctlScript,
   systemdQuote,
-  waitForSshScript,
   type ServerUnitOptions,
-} from "../../infra/scripts/vm.js";
+} from "../../infra/server/vm/scripts/unit.js";
+import { installSysctlScript, renderSysctlConf, restoreSysctlScript } from "../../infra/server/vm/scripts/sysctl.js";
+import {
+  multipassAddressScript,
+  multipassDeleteScript,
+  multipassLaunchScript,
+  renderCloudInit,
+} from "../../infra/server/vm/multipass/scripts.js";
+import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
 
 const HOSTILE = `x'; rm -rf / #"$(touch /tmp/c1m-pwned)\`id\` %h $HOME \\`;
 

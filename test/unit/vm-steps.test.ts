@@ -10,20 +10,21 @@ import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
-import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS } from "../../infra/capacity.js";
-import { parseLabConfig, type LabConfigInput } from "../../infra/config.js";
-import { ScriptInputError } from "../../infra/scripts/vm.js";
-import type { LabPaths } from "../../infra/steps.js";
+import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS } from "../../infra/plan/capacity.js";
+import { parseLabConfig, type LabConfigInput } from "../../infra/config/schema.js";
+import { ScriptInputError } from "../../infra/shell.js";
+import type { LabPaths } from "../../infra/plan/paths.js";
+import { installWorkloadScript } from "../../infra/server/vm/scripts/workload.js";
+import { remoteCommand, remoteSequence, stagingCreateScript, stagingDeleteScript } from "../../infra/server/vm/scripts/ssh.js";
+import { vmCloudInit, writeCloudInitScript } from "../../infra/server/vm/multipass/scripts.js";
 import {
-  installWorkloadScript,
-  remoteCommand,
-  remoteSequence,
-  stagingCreateScript,
-  stagingDeleteScript,
-  vmCloudInit,
-  writeCloudInitScript,
-} from "../../infra/vmScripts.js";
-import { natHostTuning, netplanDropIn, vmLabSteps, VmStepsError, vmRaisedLimits, vmSysctls } from "../../infra/vmSteps.js";
+  natHostTuning,
+  netplanDropIn,
+  vmLabSteps,
+  VmStepsError,
+  vmRaisedLimits,
+  vmSysctls,
+} from "../../infra/server/vm/steps.js";
 import {
   BUNDLE_PACKAGE_JSON,
   collectBundleFiles,
@@ -32,7 +33,7 @@ import {
   packageClosure,
   sha256,
   writeWorkloadBundle,
-} from "../../infra/workloadBundle.js";
+} from "../../infra/server/vm/workloadBundle.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const paths: LabPaths = { root, node: "/usr/bin/node", stateDir: "/run/c1m-lab/t", reportsDir: `${root}/reports` };

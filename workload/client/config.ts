@@ -1,7 +1,7 @@
 // The client's configuration from flags and C1M_* environment (a flag wins over its env var).
 // Pure, unit-tested.
 import { hostname } from "node:os";
-import { CLIENT_ENV } from "../protocol.js";
+import { CLIENT_ENV } from "../../shared/protocol.js";
 import {
   UsageError,
   parseBoolOption,

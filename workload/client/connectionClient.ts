@@ -4,7 +4,7 @@
 // Per-connection cost is kept to the socket itself: shared handlers, no per-socket timers or
 // closures, two array slots.
 import { performance } from "node:perf_hooks";
-import { FAILURE_CLASSES, type ClientStatus, type FailureClass } from "../protocol.js";
+import { FAILURE_CLASSES, type ClientStatus, type FailureClass } from "../../shared/protocol.js";
 import type { ClientConfig } from "./config.js";
 import { connectTimeoutError } from "./errors.js";
 import { backoffMs, RetryQueue } from "./retryQueue.js";

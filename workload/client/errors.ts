@@ -1,5 +1,5 @@
 // Maps a socket error to the failure classes of ClientStatus.failed.
-import type { FailureClass } from "../protocol.js";
+import type { FailureClass } from "../../shared/protocol.js";
 
 /** Code of the error the client raises itself when a connect outlives --connect-timeout-ms. */
 export const CONNECT_TIMEOUT_CODE = "C1M_CONNECT_TIMEOUT";

@@ -1,7 +1,7 @@
 // How the client opens, writes to and gives up connections: bare TCP handles where Node has
 // them (see ../tcpHandles.ts), net.Socket otherwise. Both report through the same three events.
 import net from "node:net";
-import type { FailureClass } from "../protocol.js";
+import type { FailureClass } from "../../shared/protocol.js";
 import type { HostPort } from "../cliArgs.js";
 import { tcpHandleBindings, uvError, type TcpHandle, type TcpHandleBindings } from "../tcpHandles.js";
 import { classifyError } from "./errors.js";

@@ -1,5 +1,5 @@
 // Sums worker reports into the ServerStats the primary serves (pure, unit-tested).
-import type { ServerStats } from "../protocol.js";
+import type { ServerStats } from "../../shared/protocol.js";
 import { firstPorts, newPortBitmap, orInto, sharedPorts, type PortBitmap } from "../portBitmap.js";
 import type { GroupReport, WorkerCounters } from "./ipc.js";
 

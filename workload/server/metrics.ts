@@ -1,6 +1,6 @@
 // Prometheus exposition of ServerStats (primary only: workers never load prom-client).
 import { Counter, Gauge, Registry } from "prom-client";
-import type { ServerStats } from "../protocol.js";
+import type { ServerStats } from "../../shared/protocol.js";
 
 export class ServerMetrics {
   readonly registry = new Registry();

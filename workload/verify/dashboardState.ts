@@ -1,7 +1,7 @@
 // What the live dashboard shows (pure): the ramp so far per server IP and in total, the plan's
 // prediction and target, clients, failures by class, conntrack, and at the end the verdict. One
 // JSON document, rebuilt from each observation; the page renders whatever it last received.
-import { FAILURE_CLASSES, type FailureClass } from "../protocol.js";
+import { FAILURE_CLASSES, type FailureClass } from "../../shared/protocol.js";
 import { ipSpread, perServerIpOf, type IpSpread } from "./perIp.js";
 import type { TestOutput } from "./report.js";
 import type { Observation, VerifyPlan } from "./types.js";

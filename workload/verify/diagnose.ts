@@ -2,7 +2,7 @@
 // of a run, compares the measurement with the capacity plan, and explains the outcome in one
 // sentence that names the limit, its numbers and the fix. The limit classes themselves (a
 // detector and a sentence each) are in limits.ts.
-import { FAILURE_CLASSES, type FailureClass, type ServerStats } from "../protocol.js";
+import { FAILURE_CLASSES, type FailureClass, type ServerStats } from "../../shared/protocol.js";
 import { abbreviateAddresses, fmt, ipOfHostPort, plural, seconds, shortenIps } from "./format.js";
 import {
   PLATEAU_CLASSES,

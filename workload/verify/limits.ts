@@ -3,8 +3,8 @@
 // tries them in table order; a new class is one entry in REACHED_CLASSES or PLATEAU_CLASSES.
 // Sentences stay one line's worth at any scale: lists of IPs or containers are summarized, the
 // report has them in full.
-import { DOCKER_DEFAULT_PORT_RANGE } from "../../infra/capacity.js";
-import { FAILURE_CLASSES, type FailureClass, type ServerStats } from "../protocol.js";
+import { DOCKER_DEFAULT_PORT_RANGE } from "../../shared/plan.js";
+import { FAILURE_CLASSES, type FailureClass, type ServerStats } from "../../shared/protocol.js";
 import { briefList, fmt, percent, plural, seconds, shortenIps, signed } from "./format.js";
 import { ipSpread } from "./perIp.js";
 import type { Observation, Run, VerifyPlan } from "./types.js";

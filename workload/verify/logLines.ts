@@ -1,5 +1,5 @@
 // Reading the last lines of a log: a client's last status line, a command's last error line.
-import type { ClientStatus } from "../protocol.js";
+import type { ClientStatus } from "../../shared/protocol.js";
 import { clientStatusSchema } from "./types.js";
 
 /** The last valid ClientStatus line in a log tail (other lines are ignored). */

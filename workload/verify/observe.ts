@@ -9,7 +9,7 @@ import type Docker from "dockerode";
 import { z } from "zod";
 import { dockerClient, observeClients } from "./dockerClients.js";
 import { lastLine } from "./logLines.js";
-import type { ServerStats } from "../protocol.js";
+import type { ServerStats } from "../../shared/protocol.js";
 import { serverStatsSchema, type ConntrackReading, type Observation } from "./types.js";
 
 export interface ObserverOptions {

@@ -1,5 +1,5 @@
 // Connections per server IP (pure): from /stats' per-local-address counts, and their spread.
-import type { ServerStats } from "../protocol.js";
+import type { ServerStats } from "../../shared/protocol.js";
 import { ipOfHostPort } from "./format.js";
 
 /** Live connections per server IP (summing over ports), every planned address listed. */

@@ -1,7 +1,7 @@
 // What the connection test hands out (pure): the JSON that becomes the stack outputs, the full
 // report.json, and report.md — tables a person reads.
 import { markdownTable } from "markdown-table";
-import { FAILURE_CLASSES, type FailureClass } from "../protocol.js";
+import { FAILURE_CLASSES, type FailureClass } from "../../shared/protocol.js";
 import type { ConntrackSummary, DiagnosedLimit, Diagnosis, SharedPortsSummary, Verdict } from "./diagnose.js";
 import { fmt, percent, seconds, signed } from "./format.js";
 import type { Expect, Observation, StopReason, VerifyPlan } from "./types.js";

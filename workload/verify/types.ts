@@ -2,8 +2,8 @@
 // from JSON (the plan file, the server's /stats, the clients' status lines, recorded fixtures).
 // Types the pure modules (diagnose, report, chart, wait) share; no I/O here.
 import { z } from "zod";
-import type { CapacityPlan } from "../../infra/capacity.js";
-import { FAILURE_CLASSES, type ClientStatus, type FailureClass, type ServerStats } from "../protocol.js";
+import type { CapacityPlan } from "../../shared/plan.js";
+import { FAILURE_CLASSES, type ClientStatus, type FailureClass, type ServerStats } from "../../shared/protocol.js";
 
 /** The part of the CapacityPlan the test reads; a full CapacityPlan is one. */
 export type VerifyPlan = Pick<

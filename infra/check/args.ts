@@ -1,0 +1,44 @@
+// The connection test's flags (workload/verify.ts): where the metrics are, which containers are the
+// clients, what to expect, how long to wait, where the report goes, the live dashboard.
+import type { LabConfig } from "../config/schema.js";
+import type { LabPaths } from "../plan/paths.js";
+
+/** `clientsLabel`: the Docker label (key=value) that finds this stack's client containers. */
+export function connectionTestArgs(
+  config: LabConfig,
+  stack: string,
+  paths: LabPaths,
+  endpoints: { metricsUrl: string; clientsLabel: string },
+): string[] {
+  const { metricsUrl, clientsLabel } = endpoints;
+  const verifyArgs = [
+    "--metrics-url",
+    metricsUrl,
+    "--clients-label",
+    clientsLabel,
+    "--conntrack",
+    "local",
+    "--expect",
+    config.test.expect,
+    "--timeout-seconds",
+    String(config.test.timeoutSeconds),
+    "--stall-seconds",
+    String(config.test.stallSeconds),
+    "--soak-seconds",
+    String(config.test.soakSeconds),
+    "--stack",
+    stack,
+    "--reports-dir",
+    paths.reportsDir,
+  ];
+  const { dashboard } = config.test;
+  if (dashboard) {
+    verifyArgs.push(
+      "--dashboard",
+      `${dashboard.host}:${dashboard.port}`,
+      "--dashboard-linger-seconds",
+      String(dashboard.lingerSeconds),
+    );
+  }
+  return verifyArgs;
+}

@@ -1,0 +1,65 @@
+// The post-deploy connection test: runs workload/verify against the running lab and turns its
+// JSON report into stack outputs. It reruns whenever what it tests changes.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { replaceOnChange } from "../localScript.js";
+import { cmd } from "../shell.js";
+
+export interface ConnectionTestArgs {
+  node: string;
+  verifyJs: string;
+  verifyArgs: string[];
+  /** The capacity plan as JSON (C1M_PLAN). */
+  planJson: string;
+  root: string;
+  /** Ids of everything tested: the test reruns when any changes. */
+  triggers: pulumi.Input<string>[];
+}
+
+/** The report's fields exported as stack outputs. */
+export interface ConnectionReport {
+  verdict?: string;
+  total?: number;
+  target?: number;
+  perServerIp?: Record<string, number>;
+  predicted?: number;
+  bindingLimit?: string;
+  diagnosis?: string;
+  reportDir?: string;
+  [key: string]: unknown;
+}
+
+/** verify prints one JSON document on stdout (progress goes to stderr). */
+export function parseReport(stdout: string | undefined): ConnectionReport {
+  try {
+    return JSON.parse((stdout ?? "").trim()) as ConnectionReport;
+  } catch {
+    return {};
+  }
+}
+
+export class ConnectionTest extends pulumi.ComponentResource {
+  readonly report: pulumi.Output<ConnectionReport>;
+
+  constructor(name: string, args: ConnectionTestArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("c1m-lab:test:ConnectionTest", name, {}, opts);
+    const create = cmd(args.node, args.verifyJs, ...args.verifyArgs);
+    const environment = { C1M_PLAN: args.planJson };
+    const run = new command.local.Command(
+      `${name}-verify`,
+      {
+        interpreter: ["/bin/bash", "-c"],
+        create,
+        environment,
+        dir: args.root,
+        // stdout is the report JSON (it becomes the outputs); the progress lines are on stderr.
+        logging: "stderr",
+        // A changed plan or flag is a new test, not an update of the old verdict.
+        triggers: replaceOnChange([create, environment], args.triggers),
+      },
+      { parent: this },
+    );
+    this.report = run.stdout.apply(parseReport);
+    this.registerOutputs({ report: this.report });
+  }
+}

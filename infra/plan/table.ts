@@ -1,0 +1,61 @@
+// The capacity plan as text a person reads (`npm run plan`). Pure.
+import type { CapacityPlan } from "../../shared/plan.js";
+import { fmtBytes } from "./capacity.js";
+
+const n = (x: number) => x.toLocaleString("en-US");
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")).join("\n");
+}
+
+export function formatPlan(stack: string, plan: CapacityPlan): string {
+  const pool = plan.natPool ? `${plan.natPool.from}-${plan.natPool.to} (${n(plan.natPool.size)})` : "none (routed)";
+  const paths = table([
+    ["client IP → server IP:port", "ports", "load", "expected", "fill"],
+    ...plan.paths.map((p) => [
+      `${p.source} → ${p.server}:${p.port}`,
+      n(p.capacity),
+      n(p.load),
+      n(p.expected),
+      `${Math.round((p.load / p.capacity) * 100)}%`,
+    ]),
+  ]);
+  const needs = table([
+    ["needs", "value"],
+    ["server IPs (≤ 90% per path)", n(plan.needs.serverIps)],
+    ["client IPs (≤ 90% per path)", n(plan.needs.clientIps)],
+    ["client containers (fd limit)", n(plan.needs.clientContainers)],
+    ["server workers (fd limit)", n(plan.needs.serverWorkers)],
+    ["nf_conntrack_max", n(plan.needs.conntrackEntries)],
+    ["container nofile", n(plan.needs.containerNofile)],
+    ["memory", fmtBytes(plan.needs.memoryBytes)],
+  ]);
+  return [
+    `c1m-lab plan for stack ${stack} (strategy ${plan.strategy})`,
+    "",
+    table([
+      ["", "value"],
+      ["target", n(plan.target)],
+      ["predicted", n(plan.predicted)],
+      ["ceiling", n(plan.ceiling)],
+      ["binding limit", plan.bindingLimit],
+      ["server addresses", String(plan.serverAddresses.length)],
+      ["server workers", `${plan.serverWorkers} × ≤ ${n(plan.perWorker)}`],
+      ["client containers", String(plan.containers.length)],
+      ["NAT pool", pool],
+      [
+        "container port range",
+        `${plan.containerPortRange.from}-${plan.containerPortRange.to} (${n(plan.containerPortRange.size)})`,
+      ],
+    ]),
+    "",
+    paths,
+    "",
+    needs,
+    "",
+    plan.explanation,
+    ...[...plan.warnings, ...plan.liveWarnings].map((w) => `warning: ${w}`),
+    "",
+  ].join("\n");
+}

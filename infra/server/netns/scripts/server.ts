@@ -1,0 +1,56 @@
+// The connection server as a detached process inside the namespace. Pure: bash scripts.
+import { SUDO_PRELUDE, cmd, q, script } from "../../../shell.js";
+
+export interface ServerProcessArgs {
+  namespace: string;
+  stateDir: string;
+  node: string;
+  nodeArgs: string[];
+  serverJs: string;
+  serverArgs: string[];
+  readyTimeoutSeconds: number;
+}
+
+/** Starts the connection server detached inside the namespace: its own session, stdio to a log, a pid file. */
+export function serverStartScript(a: ServerProcessArgs): string {
+  const pid = `${a.stateDir}/server.pid`;
+  const log = `${a.stateDir}/server.log`;
+  return script("connection server start", [
+    ...SUDO_PRELUDE,
+    `as_root mkdir -p ${q(a.stateDir)}`,
+    // A re-run (update) replaces the running server.
+    stopServerLines(pid),
+    // setsid --fork returns at once; the child records its pid, then becomes the server (ip netns exec execs).
+    `as_root setsid --fork bash -c 'echo $$ > "$1"; exec >"$2" 2>&1 </dev/null; shift 2; exec "$@"' c1m-server ${cmd(pid, log, "ip", "netns", "exec", a.namespace, a.node, ...a.nodeArgs, a.serverJs, ...a.serverArgs)}`,
+    `for _ in $(seq 1 ${a.readyTimeoutSeconds * 10}); do`,
+    `  if grep -q '"type":"listening"' ${q(log)} 2>/dev/null; then cat ${q(pid)}; exit 0; fi`,
+    `  if [ -f ${q(pid)} ] && ! kill -0 "$(cat ${q(pid)})" 2>/dev/null; then break; fi`,
+    `  sleep 0.1`,
+    `done`,
+    `echo "c1m-lab: the connection server did not start; last lines of ${log}:" >&2`,
+    `tail -n 20 ${q(log)} >&2 || true`,
+    `exit 1`,
+  ]);
+}
+
+export function serverStopScript(a: Pick<ServerProcessArgs, "stateDir">): string {
+  const pid = `${a.stateDir}/server.pid`;
+  return script("connection server stop", [
+    ...SUDO_PRELUDE,
+    stopServerLines(pid),
+    `as_root rm -f ${q(`${a.stateDir}/server.log`)}`,
+  ]);
+}
+
+/** TERM to the server's process group (primary and workers), then KILL after 10 s. */
+function stopServerLines(pid: string): string {
+  return [
+    `if [ -f ${q(pid)} ]; then`,
+    `  p=$(cat ${q(pid)})`,
+    `  as_root kill -TERM -- "-$p" 2>/dev/null || true`,
+    `  for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done`,
+    `  as_root kill -KILL -- "-$p" 2>/dev/null || true`,
+    `  as_root rm -f ${q(pid)}`,
+    `fi`,
+  ].join("\n");
+}

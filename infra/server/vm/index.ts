@@ -1,0 +1,39 @@
+// The server side on a real VM over ssh: launched by multipass or qemu, or an adopted host.
+// Host → secondary IPs (netplan drop-in) → tuning → connection server, each waiting on the one before.
+import type * as pulumi from "@pulumi/pulumi";
+import type { ServerSide } from "../side.js";
+import { SecondaryIps } from "./addresses.js";
+import { ConnectionServer } from "./connectionServer.js";
+import { SshServerHost } from "./host.js";
+import { MultipassServerHost } from "./multipass/host.js";
+import { QemuServerHost } from "./qemu/host.js";
+import type { VmLabSteps } from "./steps.js";
+import { Tuning } from "./tuning.js";
+
+/** `privateKey`: the ssh private key, a secret (`c1m-lab:sshPrivateKey`). */
+export function vmServerSide(parent: pulumi.Resource, steps: VmLabSteps, privateKey: pulumi.Output<string>): ServerSide {
+  const hostArgs = { ssh: steps.ssh, privateKey, stagingDir: steps.stagingDir, primaryAddress: steps.primaryAddress };
+  const host =
+    steps.provider === "multipass"
+      ? new MultipassServerHost("server-host", { ...hostArgs, multipass: steps.multipass! }, { parent })
+      : steps.provider === "qemu"
+        ? new QemuServerHost("server-host", { ...hostArgs, qemu: steps.qemu! }, { parent })
+        : new SshServerHost("server-host", { ...hostArgs, host: steps.ssh.host! }, { parent });
+  const onHost = { connection: host.connection, hostId: host.hostId };
+  const addresses = new SecondaryIps(
+    "secondary-ips",
+    {
+      ...steps.addresses,
+      ...onHost,
+      ...(host instanceof MultipassServerHost ? { managementAddress: host.managementAddress } : {}),
+    },
+    { parent, dependsOn: [host] },
+  );
+  const tuning = new Tuning("tuning", { ...steps.tuning, ...onHost }, { parent, dependsOn: [addresses] });
+  const server = new ConnectionServer(
+    "connection-server",
+    { ...steps.server, ...onHost, metricsUrl: steps.metricsUrl, triggers: [host.hostId, addresses.stepId, tuning.stepId] },
+    { parent, dependsOn: [addresses, tuning] },
+  );
+  return { address: host.address, server };
+}

@@ -1,0 +1,64 @@
+// ServerHost, provider multipass: a local Ubuntu VM launched with cloud-init (our user and key,
+// Node.js 20), or an existing instance of that name adopted. Its DHCP address is for management
+// (ssh) only; the lab addresses come from the netplan drop-in. Destroy deletes the instance.
+import * as pulumi from "@pulumi/pulumi";
+import type * as command from "@pulumi/command";
+import { localScript } from "../../../localScript.js";
+import { multipassAddressScript, multipassDeleteScript, multipassLaunchScript } from "./scripts.js";
+import { removeCloudInitScript, writeCloudInitScript } from "./scripts.js";
+import type { MultipassSteps, SshSteps } from "../steps.js";
+import { SshServerHost } from "../host.js";
+
+export interface MultipassServerHostArgs {
+  multipass: MultipassSteps;
+  ssh: SshSteps;
+  privateKey: pulumi.Input<string>;
+  stagingDir: string;
+  primaryAddress: string;
+}
+
+export class MultipassServerHost extends pulumi.ComponentResource {
+  readonly address: pulumi.Output<string>;
+  /** The VM's DHCP address (ssh goes there). */
+  readonly managementAddress: pulumi.Output<string>;
+  readonly connection: pulumi.Output<command.types.input.remote.ConnectionArgs>;
+  readonly hostId: pulumi.Output<string>;
+
+  constructor(name: string, args: MultipassServerHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("c1m-lab:server:MultipassServerHost", name, {}, opts);
+    const mp = args.multipass;
+    const cloudInit = localScript(
+      `${name}-cloud-init`,
+      { create: writeCloudInitScript(mp.cloudInitPath, mp.cloudInit), delete: removeCloudInitScript(mp.cloudInitPath) },
+      { parent: this },
+    );
+    const instance = localScript(
+      `${name}-instance`,
+      // cloud-init runs at first boot only: a new user or key needs a new instance.
+      { create: multipassLaunchScript(mp.launch), delete: multipassDeleteScript(mp.instance), triggers: [cloudInit.id] },
+      { parent: this, dependsOn: [cloudInit] },
+    );
+    const address = localScript(
+      `${name}-address`,
+      { create: multipassAddressScript(mp.instance, { timeoutSeconds: mp.addressTimeoutSeconds }), triggers: [instance.id] },
+      { parent: this, dependsOn: [instance] },
+    );
+    this.managementAddress = address.stdout.apply((s) => (s ?? "").trim());
+    const ssh = new SshServerHost(
+      `${name}-ssh`,
+      {
+        host: this.managementAddress,
+        ssh: args.ssh,
+        privateKey: args.privateKey,
+        stagingDir: args.stagingDir,
+        primaryAddress: args.primaryAddress,
+        triggers: [instance.id],
+      },
+      { parent: this },
+    );
+    this.address = ssh.address;
+    this.connection = ssh.connection;
+    this.hostId = ssh.hostId;
+    this.registerOutputs({ address: this.address, managementAddress: this.managementAddress, hostId: this.hostId });
+  }
+}

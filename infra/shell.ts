@@ -1,0 +1,45 @@
+// Building blocks for the scripts Command resources run. Every value interpolated into a
+// script goes through `q`, even when the schema already constrained its shape.
+
+/** Quotes one word for POSIX sh: 'it'\''s'. */
+export function q(value: string | number): string {
+  const s = String(value);
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A command line from words, each quoted. */
+export function cmd(...words: (string | number)[]): string {
+  return words.map(q).join(" ");
+}
+
+/** A bash script with strict mode and a name in its error messages. */
+export function script(name: string, body: string[]): string {
+  return [
+    "#!/usr/bin/env bash",
+    "set -euo pipefail",
+    `trap 'echo "c1m-lab: ${name} failed at line $LINENO" >&2' ERR`,
+    ...body,
+    "",
+  ].join("\n");
+}
+
+/** Runs privileged commands directly as root, else through `sudo -n` with a clear failure. */
+export const SUDO_PRELUDE = [
+  'if [ "$(id -u)" -eq 0 ]; then as_root() { "$@"; }',
+  'elif sudo -n true 2>/dev/null; then as_root() { sudo -n "$@"; }',
+  'else echo "c1m-lab: this step needs root: run as root or allow passwordless sudo (sudo -n failed)" >&2; exit 1; fi',
+];
+
+/** `fail` prints one clear line and exits. */
+export const FAIL = ['fail() { echo "c1m-lab: $*" >&2; exit 1; }'];
+
+/** `printf '%s\n' line...` writing `text` (ending in a newline) to the file named by the shell expression `dest`. */
+export function writeText(text: string, dest: string): string {
+  const lines = text.endsWith("\n") ? text.slice(0, -1).split("\n") : text.split("\n");
+  return `printf '%s\\n' ${lines.map(q).join(" ")} > ${dest}`;
+}
+
+/** A script builder was handed a value it will not put in a script; the message names it and what is valid. */
+export class ScriptInputError extends Error {
+  override name = "ScriptInputError";
+}
