@@ -19,7 +19,7 @@ import { labDown, labUp } from "../../infra/direct/runner.js";
 import { labSteps, type LabSteps } from "../../infra/server/netns/steps.js";
 import { STACK_LABEL } from "../../infra/clients/steps.js";
 import { parseReport } from "../../infra/check/connectionTest.js";
-import { dockerAvailable, needsRoot, runScript, sh } from "../support/sh.js";
+import { needsDocker, needsRoot, runScript, sh } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const id = process.pid % 1000;
@@ -156,11 +156,7 @@ const scenarios: {
 for (const [n, sc] of scenarios.entries()) {
   test(`lab end to end: ${sc.name}`, { timeout: 180_000 }, async (t) => {
     if (!needsRoot(t)) return;
-    if (!dockerAvailable()) {
-      if (process.env.CI) throw new Error("the end-to-end test needs dockerd in CI");
-      t.skip("no docker engine");
-      return;
-    }
+    needsDocker();
     const base = ensureLocalNodeBase();
     const stack = `e2e-${id}-${n}`;
     const config = scenarioConfig(sc.stack, n, { clients: sc.clients, test: sc.test });

@@ -7,17 +7,13 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { dockerAvailable, needsRoot, runScript, sh } from "../support/sh.js";
+import { needsDocker, needsRoot, runScript, sh } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 
 test("50,000 connections through the NAT, held, then nothing left", { timeout: 300_000 }, (t) => {
   if (!needsRoot(t)) return;
-  if (!dockerAvailable()) {
-    if (process.env.CI) throw new Error("the scale smoke needs dockerd in CI");
-    t.skip("no docker engine");
-    return;
-  }
+  needsDocker();
   const r = spawnSync(
     process.execPath,
     [`${root}/dist/bench/scale.js`, "--connections", "50000", "--soak-seconds", "5", "--timeout-seconds", "120"],

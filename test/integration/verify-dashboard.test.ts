@@ -9,6 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { need } from "../support/sh.js";
 import { chromium } from "playwright-core";
 import { runConnectionTest } from "../../workload/verify/run.js";
 import type { VerifyPlan } from "../../workload/verify/types.js";
@@ -48,11 +49,7 @@ function loopbackPlan(port: number): VerifyPlan {
 }
 
 test("the live dashboard follows a real ramp to the verdict in headless Chromium", { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI) throw new Error(`the dashboard test needs ${CHROMIUM}`);
-    t.skip(`no ${CHROMIUM}`);
-    return;
-  }
+  need(existsSync(CHROMIUM), `${CHROMIUM}: apt-get install -y chromium`);
   const server = await startServer(t, ["--port", "0", "--addresses", IPS.join(","), "--metrics-port", "0"]);
   const port = Number(server.info.addresses[0]!.split(":")[1]);
 

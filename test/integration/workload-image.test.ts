@@ -4,15 +4,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { ClientStatus } from "../../shared/protocol.js";
-import { dockerAvailable, runScript } from "../support/sh.js";
+import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
+import { needsDocker, runScript } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
-const base = `c1m-lab-node-base:${process.versions.node}`;
 const image = `c1mt-wl-client:${process.pid}`;
 
 test("client image: --help, env-configured run, only the compiled workload inside", (t) => {
-  if (!dockerAvailable()) return t.skip("docker not available");
-  if (runScript(`docker image inspect ${base} >/dev/null 2>&1`).code !== 0) return t.skip(`no local base image ${base}`);
+  needsDocker();
+  const base = ensureLocalNodeBase();
   t.after(() => runScript(`docker rmi -f ${image} >/dev/null 2>&1`));
 
   const build = runScript(`cd ${root} && docker build -q -t ${image} --build-arg BASE_IMAGE=${base} -f workload/Dockerfile .`);
@@ -37,6 +37,8 @@ test("client image: --help, env-configured run, only the compiled workload insid
   );
   assert.equal(ls.code, 0, ls.stderr);
   const files = JSON.parse(ls.stdout) as string[];
-  assert.ok(files.includes("client.js") && files.includes("protocol.js") && files.includes("package.json"));
+  for (const f of ["workload/client.js", "shared/protocol.js", "package.json"])
+    assert.ok(files.includes(f), `${f} in ${files.join(" ")}`);
+  assert.ok(!files.some((f) => f.startsWith("infra")), files.join(" "));
   assert.ok(!files.some((f) => f.includes("node_modules") || f.endsWith(".ts") || f.endsWith(".map")), files.join(" "));
 });

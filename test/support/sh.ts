@@ -24,14 +24,25 @@ export function sh(command: string): string {
   return r.stdout;
 }
 
-/** Integration tests need root (namespaces, iptables). In CI they must run; elsewhere they skip. */
-export function needsRoot(t: TestContext): boolean {
-  if (process.getuid?.() === 0) return true;
-  if (process.env.CI) throw new Error("integration tests need root in CI");
-  t.skip("needs root");
-  return false;
+/**
+ * What a test needs and this machine lacks fails the test with what to install: a missing tool is
+ * never a silent skip (.ci/run installs all of them).
+ */
+export function need(present: boolean, what: string): void {
+  if (!present) throw new Error(`this test needs ${what}`);
+}
+
+/** Integration tests need root (namespaces, iptables). */
+export function needsRoot(_t?: TestContext): boolean {
+  need(process.getuid?.() === 0, "root (network namespaces, iptables): run the tests as root");
+  return true;
 }
 
 export function dockerAvailable(): boolean {
   return runScript("docker info >/dev/null 2>&1").code === 0;
+}
+
+/** The Docker engine answers (apt-get install docker.io, then start dockerd: .ci/run does both). */
+export function needsDocker(): void {
+  need(dockerAvailable(), "a running Docker engine: apt-get install -y docker.io, then start dockerd (.ci/run does both)");
 }

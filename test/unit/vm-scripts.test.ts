@@ -114,8 +114,12 @@ describe("systemd unit", () => {
     assert.doesNotMatch(text, /Environment/);
   });
 
-  test("systemd-analyze verify accepts the rendered unit (hostile arguments included)", (t) => {
-    if (spawnSync("systemd-analyze", ["--version"]).status !== 0) return t.skip("systemd-analyze is not installed");
+  test("systemd-analyze verify accepts the rendered unit (hostile arguments included)", () => {
+    assert.equal(
+      spawnSync("systemd-analyze", ["--version"]).status,
+      0,
+      "this test needs systemd-analyze: apt-get install -y systemd",
+    );
     const dir = mkdtempSync(join(tmpdir(), "c1mt-unit-"));
     try {
       writeFileSync(join(dir, "c1m-lab-server.service"), renderServerUnit({ ...UNIT, nodePath: process.execPath }));
