@@ -16,7 +16,7 @@ import { secretConfigProblem, SSH_KEY_HINT, SSH_PRIVATE_KEY, withoutSecretKeys }
 import { labSteps } from "./server/netns/steps.js";
 import { type LabPaths } from "./plan/paths.js";
 import { vmLabSteps, VmStepsError } from "./server/vm/steps.js";
-import { BundleError, writeWorkloadBundle } from "./server/vm/workloadBundle.js";
+import { BundleError, writeServerBundle } from "./server/vm/bundle.js";
 
 const NAMESPACE = "c1m-lab";
 
@@ -53,7 +53,7 @@ function expandHome(path: string): string {
   return path === "~" ? homedir() : path.startsWith("~/") ? `${homedir()}${path.slice(1)}` : path;
 }
 
-/** The Lab on a VM: the secret key, the public key for cloud-init, the workload bundle. */
+/** The Lab on a VM: the secret key, the public key for cloud-init, the server bundle. */
 function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabPaths): Lab {
   const server = config.server;
   if (server.provider === "netns") throw new Error("vmLab needs a VM provider");
@@ -70,7 +70,7 @@ function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabP
       );
     }
   }
-  const bundle = writeWorkloadBundle(paths.root, `${paths.root}/.c1m-lab`);
+  const bundle = writeServerBundle(paths.root, `${paths.root}/.c1m-lab`);
   const steps = vmLabSteps(config, plan, stack, paths, {
     bundle: { path: bundle.path, sha256: bundle.sha256 },
     sshPublicKey,

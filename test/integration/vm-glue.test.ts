@@ -1,6 +1,7 @@
-// The VM lab's glue scripts (infra/vmScripts.ts) run for real on this machine, the way
-// remote.Command runs them on a VM: `sh -c '<timeout … bash -c …>'` in the ssh user's home (a
-// temp HOME here). The workload bundle is this checkout's; /opt/c1m-lab is a temp directory; the
+// The VM lab's glue scripts (infra/server/vm/scripts/ssh.ts, workload.ts, unit.ts) run for real
+// on this machine, the way remote.Command runs them on a VM: `sh -c '<timeout … bash -c …>'` in the
+// ssh user's home (a temp HOME here). The server bundle is this checkout's (the installer's own
+// cases are in vm-workload-install.test.ts); /opt/c1m-lab is a temp directory; the
 // installed server is started from the install and answers /healthz on loopback. Everything is
 // removed in after(). Traffic: 127.0.0.1 only.
 import assert from "node:assert/strict";
@@ -11,10 +12,8 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
-  readFileSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from "node:fs";
 import net from "node:net";
 import { dirname } from "node:path";
@@ -23,16 +22,15 @@ import { after, before, describe, test } from "node:test";
 import { removeServerUnitScript } from "../../infra/server/vm/scripts/unit.js";
 import { installWorkloadScript } from "../../infra/server/vm/scripts/workload.js";
 import { remoteCommand, stagingCreateScript, stagingDeleteScript } from "../../infra/server/vm/scripts/ssh.js";
-import { writeWorkloadBundle, type WorkloadBundle } from "../../infra/server/vm/workloadBundle.js";
+import { writeServerBundle, type ServerBundle } from "../../infra/server/vm/bundle.js";
+import { need } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
-const skip = process.getuid?.() !== 0 ? "needs root (installs root-owned files, as on the VM)" : false;
-
-describe("VM glue scripts, for real", { skip }, () => {
+describe("VM glue scripts, for real", () => {
   let tmp = "";
   let home = "";
   let workdir = "";
-  let bundle: WorkloadBundle;
+  let bundle: ServerBundle;
   const staging = ".c1m-lab/itest";
 
   /** Runs a remote step as the VM's login shell would: sh -c, in the home directory. */
@@ -50,14 +48,15 @@ describe("VM glue scripts, for real", { skip }, () => {
     return r.stdout;
   };
   const install = (sha256 = bundle.sha256) =>
-    remote(installWorkloadScript({ bundlePath: `${staging}/server-workload.tgz`, sha256, workdir }), 300);
+    remote(installWorkloadScript({ stagedPath: `${staging}/c1m-server.mjs`, sha256, workdir }), 300);
 
   before(() => {
+    need(process.getuid?.() === 0, "root (it installs root-owned files, as on the VM): run the tests as root");
     tmp = mkdtempSync("/tmp/c1mt-glue-");
     home = `${tmp}/home`;
     mkdirSync(home);
     workdir = `${tmp}/opt/c1m-lab`;
-    bundle = writeWorkloadBundle(root, `${tmp}/bundle`);
+    bundle = writeServerBundle(root, `${tmp}/bundle`);
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -67,23 +66,18 @@ describe("VM glue scripts, for real", { skip }, () => {
     assert.equal(statSync(`${home}/${staging}`).mode & 0o777, 0o700);
   });
 
-  test("workload: unpacked into the workdir, root-owned, with a node wrapper; the installed server answers /healthz", async () => {
-    copyFileSync(bundle.path, `${home}/${staging}/server-workload.tgz`); // what CopyToRemote does
-    assert.match(ok(install(), "install"), /c1m-lab: workload installed in .*\/opt\/c1m-lab \(node v\d+\.\d+\.\d+ at \//);
-    assert.deepEqual(JSON.parse(readFileSync(`${workdir}/package.json`, "utf8")).type, "module");
-    for (const f of [
-      "dist/workload/server.js",
-      "node_modules/prom-client/index.js",
-      "node_modules/tdigest/package.json",
-      "bin/node",
-    ]) {
-      assert.ok(existsSync(`${workdir}/${f}`), f);
-    }
+  test("workload: the one file and a node wrapper in the workdir, root-owned; the installed server answers /healthz and /metrics", async () => {
+    copyFileSync(bundle.path, `${home}/${staging}/c1m-server.mjs`); // what CopyToRemote does
+    assert.match(
+      ok(install(), "install"),
+      /c1m-lab: server installed as .*\/opt\/c1m-lab\/c1m-server\.mjs \(node v\d+\.\d+\.\d+ at \//,
+    );
+    assert.deepEqual(readdirSync(workdir).sort(), ["bin", "c1m-server.mjs"], "no node_modules, no package.json: one file");
     const st = statSync(`${workdir}/bin/node`);
     assert.equal(st.uid, 0);
     assert.equal(st.mode & 0o777, 0o755);
     assert.equal(statSync(workdir).mode & 0o777, 0o755);
-    assert.equal(statSync(`${workdir}/dist/workload/server.js`).mode & 0o777, 0o644);
+    assert.equal(statSync(`${workdir}/c1m-server.mjs`).mode & 0o777, 0o644);
     assert.deepEqual(
       readdirSync(dirname(workdir)).filter((n) => n !== "c1m-lab"),
       [],
@@ -97,7 +91,7 @@ describe("VM glue scripts, for real", { skip }, () => {
     const server = spawn(
       `${workdir}/bin/node`,
       [
-        `${workdir}/dist/workload/server.js`,
+        `${workdir}/c1m-server.mjs`,
         "--port",
         String(port),
         "--addresses",
@@ -131,26 +125,6 @@ describe("VM glue scripts, for real", { skip }, () => {
       server.kill("SIGTERM");
       await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
     }
-  });
-
-  test("re-install replaces the workdir as a whole; a wrong sha256 or a missing bundle changes nothing", () => {
-    writeFileSync(`${workdir}/stale-marker`, "x");
-    ok(install(), "re-install");
-    assert.equal(existsSync(`${workdir}/stale-marker`), false, "replaced, not merged");
-
-    const bad = install("0".repeat(64));
-    assert.notEqual(bad.code, 0);
-    assert.match(
-      bad.stderr,
-      /the staged workload .*server-workload\.tgz has sha256 [0-9a-f]{64}, expected 0{64} \(incomplete upload\?\)/,
-    );
-    assert.ok(existsSync(`${workdir}/dist/workload/server.js`), "the previous install is intact");
-
-    rmSync(`${home}/${staging}/server-workload.tgz`);
-    const missing = install();
-    assert.notEqual(missing.code, 0);
-    assert.match(missing.stderr, /the staged workload \.c1m-lab\/itest\/server-workload\.tgz is missing: upload it first/);
-    assert.ok(existsSync(`${workdir}/bin/node`));
   });
 
   test("the server unit's delete removes the workdir too (why files and unit are one step)", () => {

@@ -25,7 +25,7 @@ import * as vmMultipass from "../../infra/server/vm/multipass/scripts.js";
 import { installWorkloadScript } from "../../infra/server/vm/scripts/workload.js";
 import { remoteCommand, remoteSequence, stagingCreateScript, stagingDeleteScript } from "../../infra/server/vm/scripts/ssh.js";
 import { vmCloudInit, writeCloudInitScript, removeCloudInitScript } from "../../infra/server/vm/multipass/scripts.js";
-import { sha256 } from "../../infra/server/vm/workloadBundle.js";
+import { createHash } from "node:crypto";
 import {
   FAKE_REPORT,
   isSecretValue,
@@ -36,6 +36,7 @@ import {
 } from "../support/mockProgram.js";
 
 const vm = { ...vmNetplan, ...vmSysctl, ...vmUnit, ...vmSsh, ...vmMultipass };
+const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const VM_STACKS = ["multipass", "ssh.example"];
 
@@ -383,9 +384,9 @@ for (const name of VM_STACKS) {
     test("server: the workload bundle uploaded, unpacked into /opt/c1m-lab, run by a systemd unit with the plan's limits", async () => {
       const upload = r.byName("connection-server-workload");
       const bundlePath = await assetPath(upload);
-      assert.equal(bundlePath, `${root}/.c1m-lab/server-workload.tgz`);
+      assert.equal(bundlePath, `${root}/.c1m-lab/c1m-server.mjs`);
       assert.ok(existsSync(bundlePath));
-      assert.equal(upload.inputs.remotePath, `${staging}/server-workload.tgz`);
+      assert.equal(upload.inputs.remotePath, `${staging}/c1m-server.mjs`);
       const unit = r.byName("connection-server-unit");
       const primary = server.primaryAddress.split("/")[0]!;
       const unitOptions: vmUnit.ServerUnitOptions = {
@@ -415,7 +416,7 @@ for (const name of VM_STACKS) {
         healthTimeoutSeconds: 60,
       };
       const workload = {
-        bundlePath: `${staging}/server-workload.tgz`,
+        stagedPath: `${staging}/c1m-server.mjs`,
         sha256: sha256(readFileSync(bundlePath)),
         workdir: "/opt/c1m-lab",
       };

@@ -99,7 +99,7 @@ describe("systemd unit", () => {
     assert.deepEqual(systemdWords(exec, { HOME: "/root" }), [
       "/usr/bin/node",
       "--max-semi-space-size=64",
-      "/opt/c1m-lab/dist/workload/server.js",
+      "/opt/c1m-lab/c1m-server.mjs",
       ...UNIT.serverArgs,
     ]);
     for (const line of [

@@ -1,13 +1,12 @@
-// The VM lab as data (infra/vmSteps.ts), the glue scripts as text (infra/vmScripts.ts) and the
-// workload bundle (infra/workloadBundle.ts). Pure: no Pulumi, no network; the bundle test reads
-// this checkout's dist/ and node_modules and writes only to a temp directory.
+// The VM lab as data (infra/server/vm/steps.ts) and the glue scripts as text (scripts/ssh.ts,
+// scripts/workload.ts, multipass/scripts.ts). Pure: no Pulumi, no network. The server bundle has
+// its own test (integration/server-bundle.test.ts).
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
 import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS } from "../../infra/plan/capacity.js";
@@ -25,20 +24,11 @@ import {
   vmRaisedLimits,
   vmSysctls,
 } from "../../infra/server/vm/steps.js";
-import {
-  BUNDLE_PACKAGE_JSON,
-  collectBundleFiles,
-  gzip,
-  makeTar,
-  packageClosure,
-  sha256,
-  writeWorkloadBundle,
-} from "../../infra/server/vm/workloadBundle.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const paths: LabPaths = { root, node: "/usr/bin/node", stateDir: "/run/c1m-lab/t", reportsDir: `${root}/reports` };
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC1mTestKeyForUnitTestsOnly000000000000000000 c1m-test";
-const BUNDLE = { path: "/tmp/b.tgz", sha256: "a".repeat(64) };
+const BUNDLE = { path: "/tmp/c1m-server.mjs", sha256: "a".repeat(64) };
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const probeOutput = (files: [string, string][], links: [string, string][]) =>
   JSON.stringify({
@@ -76,11 +66,12 @@ describe("vmLabSteps", () => {
     assert.equal(s.metricsUrl, "http://10.0.0.5:9100");
     assert.equal(s.multipass, undefined);
     assert.deepEqual(s.server.workload, {
-      bundlePath: ".c1m-lab/ssh/server-workload.tgz",
+      stagedPath: ".c1m-lab/ssh/c1m-server.mjs",
       sha256: BUNDLE.sha256,
       workdir: "/opt/c1m-lab",
     });
     assert.equal(s.server.unit.nodePath, "/opt/c1m-lab/bin/node");
+    assert.equal(s.server.unit.entry, undefined, "the unit runs the installed bundle, <workdir>/c1m-server.mjs, by default");
     assert.equal(s.server.unit.limitNofile, plan.needs.serverFdLimit);
     assert.equal(s.server.unit.metricsHost, "10.0.0.5");
     assert.deepEqual(s.server.unit.serverArgs.slice(0, 4), ["--port", "9000", "--addresses", "10.0.0.5,10.0.0.6,10.0.0.7"]);
@@ -252,18 +243,29 @@ describe("vmScripts", () => {
   });
 
   test("installWorkloadScript: checks the sha256, finds Node ≥ 20, replaces the workdir as a whole; inputs are checked", () => {
-    const text = installWorkloadScript({ bundlePath: ".c1m-lab/s/w.tgz", sha256: BUNDLE.sha256, workdir: "/opt/c1m-lab" });
+    const text = installWorkloadScript({
+      stagedPath: ".c1m-lab/s/c1m-server.mjs",
+      sha256: BUNDLE.sha256,
+      workdir: "/opt/c1m-lab",
+    });
     syntax(text);
-    for (const part of ["sha256sum", "/snap/bin/node", "tar -xzf", "chown -R root:root", 'mv -- "$new" "$workdir"', "bin/node"]) {
+    assert.ok(!text.includes("tar "), "one file: nothing to unpack");
+    for (const part of [
+      "sha256sum",
+      "/snap/bin/node",
+      "staged=.c1m-lab/s/c1m-server.mjs",
+      'mv -- "$new" "$workdir"',
+      "bin/node",
+    ]) {
       assert.ok(text.includes(part), part);
     }
     assert.throws(
-      () => installWorkloadScript({ bundlePath: "x", sha256: "abc", workdir: "/opt/c1m-lab" }),
+      () => installWorkloadScript({ stagedPath: "x", sha256: "abc", workdir: "/opt/c1m-lab" }),
       /sha256 "abc" is not valid/,
     );
     for (const workdir of ["/opt", "/opt/lab", "opt/c1m", "/opt/../c1m", "/opt/c1m lab"]) {
       assert.throws(
-        () => installWorkloadScript({ bundlePath: "x", sha256: BUNDLE.sha256, workdir }),
+        () => installWorkloadScript({ stagedPath: "x", sha256: BUNDLE.sha256, workdir }),
         /workdir .* is not valid/,
         workdir,
       );
@@ -279,75 +281,6 @@ describe("vmScripts", () => {
       assert.equal(readFileSync(file, "utf8"), text);
       assert.equal(statSync(file).mode & 0o777, 0o600);
       assert.throws(() => writeCloudInitScript("relative/x", text), /path "relative\/x" is not valid/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-/** Names in a ustar archive (to check makeTar without depending on a tar binary). */
-function tarNames(tar: Buffer): string[] {
-  const names: string[] = [];
-  for (let off = 0; off + 512 <= tar.length;) {
-    const h = tar.subarray(off, off + 512);
-    if (h.every((b) => b === 0)) break;
-    const str = (a: number, n: number) =>
-      h
-        .subarray(a, a + n)
-        .toString("ascii")
-        .replace(/\0.*$/s, "");
-    const prefix = str(345, 155);
-    names.push(prefix ? `${prefix}/${str(0, 100)}` : str(0, 100));
-    const size = parseInt(str(124, 12), 8);
-    off += 512 + Math.ceil(size / 512) * 512;
-  }
-  return names;
-}
-
-describe("workload bundle", () => {
-  test("makeTar: sorted, deterministic, long names through the ustar prefix; GNU tar reads it back", (t) => {
-    const long = `node_modules/${"d".repeat(60)}/${"e".repeat(60)}/file.js`;
-    const entries = [
-      { name: "b.txt", data: Buffer.from("bee\n") },
-      { name: long, data: Buffer.from("x".repeat(600)), mode: 0o755 },
-      { name: "a/c.txt", data: Buffer.alloc(0) },
-    ];
-    const tar = makeTar(entries);
-    assert.deepEqual(tarNames(tar), ["a/c.txt", "b.txt", long]);
-    assert.equal(sha256(gzip(tar)), sha256(gzip(makeTar([...entries].reverse()))), "same files, same bytes");
-    assert.throws(() => makeTar([{ name: "../x", data: Buffer.alloc(1) }]), /not a plain relative path/);
-    assert.throws(() => makeTar([entries[0]!, entries[0]!]), /listed twice/);
-    if (spawnSync("tar", ["--version"]).status !== 0) return t.skip("no tar binary");
-    const dir = mkdtempSync(join(tmpdir(), "c1m-tar-"));
-    try {
-      execFileSync("tar", ["-xzf", "-", "-C", dir], { input: gzip(tar) });
-      assert.equal(readFileSync(`${dir}/b.txt`, "utf8"), "bee\n");
-      assert.equal(readFileSync(`${dir}/${long}`, "utf8"), "x".repeat(600));
-      assert.equal(statSync(`${dir}/${long}`).mode & 0o777, 0o755);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  test("the server's packages: prom-client and what it depends on", () => {
-    assert.deepEqual(packageClosure(root, ["prom-client"]), ["@opentelemetry/api", "bintrees", "prom-client", "tdigest"]);
-    assert.throws(() => packageClosure(root, ["no-such-package-c1m"]), /needs the npm package no-such-package-c1m.*run npm ci/);
-  });
-
-  test("collectBundleFiles / writeWorkloadBundle: ES-module package.json, the compiled workload without maps, the packages; same sha256 twice", () => {
-    const names = collectBundleFiles(root).map((e) => e.name);
-    assert.ok(names.includes("dist/workload/server.js"));
-    assert.ok(names.includes("node_modules/prom-client/package.json"));
-    assert.ok(names.includes("node_modules/tdigest/package.json"));
-    assert.ok(!names.some((n) => n.endsWith(".map")), "no source maps");
-    assert.deepEqual(JSON.parse(BUNDLE_PACKAGE_JSON), { name: "c1m-lab-server", private: true, type: "module" });
-    const dir = mkdtempSync(join(tmpdir(), "c1m-bundle-"));
-    try {
-      const one = writeWorkloadBundle(root, dir);
-      const two = writeWorkloadBundle(root, dir);
-      assert.equal(one.sha256, two.sha256);
-      assert.equal(sha256(readFileSync(one.path)), one.sha256);
-      assert.deepEqual(tarNames(gunzipSync(readFileSync(one.path))), [...names].sort());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -2,7 +2,7 @@
 // serialization so the port bitmaps travel as bytes, not as JSON objects).
 import { groupAddresses, type ServerConfig } from "./config.js";
 
-/** Env var carrying the worker's config as JSON (workers are exec'd from their own module). */
+/** Env var carrying the worker's config as JSON (workers run the same entry file, in the worker role). */
 export const WORKER_CONFIG_ENV = "C1M_SERVER_WORKER_CONFIG";
 
 export interface WorkerConfig {

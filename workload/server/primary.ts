@@ -3,7 +3,6 @@
 import cluster, { type Worker } from "node:cluster";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
 import { formatHostPort } from "../cliArgs.js";
 import { FD_RESERVE, readOpenFilesLimit, usableSockets } from "../limits.js";
 import { aggregateStats, RateWindow, type ServerStatsExtended } from "./aggregate.js";
@@ -78,8 +77,9 @@ export class ServerPrimary {
 
   async start(): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE; // share listeners; the kernel spreads accepts
+    // No `exec`: workers run this process's own entry file (process.argv[1], dist/workload/server.js
+    // or the VM's one-file bundle), which runs the worker code when it is not the primary.
     cluster.setupPrimary({
-      exec: fileURLToPath(new URL("./worker.js", import.meta.url)),
       execArgv: [...process.execArgv, ...WORKER_EXEC_ARGV],
       serialization: "advanced",
     });

@@ -1,14 +1,15 @@
 // A server worker: listens on the shared sockets (cluster SCHED_NONE, the kernel spreads
 // accepts) and holds idle connections as cheaply as Node allows: each one is a bare TCP handle
 // (see rawAccept.ts; net.Socket only where that is unavailable), input read and dropped, one
-// integer of state per connection.
+// integer of state per connection. Importing it does nothing: the entry (../server.ts) calls
+// runWorker() in a cluster worker (the primary forks that same entry file).
 import net from "node:net";
 import { formatHostPort } from "../cliArgs.js";
 import { FD_RESERVE, readOpenFilesLimit, usableSockets } from "../limits.js";
 import { ConnectionTable, UNTRACKED } from "./connectionTable.js";
 import { isPrimaryMessage, WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from "./ipc.js";
 import type { TcpHandle } from "../tcpHandles.js";
-import { rawAcceptOf } from "./rawAccept.js";
+import { rawAcceptOf, type RawAccept } from "./rawAccept.js";
 
 /** Env var that makes the worker wrap every connection in a net.Socket (the fallback path). */
 export const NET_SOCKETS_ENV = "C1M_SERVER_NET_SOCKETS";
@@ -21,12 +22,8 @@ interface TrackedSocket extends net.Socket {
   c1mToken?: number;
 }
 
-const rawAccept = process.env[NET_SOCKETS_ENV] === "1" ? null : rawAcceptOf<TrackedHandle>();
-if (rawAccept === null) {
-  process.stderr.write(
-    `c1m-server worker ${process.pid}: one net.Socket per connection (bare TCP handles unavailable or ${NET_SOCKETS_ENV}=1)\n`,
-  );
-}
+/** Set by runWorker: null means one net.Socket per connection. */
+let rawAccept: RawAccept<TrackedHandle> | null = null;
 const table = new ConnectionTable();
 // Reused out-parameters: asking the handle directly avoids net.Socket caching a
 // { address, family, port } object on every socket (remoteAddress/localAddress getters do).
@@ -90,8 +87,9 @@ function trackSocket(socket: TrackedSocket, fixedLocal: string | null): void {
 // count then only needs to cover the target, not the skew. Once every worker of a listener is
 // full, cluster closes it: further connects are refused and queued ones reset, which the
 // clients count as failures, never as connections the server accepted and then lost.
-const capacity = usableSockets(readOpenFilesLimit(), FD_RESERVE);
-const resumeAt = Math.max(0, capacity - 1000);
+// Set by runWorker (from the worker's open-files limit).
+let capacity = 0;
+let resumeAt = 0;
 let servers: net.Server[] = [];
 /** Where to listen again after a pause: the bound ports (a --port 0 must not move). */
 let endpoints: Array<{ host: string; port: number }> = [];
@@ -185,12 +183,21 @@ function compactWhenQuiet(): void {
   }
 }
 
-function main(): void {
+/** Runs this process as a server worker (forked by the primary, config in WORKER_CONFIG_ENV). */
+export function runWorker(): void {
   const raw = process.env[WORKER_CONFIG_ENV];
   if (raw === undefined) {
     process.stderr.write(`worker started without ${WORKER_CONFIG_ENV}; run dist/workload/server.js instead\n`);
     process.exit(2);
   }
+  rawAccept = process.env[NET_SOCKETS_ENV] === "1" ? null : rawAcceptOf<TrackedHandle>();
+  if (rawAccept === null) {
+    process.stderr.write(
+      `c1m-server worker ${process.pid}: one net.Socket per connection (bare TCP handles unavailable or ${NET_SOCKETS_ENV}=1)\n`,
+    );
+  }
+  capacity = usableSockets(readOpenFilesLimit(), FD_RESERVE);
+  resumeAt = Math.max(0, capacity - 1000);
   const config = JSON.parse(raw) as WorkerConfig;
   backlog = config.backlog;
 
@@ -231,5 +238,3 @@ function main(): void {
     },
   );
 }
-
-main();

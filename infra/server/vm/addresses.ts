@@ -3,13 +3,13 @@
 // drop-in (a bad interface stops here, before anything is uploaded) → upload it to the staging
 // directory → validate with `netplan generate`, install, `netplan apply`. Destroy removes the
 // drop-in and only the addresses it added.
+import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { installNetplanDropInScript, netplanIdProbeScript, removeNetplanDropInScript } from "./scripts/netplan.js";
 import { replaceOnChange } from "../../localScript.js";
 import { remoteCommand } from "./scripts/ssh.js";
 import { netplanDropIn, netplanInstallOptions, VM_TIMEOUTS, type VmAddressSteps } from "./steps.js";
-import { sha256 } from "./workloadBundle.js";
 
 export interface SecondaryIpsArgs extends VmAddressSteps {
   connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
@@ -73,7 +73,10 @@ export class SecondaryIps extends pulumi.ComponentResource {
         create: installCreate,
         delete: installDelete,
         // A new drop-in text re-installs (the create reads the staged file, so its text alone would not change).
-        triggers: replaceOnChange([installCreate, installDelete], [args.hostId, this.dropIn.apply((text) => sha256(text))]),
+        triggers: replaceOnChange(
+          [installCreate, installDelete],
+          [args.hostId, this.dropIn.apply((text) => createHash("sha256").update(text).digest("hex"))],
+        ),
       },
       // Create and delete both own /etc/netplan/60-c1m-lab.yaml: remove the old before installing the new.
       { parent: this, dependsOn: [upload], deleteBeforeReplace: true },

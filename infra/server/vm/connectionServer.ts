@@ -1,6 +1,5 @@
-// The connection server on a VM: the workload bundle (compiled workload + prom-client and its
-// dependencies) uploaded to the staging directory, unpacked into /opt/c1m-lab, and run by a
-// systemd unit with the plan's LimitNOFILE; up when /healthz answers on the primary address.
+// The connection server on a VM: one bundled file (bundle.ts: the server, prom-client included)
+// uploaded to the staging directory, installed into /opt/c1m-lab, and run by a systemd unit with the plan's LimitNOFILE; up when /healthz answers on the primary address.
 // Destroy stops and removes the unit and /opt/c1m-lab.
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
@@ -44,7 +43,7 @@ export class ConnectionServer extends pulumi.ComponentResource {
       {
         connection: args.connection,
         source: new pulumi.asset.FileAsset(args.bundle.path),
-        remotePath: args.workload.bundlePath,
+        remotePath: args.workload.stagedPath,
         triggers: [args.hostId],
       },
       { parent: this },

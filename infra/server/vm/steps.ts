@@ -98,7 +98,7 @@ export interface VmLabSteps extends ClientSteps {
     natHost: TuningArgs | null;
   };
   server: {
-    /** Local bundle (see workloadBundle.ts). */
+    /** The server as one file (see bundle.ts). */
     bundle: { path: string; sha256: string };
     workload: InstallWorkloadOptions;
     unit: ServerUnitOptions;
@@ -106,7 +106,7 @@ export interface VmLabSteps extends ClientSteps {
 }
 
 export interface VmInputs {
-  /** The workload bundle written by the edge. */
+  /** The server bundle written by the edge. */
   bundle: { path: string; sha256: string };
   /** multipass, qemu: the public key text for cloud-init (read from server.sshPublicKeyPath). */
   sshPublicKey?: string;
@@ -215,7 +215,7 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
 
   // ssh: the host's own primary; qemu: the seed's. Only multipass adds the primary too.
   const labAddresses = server.provider === "multipass" ? server.addresses : server.addresses.slice(1);
-  const stagedBundle = `${stagingDir}/server-workload.tgz`;
+  const stagedBundle = `${stagingDir}/c1m-server.mjs`;
   return {
     ...client,
     provider: server.provider,
@@ -231,7 +231,7 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
     },
     server: {
       bundle: inputs.bundle,
-      workload: { bundlePath: stagedBundle, sha256: inputs.bundle.sha256, workdir: VM_WORKDIR },
+      workload: { stagedPath: stagedBundle, sha256: inputs.bundle.sha256, workdir: VM_WORKDIR },
       unit: {
         workdir: VM_WORKDIR,
         nodePath: `${VM_WORKDIR}/bin/node`,

@@ -2,6 +2,7 @@
 // started and health-checked; removed with its working directory on destroy. Pure.
 import { FAIL, ScriptInputError, q, script, writeText } from "../../../shell.js";
 import { REMOTE, checkAbsolute, checkHost, checkInt, checkRoot, hasControlChar } from "./checks.js";
+import { installedServerPath } from "./workload.js";
 export const SERVER_UNIT_NAME = "c1m-lab-server";
 export const SERVER_WORKDIR = "/opt/c1m-lab";
 
@@ -14,7 +15,7 @@ export interface ServerUnitOptions {
   nodePath?: string;
   /** Node's own options, before the entry script. */
   nodeArgs: string[];
-  /** Default <workdir>/dist/workload/server.js. */
+  /** Default <workdir>/c1m-server.mjs (where installWorkloadScript puts the bundle). */
   entry?: string;
   serverArgs: string[];
   limitNofile: number;
@@ -58,7 +59,7 @@ function resolveUnit(opts: Partial<ServerUnitOptions>, where: string, full: bool
     );
   }
   const nodePath = checkAbsolute(opts.nodePath ?? "/usr/bin/node", "nodePath", where);
-  const entry = checkAbsolute(opts.entry ?? `${workdir}/dist/workload/server.js`, "entry", where);
+  const entry = checkAbsolute(opts.entry ?? installedServerPath(workdir), "entry", where);
   const args = (list: string[] | undefined, name: string) => {
     if (!full) return [];
     if (!Array.isArray(list)) throw new ScriptInputError(`${where}: ${name} must be a list of strings`);

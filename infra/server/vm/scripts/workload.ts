@@ -1,24 +1,35 @@
-// Installing the uploaded server workload into /opt/c1m-lab on a VM. Pure: returns a bash script.
+// Installs the connection server on a VM: the one-file bundle (../bundle.ts) that CopyToRemote
+// staged in the ssh user's home goes into the workdir (/opt/c1m-lab), root-owned, next to a
+// `bin/node` wrapper around the host's Node.js ≥ 20. Pure: returns a bash script; every
+// interpolated value goes through `q`.
 import { FAIL, ScriptInputError, q, script } from "../../../shell.js";
+import { SERVER_BUNDLE_FILE } from "../bundle.js";
 import { REMOTE } from "./checks.js";
+
 export interface InstallWorkloadOptions {
   /** Where CopyToRemote put the bundle (relative to the ssh user's home, or absolute). */
-  bundlePath: string;
-  /** Its sha256: a partial upload fails here, not as a half-installed server. */
+  stagedPath: string;
+  /** Its sha256: a partial upload fails here, not as a broken server. */
   sha256: string;
   /** Default /opt/c1m-lab; its last component must contain "c1m" (the destroy step deletes it). */
   workdir: string;
 }
 
+/** The installed server, the systemd unit's entry: `<workdir>/c1m-server.mjs`. */
+export function installedServerPath(workdir: string): string {
+  return `${workdir}/${SERVER_BUNDLE_FILE}`;
+}
+
 /**
- * Unpacks the workload bundle into `workdir` (root-owned, world-readable, replaced as a whole) and
- * writes `workdir/bin/node`, a wrapper around the host's Node.js ≥ 20 (the server unit's ExecStart
- * needs a fixed path; Node may live in /snap/bin, /usr/local/bin or /usr/bin).
+ * Installs the staged bundle as `workdir/c1m-server.mjs` (root-owned, 0644) and writes
+ * `workdir/bin/node`, a wrapper around the host's Node.js ≥ 20 (the server unit's ExecStart needs
+ * a fixed path; Node may live in /snap/bin, /usr/local/bin or /usr/bin). The workdir is built
+ * next to the old one and swapped in as a whole; on failure the previous install stays.
  */
 export function installWorkloadScript(opts: InstallWorkloadOptions): string {
   const where = "installWorkloadScript";
-  if (typeof opts.bundlePath !== "string" || opts.bundlePath === "" || /[\0\n\r]/.test(opts.bundlePath)) {
-    throw new ScriptInputError(`${where}: bundlePath ${JSON.stringify(opts.bundlePath)} is not valid: use a file path`);
+  if (typeof opts.stagedPath !== "string" || opts.stagedPath === "" || /[\0\n\r]/.test(opts.stagedPath)) {
+    throw new ScriptInputError(`${where}: stagedPath ${JSON.stringify(opts.stagedPath)} is not valid: use a file path`);
   }
   if (typeof opts.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(opts.sha256)) {
     throw new ScriptInputError(`${where}: sha256 ${JSON.stringify(opts.sha256)} is not valid: use 64 lowercase hex digits`);
@@ -38,12 +49,13 @@ export function installWorkloadScript(opts: InstallWorkloadOptions): string {
   return script("install server workload", [
     ...REMOTE,
     ...FAIL,
-    `bundle=${q(opts.bundlePath)}`,
+    `staged=${q(opts.stagedPath)}`,
     `want=${q(opts.sha256)}`,
     `workdir=${q(opts.workdir)}`,
-    '[ -f "$bundle" ] || fail "the staged workload $bundle is missing: upload it first"',
-    "got=$(sha256sum -- \"$bundle\" | cut -d' ' -f1)",
-    '[ "$got" = "$want" ] || fail "the staged workload $bundle has sha256 $got, expected $want (incomplete upload?)"',
+    `file=${q(SERVER_BUNDLE_FILE)}`,
+    '[ -f "$staged" ] || fail "the staged server $staged is missing: upload it first"',
+    "got=$(sha256sum -- \"$staged\" | cut -d' ' -f1)",
+    '[ "$got" = "$want" ] || fail "the staged server $staged has sha256 $got, expected $want (incomplete upload?)"',
     // Node.js ≥ 20: the first that qualifies of PATH's, the snap's, /usr/local's, the distribution's.
     "node=",
     'for c in "$(command -v node 2>/dev/null || true)" /snap/bin/node /usr/local/bin/node /usr/bin/node; do',
@@ -64,17 +76,18 @@ export function installWorkloadScript(opts: InstallWorkloadOptions): string {
     "}",
     "trap cleanup EXIT",
     'new=$(as_root mktemp -d -p "$parent" .c1m-lab-new.XXXXXX)',
-    'as_root timeout 120 tar -xzf "$bundle" -C "$new" --no-same-owner --no-same-permissions',
-    'as_root test -f "$new/dist/workload/server.js" || fail "the bundle $bundle has no dist/workload/server.js"',
+    'as_root install -o root -g root -m 0644 -- "$staged" "$new/$file"',
+    // The copy is what runs: check it too (a file changed between the check and the copy).
+    "got=$(as_root sha256sum -- \"$new/$file\" | cut -d' ' -f1)",
+    '[ "$got" = "$want" ] || fail "the installed copy of $staged has sha256 $got, expected $want"',
     'as_root mkdir -p -- "$new/bin"',
     `printf '#!/bin/sh\\nexec %s "$@"\\n' "$node" | as_root tee -- "$new/bin/node" >/dev/null`,
     'as_root chown -R root:root -- "$new"',
-    'as_root chmod -R u=rwX,go=rX -- "$new"',
-    'as_root chmod 0755 -- "$new" "$new/bin/node"',
+    'as_root chmod 0755 -- "$new" "$new/bin" "$new/bin/node"',
     'if as_root test -e "$workdir"; then as_root rm -rf -- "$workdir.c1m-old"; as_root mv -- "$workdir" "$workdir.c1m-old"; fi',
     'as_root mv -- "$new" "$workdir"',
     "new=",
     'as_root rm -rf -- "$workdir.c1m-old"',
-    'echo "c1m-lab: workload installed in $workdir (node $version at $node)"',
+    'echo "c1m-lab: server installed as $workdir/$file (node $version at $node)"',
   ]);
 }
