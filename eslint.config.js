@@ -5,7 +5,7 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "reports/", "eslint.config.js"] },
+  { ignores: ["dist/", "node_modules/", "reports/", ".c1m-lab/", ".pulumi-state/", "eslint.config.js"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -87,4 +87,3 @@ export interface CapacityPlan {
   /** Sentence form of the binding limit, for the report and errors. */
   explanation: string;
 }
-
