@@ -1,6 +1,10 @@
 // Runs the compiled Pulumi entry point under Pulumi's mocks and records what it registers:
 // type, name, parent, dependsOn and resolved inputs of every resource, plus the stack outputs.
+// Also helpers to read the recorded scripts (a remote step's body, bash -n, lines in order), so
+// tests assert what a script holds instead of comparing it with the builder that made it.
 import * as pulumi from "@pulumi/pulumi";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
 
 export interface RecordedResource {
@@ -163,4 +167,70 @@ async function resolveAll(outputs: Record<string, unknown>): Promise<Record<stri
     ),
   );
   return Object.fromEntries(entries);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the scripts a run registered, without the builders that made them.
+
+/**
+ * The steps of a remote command line `timeout --kill-after=10 N bash -c <word>` (several joined
+ * by ` && `): each one's timeout and its script, the word unquoted as sh would. Throws on any
+ * other shape.
+ */
+export function remoteSteps(line: unknown): { timeoutSeconds: number; body: string }[] {
+  const text = String(line);
+  const steps: { timeoutSeconds: number; body: string }[] = [];
+  let at = 0;
+  for (;;) {
+    const head = /^timeout --kill-after=10 (\d+) bash -c /.exec(text.slice(at));
+    if (!head) throw new Error(`not a remote step at ${at}: ${JSON.stringify(text.slice(at, at + 80))}`);
+    at += head[0].length;
+    let body = "";
+    while (at < text.length && text[at] !== " ") {
+      if (text[at] === "'") {
+        const end = text.indexOf("'", at + 1);
+        if (end < 0) throw new Error(`unterminated quote at ${at}`);
+        body += text.slice(at + 1, end);
+        at = end + 1;
+      } else if (text[at] === "\\") {
+        body += text[at + 1] ?? "";
+        at += 2;
+      } else {
+        body += text[at];
+        at += 1;
+      }
+    }
+    steps.push({ timeoutSeconds: Number(head[1]), body });
+    if (at === text.length) return steps;
+    if (!text.startsWith(" && ", at)) throw new Error(`expected " && " at ${at}: ${JSON.stringify(text.slice(at, at + 40))}`);
+    at += 4;
+  }
+}
+
+/** The script of a single remote step, checked to run under `timeout` with these seconds. */
+export function remoteBody(line: unknown, timeoutSeconds: number): string {
+  const steps = remoteSteps(line);
+  assert.deepEqual(
+    steps.map((s) => s.timeoutSeconds),
+    [timeoutSeconds],
+    `one remote step bounded by ${timeoutSeconds} s`,
+  );
+  return steps[0]!.body;
+}
+
+/** bash parses the script (bash -n): no syntax error from quoting gone wrong. */
+export function assertBashSyntax(text: unknown, what: string): void {
+  const r = spawnSync("bash", ["-n"], { input: String(text), encoding: "utf8" });
+  assert.equal(r.status, 0, `${what}: bash -n: ${r.stderr}`);
+}
+
+/** Each of `lines` is a whole line of `text`, in this order (other lines may come between). */
+export function assertLinesInOrder(text: unknown, lines: string[], what: string): void {
+  const all = String(text).split("\n");
+  let from = 0;
+  for (const line of lines) {
+    const at = all.indexOf(line, from);
+    assert.ok(at >= 0, `${what}: ${JSON.stringify(line)} ${all.includes(line) ? "comes too early" : "is not a line"}`);
+    from = at + 1;
+  }
 }

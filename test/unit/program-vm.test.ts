@@ -1,42 +1,35 @@
 // The compiled entry point under Pulumi's mocks for the real-VM stacks (Pulumi.multipass.yaml,
 // Pulumi.ssh.example.yaml), with the ssh private key passed the way Pulumi passes a secret.
 // Asserts the resource graph, the order (ssh wait → addresses → tuning → server → clients →
-// test), the exact local and remote scripts, the netplan drop-in, that the key stays secret, and
-// that a bad interface or a missing key stops with a clear error before anything is uploaded.
+// test), what the local and remote scripts hold (literal lines in order, bash -n, the remote
+// steps' timeouts), the netplan drop-in, that the key never appears outside a secret, and that a
+// bad interface or a missing key stops with a clear error before anything is uploaded. Expected
+// values are literals (CASES), worked out from the stack files.
 import { after, before, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { renderNetplanDropIn } from "../../netplan/render.js";
-import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
+import { ARTICLE_FACTS, REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
 import { pulumiConfigJson, readStackConfig, stackNames } from "../../infra/config/stackFile.js";
-import { parseLabConfig } from "../../infra/config/schema.js";
-import { natPoolCreateScript, natPoolDeleteScript } from "../../infra/clients/natPool.js";
-import { type TuningArgs, tuningCreateScript, tuningDeleteScript } from "../../infra/server/netns/scripts/tuning.js";
-import * as vmNetplan from "../../infra/server/vm/scripts/netplan.js";
-import * as vmSysctl from "../../infra/server/vm/scripts/sysctl.js";
-import * as vmUnit from "../../infra/server/vm/scripts/unit.js";
-import * as vmSsh from "../../infra/server/vm/scripts/ssh.js";
-import * as vmMultipass from "../../infra/server/vm/multipass/scripts.js";
-import { installWorkloadScript } from "../../infra/server/vm/scripts/workload.js";
-import { remoteCommand, remoteSequence, stagingCreateScript, stagingDeleteScript } from "../../infra/server/vm/scripts/ssh.js";
-import { vmCloudInit, writeCloudInitScript, removeCloudInitScript } from "../../infra/server/vm/multipass/scripts.js";
-import { createHash } from "node:crypto";
 import {
-  FAKE_REPORT,
+  assertBashSyntax,
+  assertLinesInOrder,
   isSecretValue,
+  remoteBody,
+  remoteSteps,
   runProgram,
   upstreamTriggers,
   type ProgramRun,
   type RecordedResource,
 } from "../support/mockProgram.js";
+import { clientGraph, sshHostGraph, VM_SERVER_GRAPH } from "../support/vmLab.js";
 
-const vm = { ...vmNetplan, ...vmSysctl, ...vmUnit, ...vmSsh, ...vmMultipass };
-const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const VM_STACKS = ["multipass", "ssh.example"];
 
@@ -107,11 +100,66 @@ interface Case {
   probe: string;
   /** The drop-in's netplan ID. */
   netplanId: string;
+  /** Where ssh connects. */
+  sshHost: string;
+  /** server.interface. */
+  iface: string;
+  /** The server's primary lab address (metrics, /healthz). */
+  primary: string;
+  /** What the drop-in adds (and destroy removes). */
+  dropInAddresses: string[];
+  /** Every lab address the server listens on. */
+  serverAddresses: string[];
+  target: number;
+  /** Per container, its C1M_TARGETS. */
+  containerTargets: string[];
+  /** The containers' nofile. */
+  nofile: number;
+  /** What tuning raises: fs.file-max, nf_conntrack_max (= buckets on this machine). */
+  fileMax: number;
+  conntrack: number;
+  /** The connection test's flags between --conntrack local and --stack. */
+  verify: string;
 }
 const CASES: Record<string, Case> = {
   // The article's 25,000 per container needs Docker to allow 1,048,576 fds (ARTICLE_FACTS).
-  multipass: { stack: "multipass", facts: ARTICLE_FACTS, probe: MULTIPASS_PROBE, netplanId: "default" },
-  "ssh.example": { stack: "ssh.example", facts: REFERENCE_FACTS, probe: SSH_PROBE, netplanId: "eth0" },
+  multipass: {
+    stack: "multipass",
+    facts: ARTICLE_FACTS,
+    probe: MULTIPASS_PROBE,
+    netplanId: "default",
+    sshHost: MANAGEMENT_ADDRESS,
+    iface: "ens3",
+    primary: "10.95.44.201",
+    // multipass: the DHCP address is for ssh only; every lab address is added, the primary too.
+    dropInAddresses: ["10.95.44.201/24", "10.95.44.202/24", "10.95.44.203/24"],
+    serverAddresses: ["10.95.44.201", "10.95.44.202", "10.95.44.203"],
+    target: 75000,
+    // per-container: container i → address i.
+    containerTargets: ["10.95.44.201:9000", "10.95.44.202:9000", "10.95.44.203:9000"],
+    nofile: 1_048_576,
+    fileMax: 216064,
+    conntrack: 110592,
+    verify: "--expect all --timeout-seconds 300 --stall-seconds 20 --soak-seconds 0",
+  },
+  "ssh.example": {
+    stack: "ssh.example",
+    facts: REFERENCE_FACTS,
+    probe: SSH_PROBE,
+    netplanId: "eth0",
+    sshHost: "203.0.113.10",
+    iface: "eth0",
+    primary: "10.0.0.5",
+    // ssh: the primary is the host's own address; only the secondaries are added.
+    dropInAddresses: ["10.0.0.6/24", "10.0.0.7/24"],
+    serverAddresses: ["10.0.0.5", "10.0.0.6", "10.0.0.7"],
+    target: 45000,
+    containerTargets: Array.from({ length: 3 }, () => "10.0.0.5:9000,10.0.0.6:9000,10.0.0.7:9000"),
+    nofile: 20_000,
+    fileMax: 155648,
+    conntrack: 72704,
+    verify: "--expect all --timeout-seconds 180 --stall-seconds 10 --soak-seconds 0",
+  },
 };
 
 function run(
@@ -143,15 +191,22 @@ function withoutSecrets(v: unknown): unknown {
   return v;
 }
 
+/** A value with the secret wrapper (if any) taken off. */
+const unwrapped = (v: unknown): unknown => (isSecretValue(v) ? v.value : v);
+
 /** A FileAsset input's path (mocks hand asset fields over as promises). */
 async function assetPath(x: RecordedResource): Promise<string> {
   return String(await (x.inputs.source as unknown as { path: Promise<string> }).path);
 }
 
-function expectedDropInAddresses(stack: string): string[] {
-  const lab = parseLabConfig(readStackConfig(root, stack));
-  // ssh: the primary is the host's own address; multipass: every lab address is added.
-  return lab.server.provider === "ssh" ? lab.server.addresses.slice(1) : lab.server.addresses;
+const sha256hex = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
+
+/** What the script's `printf '%s\n' ... > "$tmp"` lines write, each run by bash (printf only). */
+function printedFiles(script: string): string[] {
+  return script
+    .split("\n")
+    .filter((l) => l.startsWith("printf '%s\\n' ") && l.endsWith(' > "$tmp"'))
+    .map((l) => execFileSync("bash", ["-c", l.slice(0, -' > "$tmp"'.length)], { encoding: "utf8" }));
 }
 
 test("every shipped VM stack is covered", () => {
@@ -166,14 +221,12 @@ for (const name of VM_STACKS) {
   const c = CASES[name]!;
   describe(`stack ${name}`, () => {
     let r: ProgramRun;
-    const lab = parseLabConfig(readStackConfig(root, name));
-    const plan = planCapacity(lab, c.facts);
-    const server = lab.server as Extract<typeof lab.server, { provider: "ssh" | "multipass" }>;
-    const provider = server.provider;
+    const provider = name === "multipass" ? "multipass" : "ssh";
     const staging = `.c1m-lab/${name}`;
     const hostPrefix = provider === "multipass" ? "server-host-ssh" : "server-host";
     const waitName = `${hostPrefix}-wait`;
     const waitId = `${waitName}_id`;
+    const node = process.execPath;
     const remotes = () => r.resources.filter((x) => x.type.startsWith("command:remote:"));
 
     before(async () => {
@@ -183,7 +236,7 @@ for (const name of VM_STACKS) {
 
     test("resource graph: types, names, parents", () => {
       const graph = r.resources.map((x) => [x.name, x.type, x.parent ?? null]);
-      const host: [string, string, string | null][] =
+      const host =
         provider === "multipass"
           ? [
               ["server-host", "c1m-lab:server:MultipassServerHost", "lab"],
@@ -191,42 +244,10 @@ for (const name of VM_STACKS) {
               ["server-host-instance", "command:local:Command", "server-host"],
               ["server-host-address", "command:local:Command", "server-host"],
               ["server-host-ssh", "c1m-lab:server:VmServerHost", "server-host"],
-              ["server-host-ssh-wait", "command:local:Command", "server-host-ssh"],
-              ["server-host-ssh-staging", "command:remote:Command", "server-host-ssh"],
+              ...sshHostGraph("server-host-ssh"),
             ]
-          : [
-              ["server-host", "c1m-lab:server:VmServerHost", "lab"],
-              ["server-host-wait", "command:local:Command", "server-host"],
-              ["server-host-staging", "command:remote:Command", "server-host"],
-            ];
-      const containers = plan.containers.map((x) => [
-        `clients-c1m-${name}-client-${x.index}`,
-        "docker:index/container:Container",
-        "clients",
-      ]);
-      assert.deepEqual(graph, [
-        ["lab", "c1m-lab:index:Lab", null],
-        ...host,
-        ["secondary-ips", "c1m-lab:server:VmSecondaryIps", "lab"],
-        ["secondary-ips-probe", "command:remote:Command", "secondary-ips"],
-        ["secondary-ips-drop-in", "command:remote:CopyToRemote", "secondary-ips"],
-        ["secondary-ips-netplan", "command:remote:Command", "secondary-ips"],
-        ["tuning", "c1m-lab:server:VmTuning", "lab"],
-        ["tuning-sysctls", "command:remote:Command", "tuning"],
-        ["tuning-nat-host", "command:local:Command", "tuning"],
-        ["connection-server", "c1m-lab:server:VmConnectionServer", "lab"],
-        ["connection-server-workload", "command:remote:CopyToRemote", "connection-server"],
-        ["connection-server-unit", "command:remote:Command", "connection-server"],
-        ["clients", "c1m-lab:clients:ClientFleet", "lab"],
-        ["clients-base-image", "command:local:Command", "clients"],
-        ["clients-image", "docker:index/image:Image", "clients"],
-        ["clients-image-cleanup", "command:local:Command", "clients"],
-        [`clients-c1m-${name}-clients`, "docker:index/network:Network", "clients"],
-        ...containers,
-        ["clients-stop", "command:local:Command", "clients"],
-        ["connection-test", "c1m-lab:test:ConnectionTest", "lab"],
-        ["connection-test-verify", "command:local:Command", "connection-test"],
-      ]);
+          : [["server-host", "c1m-lab:server:VmServerHost", "lab"], ...sshHostGraph("server-host")];
+      assert.deepEqual(graph, [["lab", "c1m-lab:index:Lab", null], ...host, ...VM_SERVER_GRAPH, ...clientGraph(name, 3, false)]);
       assert.ok(
         r.resources.every((x) => x.registered),
         "everything reached the engine",
@@ -242,7 +263,7 @@ for (const name of VM_STACKS) {
         assert.deepEqual(triggers("server-host-address"), ["server-host-instance_id"]);
         assert.deepEqual(triggers(waitName), [MANAGEMENT_ADDRESS, 22, "ubuntu", "server-host-instance_id"]);
       } else {
-        assert.deepEqual(triggers(waitName), [server.provider === "ssh" ? server.host : "", 22, server.user]);
+        assert.deepEqual(triggers(waitName), ["203.0.113.10", 22, "ubuntu"]);
       }
       assert.deepEqual(deps(`${hostPrefix}-staging`), [waitName]);
       assert.deepEqual(triggers(`${hostPrefix}-staging`), [waitId]);
@@ -261,9 +282,9 @@ for (const name of VM_STACKS) {
       for (const n of ["secondary-ips-drop-in", "connection-server-workload"]) {
         assert.deepEqual(r.byName(n).inputs.triggers, [waitId], `${n} is copied again to a new host`);
       }
-      const bundleSha = sha256(readFileSync(await assetPath(r.byName("connection-server-workload"))));
+      const bundleSha = sha256hex(readFileSync(await assetPath(r.byName("connection-server-workload"))));
       assert.deepEqual(triggers("connection-server-unit"), [waitId, "secondary-ips-netplan_id", "tuning-sysctls_id", bundleSha]);
-      const containerIds = plan.containers.map((x) => `clients-c1m-${name}-client-${x.index}_id`).join(",");
+      const containerIds = [0, 1, 2].map((i) => `clients-c1m-${name}-client-${i}_id`).join(",");
       assert.deepEqual(triggers("connection-test-verify"), ["connection-server-unit_id", containerIds]);
       // Create and delete touch the same files: the old state goes before the new is made.
       for (const n of [`${hostPrefix}-staging`, "secondary-ips-netplan", "tuning-sysctls", "connection-server-unit"]) {
@@ -273,48 +294,116 @@ for (const name of VM_STACKS) {
 
     test("the host: ssh wait with the key from a secret environment variable, logging off; the upload directory", () => {
       const wait = r.byName(waitName);
-      const host = provider === "multipass" ? MANAGEMENT_ADDRESS : (server as { host: string }).host;
-      assert.equal(
+      assertBashSyntax(wait.inputs.create, "wait");
+      assertLinesInOrder(
         wait.inputs.create,
-        vm.waitForSshScript({ host, port: 22, user: server.user, timeoutSeconds: 600, keyEnv: "C1M_SSH_PRIVATE_KEY" }),
+        [
+          `host=${c.sshHost}`,
+          "port=22",
+          "user=ubuntu",
+          "keyenv=C1M_SSH_PRIVATE_KEY",
+          `(umask 077; printf '%s\\n' "\${!keyenv}" > "$tmpd/key")`,
+          'opts+=(-i "$tmpd/key" -o IdentitiesOnly=yes)',
+          // No server.hostKey in these stacks: whatever key the host presents.
+          "opts+=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null)",
+          "deadline=$((SECONDS + 600))",
+          '  if err=$(timeout "$left" ssh "${opts[@]}" -- "$user@$host" true 2>&1 </dev/null); then',
+        ],
+        "wait",
       );
       assert.equal(wait.inputs.delete, undefined, "waiting has nothing to undo");
       assert.equal(wait.inputs.logging, "none");
       assert.deepEqual(wait.inputs.interpreter, ["/bin/bash", "-c"]);
+      // Ours: the environment holding the key is made secret by the host component.
       assert.ok(isSecretValue(wait.inputs.environment), "the environment holding the key is secret");
-      assert.deepEqual((wait.inputs.environment as { value: unknown }).value, { C1M_SSH_PRIVATE_KEY: PRIVATE_KEY });
+      assert.deepEqual(unwrapped(wait.inputs.environment), { C1M_SSH_PRIVATE_KEY: PRIVATE_KEY });
       const stagingStep = r.byName(`${hostPrefix}-staging`);
-      assert.equal(stagingStep.inputs.create, remoteCommand(stagingCreateScript(staging), 60));
-      assert.equal(stagingStep.inputs.delete, remoteCommand(stagingDeleteScript(staging), 60));
+      const create = remoteBody(stagingStep.inputs.create, 60);
+      assertBashSyntax(create, "staging create");
+      assertLinesInOrder(
+        create,
+        [
+          `dir=${staging}`,
+          'cd -- "$HOME"',
+          "umask 077",
+          'mkdir -p -- "$dir"',
+          'chmod 0700 -- "$dir"',
+          `printf '%s\\n' "$HOME/$dir"`,
+        ],
+        "staging create",
+      );
+      const del = remoteBody(stagingStep.inputs.delete, 60);
+      assertBashSyntax(del, "staging delete");
+      assertLinesInOrder(
+        del,
+        [`dir=${staging}`, 'cd -- "$HOME"', 'rm -rf -- "$dir"', "rmdir -- .c1m-lab 2>/dev/null || true"],
+        "staging delete",
+      );
     });
 
     if (provider === "multipass") {
       test("multipass: cloud-init file, launch (or adopt), address; destroy deletes the instance", () => {
         const cloudInitPath = `${root}/.c1m-lab/${name}/cloud-init.yaml`;
-        const text = vmCloudInit({ sshPublicKey: PUBLIC_KEY, user: "ubuntu" });
         const ci = r.byName("server-host-cloud-init");
-        assert.equal(ci.inputs.create, writeCloudInitScript(cloudInitPath, text));
-        assert.equal(ci.inputs.delete, removeCloudInitScript(cloudInitPath));
-        assert.ok(String(ci.inputs.create).includes(PUBLIC_KEY.split(" ")[1]!), "the public key goes into cloud-init");
-        const instance = r.byName("server-host-instance");
-        assert.equal(
-          instance.inputs.create,
-          vm.multipassLaunchScript({
-            instance: "c1m-server",
-            release: "24.04",
-            cpus: 2,
-            memory: "4G",
-            disk: "20G",
-            cloudInitPath,
-            timeoutSeconds: 900,
-          }),
+        assertBashSyntax(ci.inputs.create, "cloud-init create");
+        assertLinesInOrder(
+          ci.inputs.create,
+          [`file=${cloudInitPath}`, "umask 077", 'mv -f -- "$file.tmp" "$file"'],
+          "cloud-init",
         );
-        assert.equal(instance.inputs.delete, vm.multipassDeleteScript("c1m-server"));
-        assert.match(String(instance.inputs.delete), /multipass delete --purge "\$name"/);
+        assert.ok(String(ci.inputs.create).includes(PUBLIC_KEY.split(" ")[1]!), "the public key goes into cloud-init");
+        // What it writes, run for real into a temp directory.
+        const dir = mkdtempSync(join(tmpdir(), "c1m-ci-"));
+        try {
+          const file = `${dir}/cloud-init.yaml`;
+          execFileSync("bash", ["-c", String(ci.inputs.create).replace(`file=${cloudInitPath}\n`, `file=${file}\n`)]);
+          const text = readFileSync(file, "utf8");
+          assert.ok(text.startsWith("#cloud-config\n"), text);
+          assert.deepEqual(parse(text), {
+            users: ["default"],
+            ssh_authorized_keys: [PUBLIC_KEY],
+            runcmd: [
+              ["snap", "wait", "system", "seed.loaded"],
+              ["snap", "install", "node", "--classic", "--channel=20"],
+            ],
+          });
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+        assertLinesInOrder(ci.inputs.delete, [`file=${cloudInitPath}`, 'rm -f -- "$file" "$file.tmp"'], "cloud-init delete");
+
+        const instance = r.byName("server-host-instance");
+        assertBashSyntax(instance.inputs.create, "launch");
+        assertLinesInOrder(
+          instance.inputs.create,
+          [
+            "name=c1m-server",
+            `cloudinit=${cloudInitPath}`,
+            'if timeout 60 multipass info "$name" >/dev/null 2>&1; then',
+            "else",
+            '  timeout 960 multipass launch 24.04 --name c1m-server --cpus 2 --memory 4G --disk 20G --cloud-init - --timeout 900 < "$cloudinit"',
+            '  echo "c1m-lab: launched multipass instance $name"',
+            "fi",
+            'timeout 900 multipass exec "$name" -- cloud-init status --wait >/dev/null 2>&1 || rc=$?',
+          ],
+          "launch",
+        );
+        assertBashSyntax(instance.inputs.delete, "instance delete");
+        assertLinesInOrder(
+          instance.inputs.delete,
+          [
+            "name=c1m-server",
+            // Only an instance the lab launched (its create printed so) is deleted.
+            '  *"c1m-lab: launched multipass instance $name"*) ;;',
+            '  *) echo "c1m-lab: multipass instance $name was adopted, not launched by the lab: left in place"; exit 0 ;;',
+            '  timeout 300 multipass delete --purge "$name"',
+          ],
+          "instance delete",
+        );
         const address = r.byName("server-host-address");
-        assert.equal(address.inputs.create, vm.multipassAddressScript("c1m-server", { timeoutSeconds: 120 }));
+        assertBashSyntax(address.inputs.create, "address");
+        assertLinesInOrder(address.inputs.create, ["name=c1m-server", "deadline=$((SECONDS + 120))"], "address");
         assert.equal(address.inputs.delete, undefined);
-        assert.equal(r.byName("secondary-ips-probe").inputs.connection !== undefined, true);
       });
     } else {
       test("ssh: the adopted host is never deleted; destroy only undoes what the lab put there", () => {
@@ -322,157 +411,274 @@ for (const name of VM_STACKS) {
         assert.ok(!local.some((x) => /multipass/.test(String(x.inputs.create))), "no VM is launched");
         const hostSteps = r.resources.filter((x) => x.parent === "server-host");
         assert.deepEqual(
-          hostSteps.map((x) => [x.name, x.inputs.delete ?? null]),
+          hostSteps.map((x) => [x.name, typeof x.inputs.delete]),
           [
-            ["server-host-wait", null],
-            ["server-host-staging", remoteCommand(stagingDeleteScript(staging), 60)],
+            ["server-host-wait", "undefined"],
+            ["server-host-staging", "string"],
           ],
         );
+        assertLinesInOrder(
+          remoteBody(r.byName("server-host-staging").inputs.delete, 60),
+          [`dir=${staging}`, 'rm -rf -- "$dir"'],
+          "only the upload directory",
+        );
         // What the other deletes remove: the drop-in and only the secondaries (never the host's primary), sysctls, the unit.
-        const netplanDelete = String(r.byName("secondary-ips-netplan").inputs.delete);
-        assert.ok(!netplanDelete.includes(server.primaryAddress), "the primary address is the host's own");
+        const netplanDelete = remoteBody(r.byName("secondary-ips-netplan").inputs.delete, 300);
+        assertLinesInOrder(netplanDelete, ["addresses=(10.0.0.6/24 10.0.0.7/24)"], "netplan delete");
+        assert.ok(!netplanDelete.includes("10.0.0.5/24"), "the primary address is the host's own");
       });
     }
 
     test("netplan: probe → drop-in (same netplan ID) uploaded to staging → validated, installed, applied; destroy removes our addresses", async () => {
-      const addresses = expectedDropInAddresses(name);
-      const iface = server.interface;
-      assert.equal(r.byName("secondary-ips-probe").inputs.create, remoteCommand(vm.netplanIdProbeScript(), 60));
+      const addresses = c.dropInAddresses;
+      const probe = remoteBody(r.byName("secondary-ips-probe").inputs.create, 60);
+      assertBashSyntax(probe, "probe");
+      assertLinesInOrder(
+        probe,
+        [
+          "root=''",
+          "for d in lib etc run; do",
+          '  for f in "$root/$d/netplan/"*.yaml; do',
+          '    t=$(as_root timeout 10 base64 -w0 -- "$f")',
+          "for l in /sys/class/net/*; do",
+          "printf ']}\\n'",
+        ],
+        "probe",
+      );
       const upload = r.byName("secondary-ips-drop-in");
       assert.equal(upload.inputs.remotePath, `${staging}/60-c1m-lab.yaml`);
       const text = await (upload.inputs.source as unknown as { text: Promise<string> }).text;
-      assert.equal(text, renderNetplanDropIn({ netplanId: c.netplanId, addresses }));
+      assert.ok(
+        text.endsWith(
+          `\nnetwork:\n  version: 2\n  ethernets:\n    ${c.netplanId}:\n      addresses:\n${addresses.map((a) => `        - ${a}\n`).join("")}`,
+        ),
+        text,
+      );
       assert.deepEqual(parse(text), { network: { version: 2, ethernets: { [c.netplanId]: { addresses } } } });
       const install = r.byName("secondary-ips-netplan");
-      assert.equal(
-        install.inputs.create,
-        remoteCommand(vm.installNetplanDropInScript({ stagedPath: `${staging}/60-c1m-lab.yaml`, addresses, iface }), 600),
+      const create = remoteBody(install.inputs.create, 600);
+      assertBashSyntax(create, "netplan install");
+      // Validated in a throwaway root, then installed atomically, then applied.
+      assertLinesInOrder(
+        create,
+        [
+          `staged=${staging}/60-c1m-lab.yaml`,
+          `iface=${c.iface}`,
+          "root=''",
+          "dest=/etc/netplan/60-c1m-lab.yaml",
+          `addresses=(${addresses.join(" ")})`,
+          'as_root install -o root -g root -m 0600 -- "$staged" "$cand/etc/netplan/60-c1m-lab.yaml"',
+          'if ! out=$(as_root timeout 60 netplan generate --root-dir "$cand" 2>&1); then',
+          'as_root install -o root -g root -m 0600 -- "$staged" "$dest.c1m-new"',
+          'as_root mv -f -- "$dest.c1m-new" "$dest"',
+          "  if ! out=$(as_root timeout 120 netplan apply 2>&1); then",
+          "deadline=$((SECONDS + 30))",
+        ],
+        "netplan install",
       );
-      assert.equal(install.inputs.delete, remoteCommand(vm.removeNetplanDropInScript({ addresses, iface }), 300));
-      assert.deepEqual(upstreamTriggers(install.inputs.triggers), [waitId, sha256(text)], "a new drop-in text re-installs");
-      for (const line of ["timeout 60 netplan generate --root-dir", "timeout 120 netplan apply", "60-c1m-lab.yaml"]) {
-        assert.ok(String(install.inputs.create).includes(line), line);
-      }
-      assert.ok(String(install.inputs.delete).includes("timeout 120 netplan apply"));
+      const del = remoteBody(install.inputs.delete, 300);
+      assertBashSyntax(del, "netplan remove");
+      assertLinesInOrder(
+        del,
+        [
+          `iface=${c.iface}`,
+          "dest=/etc/netplan/60-c1m-lab.yaml",
+          `addresses=(${addresses.join(" ")})`,
+          '  as_root rm -f -- "$dest"',
+          "    if ! out=$(as_root timeout 120 netplan apply 2>&1); then",
+          '    if has_addr "$a"; then as_root ip addr del "$a" dev "$iface"; echo "c1m-lab: deleted $a from $iface"; fi',
+        ],
+        "netplan remove",
+      );
+      assert.deepEqual(upstreamTriggers(install.inputs.triggers), [waitId, sha256hex(text)], "a new drop-in text re-installs");
     });
 
     test("tuning: sysctls from the plan on the VM (restored on destroy); conntrack on this machine, the NAT host", () => {
-      const sysctls = { "net.core.somaxconn": 65535, "net.ipv4.tcp_max_syn_backlog": 65535 };
-      const raise = {
-        "fs.file-max": plan.needs.fileMax,
-        "fs.nr_open": plan.needs.nrOpen,
-        "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
-      };
       const t = r.byName("tuning-sysctls");
-      assert.equal(t.inputs.create, remoteCommand(vm.installSysctlScript({ sysctls, raise, stateDir: "/var/lib/c1m-lab" }), 180));
-      assert.equal(t.inputs.delete, remoteCommand(vm.restoreSysctlScript({ stateDir: "/var/lib/c1m-lab" }), 180));
+      const create = remoteBody(t.inputs.create, 180);
+      assertBashSyntax(create, "sysctls");
+      // Every key recorded before anything is written; the accept queues set, the plan's limits raise-only.
+      assertLinesInOrder(
+        create,
+        [
+          "conf=/etc/sysctl.d/60-c1m-lab.conf",
+          "mods=/etc/modules-load.d/c1m-lab.conf",
+          "state=/var/lib/c1m-lab",
+          "record net.core.somaxconn",
+          "record net.ipv4.tcp_max_syn_backlog",
+          "record fs.file-max",
+          "record fs.nr_open",
+          "record net.netfilter.nf_conntrack_max",
+          'as_root install -o root -g root -m 0644 -- "$tmp" "$mods"',
+          `if [ "$raise_0" -lt ${c.fileMax} ]; then raise_0=${c.fileMax}; fi`,
+          'if [ "$raise_1" -lt 1048576 ]; then raise_1=1048576; fi',
+          `if [ "$raise_2" -lt ${c.conntrack} ]; then raise_2=${c.conntrack}; fi`,
+          'as_root install -o root -g root -m 0644 -- "$tmp" "$conf"',
+          'if ! out=$(as_root timeout 60 sysctl -p "$conf" 2>&1); then',
+          "check net.core.somaxconn 65535",
+          "check net.ipv4.tcp_max_syn_backlog 65535",
+          'check fs.file-max "$raise_0"',
+          'check fs.nr_open "$raise_1"',
+          'check net.netfilter.nf_conntrack_max "$raise_2"',
+        ],
+        "sysctls",
+      );
+      assert.deepEqual(printedFiles(create), [
+        "# Written by c1m-lab: conntrack for the NAT host's table size\nnf_conntrack\n",
+        "# Written by c1m-lab (Tuning). Previous values are recorded and restored by pulumi destroy.\nnet.core.somaxconn = 65535\nnet.ipv4.tcp_max_syn_backlog = 65535\n",
+      ]);
+      const restore = remoteBody(t.inputs.delete, 180);
+      assertBashSyntax(restore, "sysctls restore");
+      assertLinesInOrder(
+        restore,
+        [
+          "state=/var/lib/c1m-lab",
+          'as_root rm -f -- "$conf" "$mods"',
+          'done < <(as_root cat -- "$before")',
+          'as_root rm -f -- "$before"',
+        ],
+        "sysctls restore",
+      );
       const nat = r.byName("tuning-nat-host");
-      const args: TuningArgs = {
-        stateDir: `/run/c1m-lab/${name}`,
-        raise: {
-          "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
-          "net.netfilter.nf_conntrack_buckets": plan.needs.conntrackBuckets,
-        },
-        set: {},
-        namespaceSysctls: {},
-      };
-      assert.equal(nat.inputs.create, tuningCreateScript(args));
-      assert.equal(nat.inputs.delete, tuningDeleteScript(args));
+      const state = `/run/c1m-lab/${name}`;
+      assertBashSyntax(nat.inputs.create, "nat host");
+      const raised = String(nat.inputs.create)
+        .split("\n")
+        .filter((l) => l.includes("sysctl -qw"));
+      assert.deepEqual(raised, [
+        `if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_max)" -lt ${c.conntrack} ]; then remember net.netfilter.nf_conntrack_max; as_root sysctl -qw net.netfilter.nf_conntrack_max=${c.conntrack}; fi`,
+        `if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets)" -lt ${c.conntrack} ]; then remember net.netfilter.nf_conntrack_buckets; as_root sysctl -qw net.netfilter.nf_conntrack_buckets=${c.conntrack}; fi`,
+      ]);
+      assertLinesInOrder(nat.inputs.create, [`as_root mkdir -p ${state}/sysctl.before`], "nat host");
       assert.ok(!String(nat.inputs.create).includes("ip netns exec"), "this machine, not a namespace");
+      assertLinesInOrder(
+        nat.inputs.delete,
+        [
+          `[ -d ${state}/sysctl.before ] || exit 0`,
+          `for f in ${state}/sysctl.before/*; do`,
+          `as_root rmdir ${state}/sysctl.before`,
+        ],
+        "nat host delete",
+      );
     });
 
-    test("server: the workload bundle uploaded, unpacked into /opt/c1m-lab, run by a systemd unit with the plan's limits", async () => {
+    test("server: the one-file bundle uploaded, installed into /opt/c1m-lab, run by a systemd unit with the plan's limits", async () => {
       const upload = r.byName("connection-server-workload");
       const bundlePath = await assetPath(upload);
       assert.equal(bundlePath, `${root}/.c1m-lab/c1m-server.mjs`);
       assert.ok(existsSync(bundlePath));
       assert.equal(upload.inputs.remotePath, `${staging}/c1m-server.mjs`);
       const unit = r.byName("connection-server-unit");
-      const primary = server.primaryAddress.split("/")[0]!;
-      const unitOptions: vmUnit.ServerUnitOptions = {
-        workdir: "/opt/c1m-lab",
-        nodePath: "/opt/c1m-lab/bin/node",
-        nodeArgs: [],
-        serverArgs: [
-          "--port",
-          "9000",
-          "--addresses",
-          plan.serverAddresses.join(","),
-          "--workers",
-          String(plan.serverWorkers),
-          "--metrics-port",
-          "9100",
-          "--metrics-address",
-          primary,
-          "--backlog",
-          "4096",
-          "--expect-connections",
-          String(plan.target),
-        ],
-        limitNofile: plan.needs.serverFdLimit,
-        nrOpen: plan.needs.nrOpen,
-        metricsPort: 9100,
-        metricsHost: primary,
-        healthTimeoutSeconds: 60,
-      };
-      const workload = {
-        stagedPath: `${staging}/c1m-server.mjs`,
-        sha256: sha256(readFileSync(bundlePath)),
-        workdir: "/opt/c1m-lab",
-      };
-      assert.equal(
-        unit.inputs.create,
-        remoteSequence([installWorkloadScript(workload), 300], [vm.installServerUnitScript(unitOptions), 300]),
+      // One step, two scripts: the workload installed, then the unit (re)started.
+      const steps = remoteSteps(unit.inputs.create);
+      assert.deepEqual(
+        steps.map((s) => s.timeoutSeconds),
+        [300, 300],
       );
-      assert.equal(unit.inputs.delete, remoteCommand(vm.removeServerUnitScript({ workdir: "/opt/c1m-lab" }), 180));
-      assert.match(vm.renderServerUnit(unitOptions), /^LimitNOFILE=1048576$/m);
-      for (const line of ["timeout 60 systemctl daemon-reload", "systemctl restart", "/healthz"]) {
-        assert.ok(String(unit.inputs.create).includes(line), line);
-      }
-      assert.ok(String(unit.inputs.delete).includes("systemctl disable --now"));
-      assert.equal(r.outputs.metricsUrl, `http://${primary}:9100`);
+      const [workload, service] = steps.map((s) => s.body) as [string, string];
+      assertBashSyntax(workload, "workload install");
+      assertLinesInOrder(
+        workload,
+        [
+          `staged=${staging}/c1m-server.mjs`,
+          `want=${sha256hex(readFileSync(bundlePath))}`,
+          "workdir=/opt/c1m-lab",
+          "file=c1m-server.mjs",
+          `got=$(sha256sum -- "$staged" | cut -d' ' -f1)`,
+          'as_root install -o root -g root -m 0644 -- "$staged" "$new/$file"',
+          'as_root mv -- "$new" "$workdir"',
+        ],
+        "workload install",
+      );
+      assertBashSyntax(service, "unit install");
+      assertLinesInOrder(
+        service,
+        [
+          "unit=c1m-lab-server.service",
+          "unitfile=/etc/systemd/system/c1m-lab-server.service",
+          "workdir=/opt/c1m-lab",
+          "entry=/opt/c1m-lab/c1m-server.mjs",
+          `host=${c.primary}`,
+          "port=9100",
+          'if [ 1048576 -gt "$cur" ]; then',
+          "as_root timeout 60 systemctl daemon-reload",
+          '  as_root timeout 90 systemctl restart "$unit"',
+          "deadline=$((SECONDS + 60))",
+          "until healthz; do",
+        ],
+        "unit install",
+      );
+      const [unitFile] = printedFiles(service);
+      assertLinesInOrder(
+        unitFile,
+        [
+          "[Service]",
+          "WorkingDirectory=/opt/c1m-lab",
+          `ExecStart=/opt/c1m-lab/bin/node /opt/c1m-lab/c1m-server.mjs --port 9000 --addresses ${c.serverAddresses.join(",")} --workers 1 --metrics-port 9100 --metrics-address ${c.primary} --backlog 4096 --expect-connections ${c.target}`,
+          "Restart=on-failure",
+          "LimitNOFILE=1048576",
+          "[Install]",
+          "WantedBy=multi-user.target",
+        ],
+        "unit file",
+      );
+      const del = remoteBody(unit.inputs.delete, 180);
+      assertBashSyntax(del, "unit remove");
+      assertLinesInOrder(
+        del,
+        [
+          "unit=c1m-lab-server.service",
+          "workdir=/opt/c1m-lab",
+          '  if as_root test -f "$unitfile"; then as_root timeout 90 systemctl disable --now "$unit" >/dev/null 2>&1 || true; fi',
+          'as_root rm -f -- "$unitfile"',
+          'as_root rm -rf -- "$workdir"',
+        ],
+        "unit remove",
+      );
+      assert.equal(r.outputs.metricsUrl, `http://${c.primary}:9100`);
     });
 
     test("clients and the connection test: local Docker through this machine's NAT, metrics on the primary", () => {
       const verify = r.byName("connection-test-verify");
-      const primary = server.primaryAddress.split("/")[0]!;
-      assert.match(String(verify.inputs.create), new RegExp(`--metrics-url http://${primary.replace(/\./g, "\\.")}:9100 `));
-      assert.match(String(verify.inputs.create), /--conntrack local/);
-      assert.deepEqual(
-        JSON.parse((verify.inputs.environment as { C1M_PLAN: string }).C1M_PLAN),
-        JSON.parse(JSON.stringify({ ...plan, liveWarnings: undefined })),
+      assert.equal(
+        verify.inputs.create,
+        `${node} ${root}/dist/workload/verify.js --metrics-url http://${c.primary}:9100 --clients-label c1m-lab.stack=${name} ` +
+          `--conntrack local ${c.verify} --stack ${name} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5`,
       );
+      const plan = JSON.parse((verify.inputs.environment as { C1M_PLAN: string }).C1M_PLAN) as Record<string, unknown>;
+      assert.deepEqual(
+        [plan.target, plan.predicted, plan.bindingLimit, plan.serverAddresses, plan.serverWorkers],
+        [c.target, c.target, "target", c.serverAddresses, 1],
+      );
+      assert.deepEqual(
+        (plan.containers as { targets: string[] }[]).map((x) => x.targets.join(",")),
+        c.containerTargets,
+      );
+      assert.ok(!("liveWarnings" in plan), "the test's plan holds no live reading");
       const containers = r.resources.filter((x) => x.type === "docker:index/container:Container");
-      assert.equal(containers.length, lab.clients.containers);
+      assert.equal(containers.length, 3);
       for (const [i, x] of containers.entries()) {
         const env = Object.fromEntries((x.inputs.envs as string[]).map((e) => e.split(/=(.*)/s).slice(0, 2)));
-        assert.equal(env.C1M_TARGETS, plan.containers[i]!.targets.join(","));
-        assert.deepEqual(x.inputs.ulimits, [
-          { name: "nofile", soft: plan.needs.containerNofile, hard: plan.needs.containerNofile },
-        ]);
-      }
-      if (lab.clients.assignment === "per-container") {
-        assert.deepEqual(
-          containers.map((x) => (x.inputs.envs as string[]).find((e) => e.startsWith("C1M_TARGETS="))),
-          plan.serverAddresses.map((a) => `C1M_TARGETS=${a}:9000`),
-          "the article's layout: container i → server address i",
-        );
+        assert.equal(env.C1M_TARGETS, c.containerTargets[i]);
+        assert.deepEqual(x.inputs.ulimits, [{ name: "nofile", soft: c.nofile, hard: c.nofile }]);
       }
       assert.equal(
         r.resources.some((x) => x.name === "clients-nat-pool"),
         false,
         "Docker's own NAT pool",
       );
-      assert.equal(r.outputs.verdict, FAKE_REPORT.verdict);
-      assert.equal(r.outputs.predicted, plan.predicted);
+      assert.equal(r.outputs.verdict, "pass");
+      assert.equal(r.outputs.predicted, c.target);
     });
 
-    test("the private key: secret wherever it goes, in no plain input, script or output", () => {
+    test("the private key: in no plain input, script or output; only the wait step and the ssh connections hold it", () => {
       for (const x of remotes()) {
-        assert.ok(isSecretValue(x.inputs.connection), `${x.name}'s connection is secret`);
-        const conn = (x.inputs.connection as { value: Record<string, unknown> }).value;
-        assert.equal(conn.privateKey, PRIVATE_KEY, `${x.name} connects with the key`);
-        assert.equal(conn.user, server.user);
+        const conn = unwrapped(x.inputs.connection) as Record<string, unknown>;
+        assert.deepEqual(
+          [conn.host, conn.port, conn.user, conn.privateKey],
+          [c.sshHost, 22, "ubuntu", PRIVATE_KEY],
+          `${x.name} connects with the key`,
+        );
       }
       const plain = (x: RecordedResource) => JSON.stringify(withoutSecrets(x.inputs));
       for (const x of r.resources) {
@@ -565,18 +771,26 @@ test("natPortRange on a VM: our MASQUERADE --to-ports rule per lab address, ahea
     },
   });
   assert.equal(r.error, undefined, String(r.error));
-  const rules = ["10.0.0.5", "10.0.0.6", "10.0.0.7"].map((a) => ({
-    source: "172.30.211.0/24",
-    destination: `${a}/32`,
-    from: 40000,
-    to: 40999,
-    comment: `c1m-lab:${c.stack}`,
-    toSource: undefined,
-  }));
+  const rules = ["10.0.0.5", "10.0.0.6", "10.0.0.7"].map(
+    (a) => `-s 172.30.211.0/24 -d ${a}/32 -p tcp -m comment --comment c1m-lab:ssh.example -j MASQUERADE --to-ports 40000-40999`,
+  );
   const nat = r.byName("clients-nat-pool");
-  assert.equal(nat.inputs.create, natPoolCreateScript(rules));
-  assert.equal(nat.inputs.delete, natPoolDeleteScript(rules));
-  assert.match(String(nat.inputs.create), /-d 10\.0\.0\.7\/32 -p tcp .* -j MASQUERADE --to-ports 40000-40999/);
+  assertBashSyntax(nat.inputs.create, "nat create");
+  const iptables = (text: unknown) =>
+    String(text)
+      .split("\n")
+      .filter((l) => l.includes("iptables"));
+  // Checked first (-C), inserted ahead of Docker's (-I 1); destroy removes every copy.
+  assert.deepEqual(
+    iptables(nat.inputs.create),
+    rules.map(
+      (rule) => `as_root iptables -t nat -C POSTROUTING ${rule} 2>/dev/null || as_root iptables -t nat -I POSTROUTING 1 ${rule}`,
+    ),
+  );
+  assert.deepEqual(
+    iptables(nat.inputs.delete),
+    rules.map((rule) => `while as_root iptables -t nat -D POSTROUTING ${rule} 2>/dev/null; do :; done`),
+  );
 });
 
 test("multipass: a new size replaces the instance (its delete, then a launch), never an update that would adopt it", async () => {

@@ -24,6 +24,7 @@ import {
   vmRaisedLimits,
   vmSysctls,
 } from "../../infra/server/vm/steps.js";
+import { remoteSteps } from "../support/mockProgram.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const paths: LabPaths = { root, node: "/usr/bin/node", stateDir: "/run/c1m-lab/t", reportsDir: `${root}/reports` };
@@ -71,8 +72,8 @@ describe("vmLabSteps", () => {
       workdir: "/opt/c1m-lab",
     });
     assert.equal(s.server.unit.nodePath, "/opt/c1m-lab/bin/node");
-    assert.equal(s.server.unit.entry, undefined, "the unit runs the installed bundle, <workdir>/c1m-server.mjs, by default");
-    assert.equal(s.server.unit.limitNofile, plan.needs.serverFdLimit);
+    // A VM's server unit: 1,048,576 fds unless the plan needs more.
+    assert.equal(s.server.unit.limitNofile, 1_048_576);
     assert.equal(s.server.unit.metricsHost, "10.0.0.5");
     assert.deepEqual(s.server.unit.serverArgs.slice(0, 4), ["--port", "9000", "--addresses", "10.0.0.5,10.0.0.6,10.0.0.7"]);
     assert.ok(s.verifyArgs.includes("--conntrack") && s.verifyArgs[s.verifyArgs.indexOf("--conntrack") + 1] === "local");
@@ -101,7 +102,7 @@ describe("vmLabSteps", () => {
       cpus: 2,
       memory: "4G",
       disk: "20G",
-      cloudInitPath: mp.cloudInitPath,
+      cloudInitPath: `${root}/.c1m-lab/mp/cloud-init.yaml`,
       timeoutSeconds: 900,
     });
     const ci = parse(mp.cloudInit) as Record<string, unknown>;
@@ -156,11 +157,12 @@ describe("vmLabSteps", () => {
       "vm.max_map_count": 262144,
       "fs.nr_open": 2_000_000,
     });
+    // The default 3 × 5,000 connections: file-max 2 × 15,000 + 65,536, conntrack 1.25 × 15,000 + 16,384, rounded up to 1,024.
     assert.deepEqual(
       vmRaisedLimits(config, plan),
       {
-        "fs.file-max": plan.needs.fileMax,
-        "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
+        "fs.file-max": 96256,
+        "net.netfilter.nf_conntrack_max": 35840,
       },
       "a stack's own value is set exactly, not raised",
     );
@@ -174,8 +176,8 @@ describe("vmLabSteps", () => {
     assert.deepEqual(natHostTuning(config, plan, "/run/x"), {
       stateDir: "/run/x",
       raise: {
-        "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
-        "net.netfilter.nf_conntrack_buckets": plan.needs.conntrackBuckets,
+        "net.netfilter.nf_conntrack_max": 35840,
+        "net.netfilter.nf_conntrack_buckets": 35840,
       },
       set: {},
       namespaceSysctls: {},
@@ -225,7 +227,12 @@ describe("vmScripts", () => {
     assert.match(line, /^timeout --kill-after=10 5 bash -c '/);
     const out = execFileSync("sh", ["-c", line], { encoding: "utf8" });
     assert.equal(out, `it's|$HOME|\\|bash|`);
-    assert.equal(remoteSequence([text, 5], ["true", 7]), `${line} && timeout --kill-after=10 7 bash -c true`);
+    assert.deepEqual(remoteSteps(line), [{ timeoutSeconds: 5, body: text }], "quoted and unquoted: the same text");
+    const sequence = remoteSequence(["printf one", 5], ["printf two", 7]);
+    assert.equal(sequence, "timeout --kill-after=10 5 bash -c 'printf one' && timeout --kill-after=10 7 bash -c 'printf two'");
+    assert.equal(execFileSync("sh", ["-c", sequence], { encoding: "utf8" }), "onetwo", "in order");
+    const stopped = spawnSync("sh", ["-c", remoteSequence(["exit 3", 5], ["printf two", 7])], { encoding: "utf8" });
+    assert.deepEqual([stopped.status, stopped.stdout], [3, ""], "a failed step stops the sequence");
     assert.throws(() => remoteCommand("true", 0), /timeoutSeconds 0 is not valid/);
   });
 

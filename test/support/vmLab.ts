@@ -1,0 +1,47 @@
+// Literal resource lists of the lab on a VM (ssh, multipass, qemu), shared by the program-vm and
+// program-qemu tests: after the host, every VM provider registers the same steps.
+
+/** [name, type, parent] of a registered resource. */
+export type GraphRow = [name: string, type: string, parent: string | null];
+
+/** The ssh wait and the upload directory: under `parent`, named after it. */
+export function sshHostGraph(parent: string): GraphRow[] {
+  return [
+    [`${parent}-wait`, "command:local:Command", parent],
+    [`${parent}-staging`, "command:remote:Command", parent],
+  ];
+}
+
+/** Addresses (netplan drop-in), tuning, the server unit: the same on every VM provider. */
+export const VM_SERVER_GRAPH: GraphRow[] = [
+  ["secondary-ips", "c1m-lab:server:VmSecondaryIps", "lab"],
+  ["secondary-ips-probe", "command:remote:Command", "secondary-ips"],
+  ["secondary-ips-drop-in", "command:remote:CopyToRemote", "secondary-ips"],
+  ["secondary-ips-netplan", "command:remote:Command", "secondary-ips"],
+  ["tuning", "c1m-lab:server:VmTuning", "lab"],
+  ["tuning-sysctls", "command:remote:Command", "tuning"],
+  ["tuning-nat-host", "command:local:Command", "tuning"],
+  ["connection-server", "c1m-lab:server:VmConnectionServer", "lab"],
+  ["connection-server-workload", "command:remote:CopyToRemote", "connection-server"],
+  ["connection-server-unit", "command:remote:Command", "connection-server"],
+];
+
+/** The client fleet (one network, `containers` containers, our NAT pool when narrowed) and the connection test. */
+export function clientGraph(stack: string, containers: number, natPool: boolean): GraphRow[] {
+  return [
+    ["clients", "c1m-lab:clients:ClientFleet", "lab"],
+    ["clients-base-image", "command:local:Command", "clients"],
+    ["clients-image", "docker:index/image:Image", "clients"],
+    ["clients-image-cleanup", "command:local:Command", "clients"],
+    [`clients-c1m-${stack}-clients`, "docker:index/network:Network", "clients"],
+    ...(natPool ? [["clients-nat-pool", "command:local:Command", "clients"] as GraphRow] : []),
+    ...Array.from({ length: containers }, (_, i): GraphRow => [
+      `clients-c1m-${stack}-client-${i}`,
+      "docker:index/container:Container",
+      "clients",
+    ]),
+    ["clients-stop", "command:local:Command", "clients"],
+    ["connection-test", "c1m-lab:test:ConnectionTest", "lab"],
+    ["connection-test-verify", "command:local:Command", "connection-test"],
+  ];
+}
