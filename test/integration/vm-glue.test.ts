@@ -15,7 +15,7 @@ import { removeServerUnitScript } from "../../infra/server/vm/scripts/unit.js";
 import { installWorkloadScript } from "../../infra/server/vm/scripts/workload.js";
 import { remoteCommand, stagingCreateScript, stagingDeleteScript } from "../../infra/server/vm/scripts/ssh.js";
 import { writeServerBundle, type ServerBundle } from "../../infra/server/vm/bundle.js";
-import { need } from "../support/sh.js";
+import { need, okOut, runInHome } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 describe("VM glue scripts, for real", () => {
@@ -26,19 +26,8 @@ describe("VM glue scripts, for real", () => {
   const staging = ".c1m-lab/itest";
 
   /** Runs a remote step as the VM's login shell would: sh -c, in the home directory. */
-  const remote = (text: string, timeoutSeconds = 120) => {
-    const r = spawnSync("sh", ["-c", remoteCommand(text, timeoutSeconds)], {
-      cwd: home,
-      encoding: "utf8",
-      timeout: (timeoutSeconds + 15) * 1000,
-      env: { ...process.env, HOME: home, PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin` },
-    });
-    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-  };
-  const ok = (r: { code: number; stdout: string; stderr: string }, what: string) => {
-    assert.equal(r.code, 0, `${what}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const remote = (text: string, timeoutSeconds = 120) => runInHome(home, remoteCommand(text, timeoutSeconds), timeoutSeconds);
+  const ok = okOut;
   const install = (sha256 = bundle.sha256) =>
     remote(installWorkloadScript({ stagedPath: `${staging}/c1m-server.mjs`, sha256, workdir }), 300);
 

@@ -10,6 +10,7 @@ import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
+import { need } from "../support/sh.js";
 import { findNetplanId, renderNetplanDropIn } from "../../netplan/render.js";
 import {
   installNetplanDropInScript,
@@ -51,14 +52,15 @@ function must(file: string, args: string[]): string {
   return r.stdout;
 }
 
-const skip =
+/** What this suite needs, or undefined: a missing tool fails it with what to install. */
+const missing =
   process.getuid?.() !== 0
-    ? "needs root (network namespaces, sshd)"
+    ? "root (network namespaces, sshd): run the tests as root"
     : !existsSync("/usr/sbin/sshd") || sh("ssh", ["-V"]).status !== 0
-      ? "needs openssh-server and openssh-client"
+      ? "openssh-server and openssh-client: apt-get install -y openssh-server openssh-client"
       : sh("netplan", ["--help"]).status !== 0
-        ? "needs netplan.io"
-        : false;
+        ? "netplan.io: apt-get install -y netplan.io"
+        : undefined;
 
 let tmp = "";
 let subnet = 0;
@@ -108,8 +110,9 @@ function probe(ip: string, port: number): Promise<string> {
   });
 }
 
-describe("VM scripts over ssh into a namespace", { skip }, () => {
+describe("VM scripts over ssh into a namespace", () => {
   before(async () => {
+    need(missing === undefined, missing ?? "");
     tmp = mkdtempSync("/tmp/c1mt-ssh-");
     const used = must("ip", ["-o", "-4", "addr"]);
     subnet = 20 + (pid % 200);

@@ -11,9 +11,9 @@ import { after, before, describe, test } from "node:test";
 import { writeServerBundle } from "../../infra/server/vm/bundle.js";
 import { installWorkloadScript, installedServerPath } from "../../infra/server/vm/scripts/workload.js";
 import { q } from "../../infra/shell.js";
+import { need, okOut, runInHome } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
-const skip = process.getuid?.() !== 0 ? "needs root (installs root-owned files, as on the VM)" : false;
 
 /** A stand-in server: small, fixed bytes, so the sha256 below is a literal. */
 const PROGRAM = 'console.log("c1m install ok", process.argv.slice(2).join(","));\n';
@@ -21,32 +21,23 @@ const PROGRAM_SHA256 = "ddb473f6043913ebe6360ee585642ec0bab3d4ff91a515a163f28786
 const SECOND = 'console.log("c1m second");\n';
 const SECOND_SHA256 = "6db391fd8e5e61d8aa72156df73ed073abbf4cde3306d733fff81861caea982c";
 
-describe("installWorkloadScript, for real", { skip }, () => {
+describe("installWorkloadScript, for real", () => {
   let tmp = "";
   let home = "";
   let workdir = "";
   const staged = ".c1m-lab/itest/c1m-server.mjs";
 
   /** Runs a remote step as the VM's login shell would: sh -c, bounded by timeout, in the home directory. */
-  const remote = (text: string, timeoutSeconds = 120) => {
-    const r = spawnSync("sh", ["-c", `timeout --kill-after=10 ${timeoutSeconds} bash -c ${q(text)}`], {
-      cwd: home,
-      encoding: "utf8",
-      timeout: (timeoutSeconds + 15) * 1000,
-      env: { ...process.env, HOME: home, PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin` },
-    });
-    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-  };
-  const ok = (r: { code: number; stdout: string; stderr: string }, what: string) => {
-    assert.equal(r.code, 0, `${what}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const remote = (text: string, timeoutSeconds = 120) =>
+    runInHome(home, `timeout --kill-after=10 ${timeoutSeconds} bash -c ${q(text)}`, timeoutSeconds);
+  const ok = okOut;
   const install = (sha256: string) => remote(installWorkloadScript({ stagedPath: staged, sha256, workdir }));
   const stage = (text: string) => writeFileSync(`${home}/${staged}`, text); // what CopyToRemote does
   const run = (...args: string[]) =>
     spawnSync(`${workdir}/bin/node`, [`${workdir}/c1m-server.mjs`, ...args], { cwd: workdir, encoding: "utf8", timeout: 30_000 });
 
   before(() => {
+    need(process.getuid?.() === 0, "root (it installs root-owned files, as on the VM): run the tests as root");
     tmp = mkdtempSync("/tmp/c1mt-install-");
     home = `${tmp}/home`;
     mkdirSync(`${home}/.c1m-lab/itest`, { recursive: true });

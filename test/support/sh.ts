@@ -1,5 +1,6 @@
 // Running scripts and commands for real in integration tests.
 import { spawnSync } from "node:child_process";
+import { dirname } from "node:path";
 import type { TestContext } from "node:test";
 
 export interface Ran {
@@ -45,4 +46,24 @@ export function dockerAvailable(): boolean {
 /** The Docker engine answers (apt-get install docker.io, then start dockerd: .ci/run does both). */
 export function needsDocker(): void {
   need(dockerAvailable(), "a running Docker engine: apt-get install -y docker.io, then start dockerd (.ci/run does both)");
+}
+
+/**
+ * Runs a command line the way remote.Command runs it on a VM: `sh -c` in the ssh user's home (a
+ * temp HOME here), this machine's node first on PATH; bounded by `timeoutSeconds` plus a margin.
+ */
+export function runInHome(home: string, commandLine: string, timeoutSeconds: number): Ran {
+  const r = spawnSync("sh", ["-c", commandLine], {
+    cwd: home,
+    encoding: "utf8",
+    timeout: (timeoutSeconds + 15) * 1000,
+    env: { ...process.env, HOME: home, PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin` },
+  });
+  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** stdout of a run that must succeed (its stderr in the failure message). */
+export function okOut(r: Ran, what: string): string {
+  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }

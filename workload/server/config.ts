@@ -20,7 +20,7 @@ export interface ServerConfig {
   expectConnections?: number;
 }
 
-export const SERVER_USAGE = `Usage: node server.js [options]   (dist/workload/server.js, or c1m-server.mjs on a VM)
+export const SERVER_USAGE = `Usage: node server.js [options]
 
 Holds idle TCP connections and reports them on a separate metrics port.
 
