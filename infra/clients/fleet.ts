@@ -59,13 +59,16 @@ export class ClientFleet extends pulumi.ComponentResource {
     // docker.Image leaves the local image behind on destroy and, on a rebuild, the old one
     // untagged. This step's delete removes the image by its id (repoDigest, for a local image), so
     // a rebuild replaces the step and removes the old image once the containers using it are gone.
+    // Create before delete: the old step is then deleted at the end of the update, after the old
+    // containers (they depend on it); delete-before-replace ran it first and docker refused to
+    // remove an image a running container uses (seen through the engine on an upgrade).
     const imageCleanup = localScript(
       `${name}-image-cleanup`,
       {
         create: script("client image keep", ["true"]),
         delete: image.repoDigest.apply(imageRemoveScript),
       },
-      { parent: this, dependsOn: [image] },
+      { parent: this, dependsOn: [image], deleteBeforeReplace: false },
     );
 
     const networks = new Map(

@@ -572,6 +572,10 @@ for (const stack of localStacks) {
       const name = `c1m-${stack}-client-${i}`;
       assert.equal(c.parent, "clients");
       assert.deepEqual(c.dependsOn, ["clients-image-cleanup", ...(e.natRules ? ["clients-nat-pool"] : [])]);
+      if (i === 0) {
+        // The old image's removal must wait for the old containers: created before deleted.
+        assert.equal(run.byName("clients-image-cleanup").deleteBeforeReplace, false);
+      }
       assert.equal(c.inputs.name, name);
       assert.equal(c.inputs.image, "sha256:0123abcd", "containers run the image just built");
       assert.deepEqual(
