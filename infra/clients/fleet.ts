@@ -68,7 +68,9 @@ export class ClientFleet extends pulumi.ComponentResource {
         create: script("client image keep", ["true"]),
         delete: image.repoDigest.apply(imageRemoveScript),
       },
-      { parent: this, dependsOn: [image], deleteBeforeReplace: false },
+      // On the base too: when a stack leaves `host-node`, the base's delete then waits for the old
+      // image's removal (docker keeps a base that an image still builds on).
+      { parent: this, dependsOn: [image, ...(base ? [base] : [])], deleteBeforeReplace: false },
     );
 
     const networks = new Map(

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { findEngine, missingPlugins, type Engine } from "../../infra/cli/engine.js";
+import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { runScript, sh } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
@@ -31,7 +32,7 @@ let dir: string;
 let stack: Stack;
 let before0: Record<string, string>;
 
-const config = (natPortRange: string) => ({
+const config = (natPortRange: string, baseImage?: string) => ({
   "c1m-lab:server": {
     value: JSON.stringify({
       provider: "netns",
@@ -47,6 +48,7 @@ const config = (natPortRange: string) => ({
       containers: 2,
       connectionsPerContainer: 1500,
       natPortRange,
+      ...(baseImage ? { baseImage } : {}),
       connectTimeoutMs: 3000,
       subnet: "172.30.231.0/24",
     }),
@@ -94,8 +96,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const outputs = async (natPortRange: string) => {
-  await stack.setAllConfig(config(natPortRange));
+const outputs = async (natPortRange: string, baseImage?: string) => {
+  await stack.setAllConfig(config(natPortRange, baseImage));
   const r = await stack.up();
   return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, v.value as unknown]));
 };
@@ -126,6 +128,20 @@ test("a new natPortRange: the old rule is gone, the clients start anew, the wall
   assert.equal(o.total, 1000);
   assert.equal(natRules().length, 1);
   assert.match(natRules()[0]!, /--to-ports 41000-41999/);
+});
+
+test("a rebuilt client image (another base): the clients run the new one, the old image is removed after them", async () => {
+  const old = sh(`docker images -q --no-trunc c1m-lab-client:${name}`).trim();
+  assert.match(old, /^sha256:[0-9a-f]{64}$/);
+  const o = await outputs("41000-41999", ensureLocalNodeBase());
+  assert.equal(o.total, 1000);
+  const now = sh(`docker images -q --no-trunc c1m-lab-client:${name}`).trim();
+  assert.notEqual(now, old);
+  const running = sh(`docker ps -q --filter label=c1m-lab.stack=${name} | xargs docker inspect -f '{{.Image}}'`)
+    .trim()
+    .split("\n");
+  assert.deepEqual(running, [now, now]);
+  assert.equal(runScript(`docker image inspect ${old}`).code, 1, "the old image is gone");
 });
 
 test("destroy: nothing of the lab is left, sysctls as before; a second destroy is a no-op", async () => {

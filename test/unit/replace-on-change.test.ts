@@ -66,7 +66,9 @@ test("the image cleanup removes the image by the id it was built as, after its c
   const cleanup = r.byName("clients-image-cleanup");
   // mockProgram's docker Image reports repoDigest sha256:0123abcd (a local image's id).
   assert.match(String(cleanup.inputs.delete), /^id=sha256:0123abcd$/m);
-  assert.deepEqual(cleanup.dependsOn, ["clients-image"]);
+  // The host-node base too: leaving host-node deletes the base only after the old image is gone.
+  assert.deepEqual(cleanup.dependsOn, ["clients-image", "clients-base-image"]);
+  assert.equal(cleanup.deleteBeforeReplace, false, "a rebuild removes the old image at the end, after the old containers");
   const containers = r.resources.filter((x) => x.type === "docker:index/container:Container");
   assert.ok(containers.length > 0);
   for (const c of containers) assert.ok(c.dependsOn.includes("clients-image-cleanup"), `${c.name} goes before the image`);
