@@ -47,6 +47,18 @@ export interface SysctlOptions {
   root?: string;
 }
 
+/** Both scripts' start: the remote prelude, and where the conf files and the record of the values before live. */
+function prelude(root: string, stateDir: string): string[] {
+  return [
+    ...REMOTE,
+    ...FAIL,
+    `conf=${q(root + SYSCTL_CONF_PATH)}`,
+    `mods=${q(root + MODULES_LOAD_PATH)}`,
+    `state=${q(stateDir)}`,
+    'before="$state/sysctl.before"',
+  ];
+}
+
 /**
  * Loads nf_conntrack (its keys must exist before they are recorded or set), records each key's
  * value once (a re-run keeps the first record; a key that does not exist fails here, before any
@@ -60,12 +72,7 @@ export function installSysctlScript(opts: SysctlOptions): string {
   const entries = normaliseSysctls(opts.sysctls, where);
   const raised = normaliseSysctls(opts.raise ?? {}, where).filter(([k]) => !(k in opts.sysctls));
   return script("install sysctls", [
-    ...REMOTE,
-    ...FAIL,
-    `conf=${q(root + SYSCTL_CONF_PATH)}`,
-    `mods=${q(root + MODULES_LOAD_PATH)}`,
-    `state=${q(stateDir)}`,
-    'before="$state/sysctl.before"',
+    ...prelude(root, stateDir),
     "norm() { tr -s '[:blank:]' ' ' | sed 's/^ //; s/ $//'; }",
     'as_root mkdir -p -- "$state" "$(dirname -- "$conf")" "$(dirname -- "$mods")"',
     'as_root chmod 0700 -- "$state"',
@@ -119,12 +126,7 @@ export function restoreSysctlScript(opts: { stateDir: string; root?: string }): 
   const root = checkRoot(opts.root, where);
   const stateDir = checkPath(opts.stateDir, "stateDir", where);
   return script("restore sysctls", [
-    ...REMOTE,
-    ...FAIL,
-    `conf=${q(root + SYSCTL_CONF_PATH)}`,
-    `mods=${q(root + MODULES_LOAD_PATH)}`,
-    `state=${q(stateDir)}`,
-    'before="$state/sysctl.before"',
+    ...prelude(root, stateDir),
     'as_root rm -f -- "$conf" "$mods"',
     'if ! as_root test -f "$before"; then echo "c1m-lab: no recorded sysctls in $state; nothing to restore"; exit 0; fi',
     "failed=0",
