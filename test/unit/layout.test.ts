@@ -92,3 +92,46 @@ test("no production code in a folder named test, and each backend is a folder", 
   const prefixed = sources("infra").filter((f) => /\/(vm|netns|qemu|multipass)[A-Z][^/]*\.ts$/.test(f));
   assert.deepEqual(prefixed, []);
 });
+
+test("the README's layout names every folder of infra/ and shared/, and every file it names exists", () => {
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const block = /## Layout\n[\s\S]*?```\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block, "README.md has a Layout section with a tree");
+  // The tree's indentation gives each entry its folder: "infra/" then "  server/" then "    vm/".
+  const folders: string[] = [];
+  const named: string[] = [];
+  const stack: { indent: number; path: string }[] = [];
+  for (const line of block.split("\n")) {
+    // Entries sit at most a few levels deep; a description wrapped onto the next line is indented far more.
+    const m = /^( {0,8})([A-Za-z0-9_.-]+\/)(?= |$)/.exec(line);
+    if (!m) continue;
+    const indent = m[1]!.length;
+    while (stack.length && stack.at(-1)!.indent >= indent) stack.pop();
+    const path = `${stack.at(-1)?.path ?? ""}${m[2]}`;
+    stack.push({ indent, path });
+    folders.push(path.replace(/\/$/, ""));
+    for (const f of line.slice(indent + m[2]!.length).matchAll(/\b([A-Za-z]+\.ts)\b/g)) named.push(`${path}${f[1]}`);
+  }
+  const dirs = (d: string): string[] =>
+    readdirSync(join(root, d), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .flatMap((e) => [`${d}/${e.name}`, ...dirs(`${d}/${e.name}`)]);
+  // scripts/ folders are described with their backend ("scripts/ (one file per step)").
+  const expected = ["infra", "shared", ...dirs("infra"), ...dirs("shared")].filter((d) => !d.endsWith("/scripts"));
+  assert.deepEqual(
+    expected.filter((d) => !folders.includes(d)),
+    [],
+    "folders missing from the README's layout",
+  );
+  assert.deepEqual(
+    folders.filter((d) => !existsSync(join(root, d))),
+    [],
+    "folders in the README's layout that do not exist",
+  );
+  assert.ok(named.length > 20, `the layout names files (${named.length})`);
+  assert.deepEqual(
+    named.filter((f) => !existsSync(join(root, f))),
+    [],
+    "files in the README's layout that do not exist",
+  );
+});
