@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { need } from "../support/sh.js";
-import { chromium } from "playwright-core";
+import { chromium, type BrowserContext } from "playwright-core";
 import { runConnectionTest } from "../../workload/verify/run.js";
 import type { VerifyPlan } from "../../workload/verify/types.js";
 import { startClient, startServer } from "../support/workload-harness.js";
@@ -83,7 +83,13 @@ test("the live dashboard follows a real ramp to the verdict in headless Chromium
   assert.ok(url, `the dashboard's address is printed first: ${progress.join("\n")}`);
 
   const profile = await mkdtemp(join(tmpdir(), "c1m-chromium-"));
-  t.after(() => rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
+  const opened: { browser?: BrowserContext } = {};
+  // One hook, in this order: node:test runs a test's after hooks first-registered first, and a
+  // profile removed while Chromium still runs gets written again (left behind in /tmp).
+  t.after(async () => {
+    await opened.browser?.close();
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  });
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -99,7 +105,7 @@ test("the live dashboard follows a real ramp to the verdict in headless Chromium
       "--disable-sync",
     ],
   });
-  t.after(() => browser.close());
+  opened.browser = browser;
   const page = browser.pages()[0] ?? (await browser.newPage());
   await page.goto(url);
   // Record every value the page shows as the total, from now to the verdict.
