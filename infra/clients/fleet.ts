@@ -129,7 +129,7 @@ export class ClientFleet extends pulumi.ComponentResource {
       `${name}-stop`,
       {
         create: script("client containers: stopped on destroy", ["true"]),
-        delete: clientsStopScript(`${STACK_LABEL}=${args.stack}`),
+        delete: clientsStopScript(`${STACK_LABEL}=${args.stack}`, { subnets: args.networks.map((n) => n.subnet) }),
       },
       { parent: this, dependsOn: containers },
     );

@@ -9,6 +9,7 @@ import { netnsHostCreateScript, netnsHostDeleteScript } from "../server/netns/sc
 import { serverStartScript, serverStopScript } from "../server/netns/scripts/server.js";
 import { tuningCreateScript, tuningDeleteScript } from "../server/netns/scripts/tuning.js";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript } from "../clients/images.js";
+import { conntrackFlushScript } from "../clients/drain.js";
 import { STACK_LABEL } from "../clients/steps.js";
 import { type LabSteps } from "../server/netns/steps.js";
 
@@ -69,6 +70,8 @@ export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] 
     }
   };
   const filter = `label=${STACK_LABEL}=${steps.stack}`;
+  // The lab's conntrack entries first: see clients/drain.ts (at 1M, 4.5× faster removal).
+  attempt("conntrack", () => bash(conntrackFlushScript(steps.networks.map((n) => n.subnet)), "conntrack entries delete"));
   attempt("containers", () => {
     // A client holding ~20k sockets can take a while to die ("PID ... is zombie and can not be
     // killed"): retry the stragglers a few times before giving up.

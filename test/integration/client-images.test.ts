@@ -85,12 +85,39 @@ test("clients stop script: stops the stack's client containers (even one slow to
     // Ignores SIGTERM: docker stop has to wait for its grace period, then kill.
     run(names[1]!, mine, 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)');
     run(names[2]!, `--label c1m-lab.stack=${stack}-not`, "setInterval(() => {}, 1000)");
-    const r = runScript(clientsStopScript(`c1m-lab.stack=${stack}`, { graceSeconds: 1 }));
+    // Conntrack entries (inserted, no traffic): one from "the lab's client subnet", one not.
+    const entry = (src: string) =>
+      `-s ${src} -d 192.0.2.9 -p tcp --sport 40001 --dport 9000 --state ESTABLISHED -t 120 -u SEEN_REPLY`;
+    sh(`conntrack -I ${entry("198.51.100.7")} 2>/dev/null; conntrack -I ${entry("203.0.113.7")} 2>/dev/null`);
+    const r = runScript(clientsStopScript(`c1m-lab.stack=${stack}`, { graceSeconds: 1, subnets: ["198.51.100.0/24"] }));
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /c1m-lab: conntrack v[\d.]+ \(conntrack-tools\): 1 flow entries have been deleted\./);
+    const listed = (src: string) => runScript(`conntrack -L -s ${src} 2>/dev/null`).stdout;
+    assert.equal(listed("198.51.100.7"), "", "the lab subnet's entry is gone");
+    assert.match(listed("203.0.113.7"), /src=203\.0\.113\.7 dst=192\.0\.2\.9 sport=40001 dport=9000/, "another's entry stays");
     const state = (n: string) => sh(`docker inspect -f '{{.State.Running}}' ${n}`).trim();
     assert.deepEqual(names.map(state), ["false", "false", "true"]);
     assert.equal(runScript(clientsStopScript(`c1m-lab.stack=${stack}`, { graceSeconds: 1 })).code, 0, "again: nothing to stop");
   } finally {
     runScript(`docker rm -f ${names.join(" ")} >/dev/null 2>&1`);
+    runScript("conntrack -D -s 198.51.100.0/24 >/dev/null 2>&1; conntrack -D -s 203.0.113.7 >/dev/null 2>&1");
   }
+});
+
+test("clients stop script: the lab's conntrack entries go before the first docker stop, only when clients run", () => {
+  const text = clientsStopScript("c1m-lab.stack=s", { subnets: ["172.30.206.0/24", "172.30.207.0/24"] });
+  const lines = text.split("\n");
+  const flush = lines.indexOf(
+    `  for subnet in 172.30.206.0/24 172.30.207.0/24; do conntrack -D -s "$subnet" 2>&1 >/dev/null | sed 's/^/c1m-lab: /' >&2 || true; done`,
+  );
+  const firstStop = lines.findIndex((l) => l.includes("docker stop -t 10 $ids"));
+  const nothingToDo = lines.indexOf(
+    `[ -n "$(docker ps -q --filter label=c1m-lab.stack=s --filter label=c1m-lab.role=client)" ] || exit 0`,
+  );
+  assert.ok(nothingToDo >= 0 && flush > nothingToDo && firstStop > flush, text);
+  assert.equal(runScript(`bash -n <<'EOF'\n${text}\nEOF`).code, 0);
+  // A subnet that would break out of the word is quoted.
+  assert.ok(clientsStopScript("x", { subnets: ["1.2.3.0/24; reboot"] }).includes(`for subnet in '1.2.3.0/24; reboot'; do`));
+  // Without subnets (or with none), no conntrack line.
+  assert.ok(!clientsStopScript("x").includes("conntrack"));
 });
