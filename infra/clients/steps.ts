@@ -42,16 +42,6 @@ export interface ClientSteps {
   verifyArgs: string[];
 }
 
-/**
- * The host of the clients: stopped clients leave every socket orphaned for a moment (closed, FIN not yet answered). Past
- * tcp_max_orphans (131,072 on a 24 GiB host) the kernel resets sockets as they close and logs "too
- * many orphaned sockets": at 1M that cut the engine's own connection to the command provider in
- * the middle of `pulumi destroy` ("error reading from server: connection reset by peer").
- */
-export function clientOrphanLimit(plan: CapacityPlan): number {
-  return plan.target;
-}
-
 /** Labels on every Docker object the lab makes, so each can be found (and cleaned up). */
 export const STACK_LABEL = "c1m-lab.stack";
 

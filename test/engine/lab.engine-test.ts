@@ -23,7 +23,6 @@ const SYSCTLS = [
   "net.netfilter.nf_conntrack_max",
   "net.netfilter.nf_conntrack_buckets",
   "net.ipv4.ip_forward",
-  "net.ipv4.tcp_max_orphans",
 ];
 const sysctls = () =>
   Object.fromEntries(SYSCTLS.map((k) => [k, readFileSync(`/proc/sys/${k.replace(/\./g, "/")}`, "utf8").trim()]));

@@ -548,8 +548,6 @@ for (const name of VM_STACKS) {
       assert.deepEqual(raised, [
         `if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_max)" -lt ${c.conntrack} ]; then remember net.netfilter.nf_conntrack_max; as_root sysctl -qw net.netfilter.nf_conntrack_max=${c.conntrack}; fi`,
         `if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets)" -lt ${c.conntrack} ]; then remember net.netfilter.nf_conntrack_buckets; as_root sysctl -qw net.netfilter.nf_conntrack_buckets=${c.conntrack}; fi`,
-        // The clients run here: each of their sockets can be an orphan at once when they stop.
-        `if [ "$(cat /proc/sys/net/ipv4/tcp_max_orphans)" -lt ${c.target} ]; then remember net.ipv4.tcp_max_orphans; as_root sysctl -qw net.ipv4.tcp_max_orphans=${c.target}; fi`,
       ]);
       assertLinesInOrder(nat.inputs.create, [`as_root mkdir -p ${state}/sysctl.before`], "nat host");
       assert.ok(!String(nat.inputs.create).includes("ip netns exec"), "this machine, not a namespace");

@@ -451,8 +451,6 @@ for (const stack of localStacks) {
         raise("fs.nr_open", 20000),
         raise("net.netfilter.nf_conntrack_max", e.conntrack),
         raise("net.netfilter.nf_conntrack_buckets", e.conntrack),
-        // Every client socket can be an orphan at once when the clients stop.
-        raise("net.ipv4.tcp_max_orphans", e.plan.target),
         `as_root ip netns exec ${ns} sysctl -qw net.core.somaxconn=65535`,
         `as_root ip netns exec ${ns} sysctl -qw net.ipv4.tcp_max_syn_backlog=65535`,
         // The value has a space: one quoted word.
@@ -460,7 +458,7 @@ for (const stack of localStacks) {
       ],
       "tuning create",
     );
-    assert.equal(lines(tuning.create, /sysctl -qw/).length, 8, "nothing else is set");
+    assert.equal(lines(tuning.create, /sysctl -qw/).length, 7, "nothing else is set");
     assertLinesInOrder(
       tuning.delete,
       [

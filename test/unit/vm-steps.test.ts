@@ -178,18 +178,13 @@ describe("vmLabSteps", () => {
       raise: {
         "net.netfilter.nf_conntrack_max": 35840,
         "net.netfilter.nf_conntrack_buckets": 35840,
-        // The default 3 clients × 5,000: every client socket an orphan at once when they stop.
-        "net.ipv4.tcp_max_orphans": 15000,
       },
       set: {},
       namespaceSysctls: {},
     });
     const o = lab(SSH, { tuning: { sysctls: { "net.netfilter.nf_conntrack_max": 524288, "net.core.somaxconn": 1024 } } });
     assert.deepEqual(natHostTuning(o.config, o.plan, "/run/x")?.set, { "net.netfilter.nf_conntrack_max": "524288" });
-    assert.deepEqual(Object.keys(natHostTuning(o.config, o.plan, "/run/x")!.raise), [
-      "net.netfilter.nf_conntrack_buckets",
-      "net.ipv4.tcp_max_orphans",
-    ]);
+    assert.deepEqual(Object.keys(natHostTuning(o.config, o.plan, "/run/x")!.raise), ["net.netfilter.nf_conntrack_buckets"]);
     const off = lab(SSH, { tuning: { raiseHostLimits: false } });
     assert.equal(natHostTuning(off.config, off.plan, "/run/x"), null);
   });

@@ -6,7 +6,7 @@ import type { CapacityPlan } from "../../../shared/plan.js";
 import type { LabConfig } from "../../config/schema.js";
 import type { LabPaths } from "../../plan/paths.js";
 import { subnetOf } from "../../plan/net.js";
-import { clientOrphanLimit, clientSteps, type ClientSteps } from "../../clients/steps.js";
+import { clientSteps, type ClientSteps } from "../../clients/steps.js";
 import { connectionServerArgs } from "../args.js";
 import type { AddressesArgs } from "./scripts/addresses.js";
 import type { NetnsHostArgs } from "./scripts/host.js";
@@ -58,7 +58,6 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
           "fs.nr_open": plan.needs.nrOpen,
           "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
           "net.netfilter.nf_conntrack_buckets": plan.needs.conntrackBuckets,
-          "net.ipv4.tcp_max_orphans": clientOrphanLimit(plan),
         }
       : {},
     set: Object.fromEntries(hostWide.map(([k, v]) => [k, String(v)])),

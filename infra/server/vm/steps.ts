@@ -19,7 +19,7 @@ import { type MultipassLaunchOptions } from "./multipass/scripts.js";
 import { type ServerUnitOptions } from "./scripts/unit.js";
 import { type SysctlOptions } from "./scripts/sysctl.js";
 import { waitForSshScript } from "./scripts/ssh.js";
-import { clientOrphanLimit, clientSteps, type ClientSteps } from "../../clients/steps.js";
+import { clientSteps, type ClientSteps } from "../../clients/steps.js";
 import { connectionServerArgs } from "../args.js";
 import { type LabPaths } from "../../plan/paths.js";
 import { vmCloudInit } from "./multipass/scripts.js";
@@ -136,7 +136,7 @@ export function vmRaisedLimits(config: LabConfig, plan: CapacityPlan): Record<st
 
 const isConntrackKey = (k: string) => k.startsWith("net.netfilter.nf_conntrack") || k.startsWith("net.nf_conntrack");
 
-/** This machine NATs the clients: its conntrack table must hold every lab connection, and their sockets' orphans. */
+/** This machine NATs the clients: its conntrack table must hold every lab connection. */
 export function natHostTuning(config: LabConfig, plan: CapacityPlan, stateDir: string): TuningArgs | null {
   const set = Object.fromEntries(
     Object.entries(config.tuning.sysctls)
@@ -147,8 +147,6 @@ export function natHostTuning(config: LabConfig, plan: CapacityPlan, stateDir: s
     ? {
         "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
         "net.netfilter.nf_conntrack_buckets": plan.needs.conntrackBuckets,
-        // The clients run here: their sockets become orphans here when they stop.
-        "net.ipv4.tcp_max_orphans": clientOrphanLimit(plan),
       }
     : {};
   for (const key of Object.keys(set)) delete raise[key];
