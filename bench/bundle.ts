@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeServerBundle } from "../infra/server/vm/bundle.js";
+import { rssKiB } from "./proc.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const dir = mkdtempSync(join(tmpdir(), "c1m-bench-bundle-"));
@@ -14,8 +15,6 @@ const deadline = setTimeout(() => {
   process.stderr.write("bench: over 60 s\n");
   process.exit(1);
 }, 60_000);
-
-const kib = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
 
 /** Starts a server with one worker on a free loopback port and returns the primary's and the worker's RSS once listening + 3 s. */
 async function idleRss(entry: string): Promise<{ primary: number; worker: number }> {
@@ -34,7 +33,7 @@ async function idleRss(entry: string): Promise<{ primary: number; worker: number
     });
     await new Promise((r) => setTimeout(r, 3000));
     const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/).map(Number);
-    return { primary: kib(child.pid!), worker: kib(kids[0]!) };
+    return { primary: rssKiB(child.pid!), worker: rssKiB(kids[0]!) };
   } finally {
     child.kill("SIGTERM");
     await new Promise((r) => (child.exitCode !== null ? r(null) : child.once("exit", r)));

@@ -8,6 +8,7 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { parseFlags, parseIntOption } from "../workload/cliArgs.js";
 import type { ClientStatus, ServerStats } from "../shared/protocol.js";
+import { rssKiB } from "./proc.js";
 
 const DIST_WORKLOAD = fileURLToPath(new URL("../workload/", import.meta.url));
 const SERVER_JS = DIST_WORKLOAD + "server.js";
@@ -100,12 +101,6 @@ function getJson<T>(url: string): Promise<T> {
       });
     }).on("error", reject);
   });
-}
-
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]);
 }
 
 function slabKiB(): number {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript, imageRemoveScript } from "../../infra/clients/images.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { clientsStopScript } from "../../infra/clients/drain.js";
-import { dockerAvailable, runScript, sh } from "../support/sh.js";
+import { assertBashSyntax, dockerAvailable, runScript, sh } from "../support/sh.js";
 
 const all = () => new Set(sh("docker images -a -q --no-trunc").trim().split("\n").filter(Boolean));
 const containers = () => new Set(sh("docker ps -a -q --no-trunc").trim().split("\n").filter(Boolean));
@@ -115,7 +115,7 @@ test("clients stop script: the lab's conntrack entries go before the first docke
     `[ -n "$(docker ps -q --filter label=c1m-lab.stack=s --filter label=c1m-lab.role=client)" ] || exit 0`,
   );
   assert.ok(nothingToDo >= 0 && flush > nothingToDo && firstStop > flush, text);
-  assert.equal(runScript(`bash -n <<'EOF'\n${text}\nEOF`).code, 0);
+  assertBashSyntax(text, "clients stop");
   // A subnet that would break out of the word is quoted.
   assert.ok(clientsStopScript("x", { subnets: ["1.2.3.0/24; reboot"] }).includes(`for subnet in '1.2.3.0/24; reboot'; do`));
   // Without subnets (or with none), no conntrack line.

@@ -1,10 +1,9 @@
 // Runs the compiled Pulumi entry point under Pulumi's mocks and records what it registers:
 // type, name, parent, dependsOn and resolved inputs of every resource, plus the stack outputs.
-// Also helpers to read the recorded scripts (a remote step's body, bash -n, lines in order), so
+// Also helpers to read the recorded scripts (a remote step's body, lines in order), so
 // tests assert what a script holds instead of comparing it with the builder that made it.
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
 
 export interface RecordedResource {
@@ -216,12 +215,6 @@ export function remoteBody(line: unknown, timeoutSeconds: number): string {
     `one remote step bounded by ${timeoutSeconds} s`,
   );
   return steps[0]!.body;
-}
-
-/** bash parses the script (bash -n): no syntax error from quoting gone wrong. */
-export function assertBashSyntax(text: unknown, what: string): void {
-  const r = spawnSync("bash", ["-n"], { input: String(text), encoding: "utf8" });
-  assert.equal(r.status, 0, `${what}: bash -n: ${r.stderr}`);
 }
 
 /** Each of `lines` is a whole line of `text`, in this order (other lines may come between). */

@@ -39,6 +39,12 @@ export function needsRoot(_t?: TestContext): boolean {
   return true;
 }
 
+/** bash parses the script (bash -n): no syntax error from quoting gone wrong. */
+export function assertBashSyntax(text: unknown, what: string): void {
+  const r = spawnSync("bash", ["-n"], { input: String(text), encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${what}: bash -n: ${r.stderr}`);
+}
+
 export function dockerAvailable(): boolean {
   return runScript("docker info >/dev/null 2>&1").code === 0;
 }

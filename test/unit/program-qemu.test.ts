@@ -11,14 +11,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { pulumiConfigJson, readStackConfig } from "../../infra/config/stackFile.js";
-import {
-  assertBashSyntax,
-  isSecretValue,
-  remoteBody,
-  runProgram,
-  upstreamTriggers,
-  type ProgramRun,
-} from "../support/mockProgram.js";
+import { isSecretValue, remoteBody, runProgram, upstreamTriggers, type ProgramRun } from "../support/mockProgram.js";
+import { assertBashSyntax } from "../support/sh.js";
 import { clientGraph, sshHostGraph, VM_SERVER_GRAPH } from "../support/vmLab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");

@@ -18,7 +18,6 @@ import { parse } from "yaml";
 import { ARTICLE_FACTS, REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
 import { pulumiConfigJson, readStackConfig, stackNames } from "../../infra/config/stackFile.js";
 import {
-  assertBashSyntax,
   assertLinesInOrder,
   isSecretValue,
   remoteBody,
@@ -28,6 +27,7 @@ import {
   type ProgramRun,
   type RecordedResource,
 } from "../support/mockProgram.js";
+import { assertBashSyntax } from "../support/sh.js";
 import { clientGraph, sshHostGraph, VM_SERVER_GRAPH } from "../support/vmLab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");

@@ -8,7 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { pulumiConfigJson, readStackConfig, stackNames } from "../../infra/config/stackFile.js";
-import { assertBashSyntax, assertLinesInOrder, runProgram, upstreamTriggers } from "../support/mockProgram.js";
+import { assertLinesInOrder, runProgram, upstreamTriggers } from "../support/mockProgram.js";
+import { assertBashSyntax } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const localStacks = stackNames(root).filter(

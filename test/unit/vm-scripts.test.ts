@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { assertBashSyntax } from "../support/sh.js";
 import { parse } from "yaml";
 import { ScriptInputError } from "../../infra/shell.js";
 import {
@@ -33,11 +34,7 @@ import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
 
 const HOSTILE = `x'; rm -rf / #"$(touch /tmp/c1m-pwned)\`id\` %h $HOME \\`;
 
-/** bash -n: the script parses. */
-function assertSyntax(text: string): void {
-  const r = spawnSync("bash", ["-n"], { input: text, encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-}
+const assertSyntax = (text: string) => assertBashSyntax(text, "script");
 
 /** Runs the script's `name=...` line in bash and returns the value the variable holds. */
 function shellValue(text: string, name: string): string {

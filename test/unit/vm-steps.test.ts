@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
+import { assertBashSyntax } from "../support/sh.js";
 import { parse } from "yaml";
 import { ARTICLE_FACTS, planCapacity, REFERENCE_FACTS } from "../../infra/plan/capacity.js";
 import { parseLabConfig, type LabConfigInput } from "../../infra/config/schema.js";
@@ -216,10 +217,7 @@ describe("vmLabSteps", () => {
 });
 
 describe("vmScripts", () => {
-  const syntax = (text: string) => {
-    const r = spawnSync("bash", ["-n"], { input: text, encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
-  };
+  const syntax = (text: string) => assertBashSyntax(text, "script");
 
   test("remoteCommand: bash -c under timeout, whatever the login shell; the script arrives byte for byte", () => {
     const text = `#!/usr/bin/env bash\nprintf '%s|' "it's" '$HOME' "\\\\" "$0"\n`;
