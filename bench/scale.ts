@@ -20,6 +20,15 @@ import { wrap } from "../workload/verify/format.js";
 import { PROGRESS_WIDTH } from "../workload/verify/progress.js";
 import { UsageError, parseFlags, parseIntOption } from "../workload/cliArgs.js";
 
+const BENCH_SERVER = {
+  namespace: "c1m-bench",
+  hostInterface: "c1m-bench-h",
+  interface: "c1m-bench-s",
+  hostAddress: "10.201.250.1/24",
+  primaryAddress: "10.201.250.2/24",
+};
+const BENCH_CLIENT_SUBNET = "172.30.250.0/24";
+
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const usage = `usage: npm run bench:scale -- --connections N [--per-container 19608] [--server-ips K] [--soak-seconds 60]
                        [--timeout-seconds (the stack's)] [--base-image IMAGE] [--stack million]
@@ -102,8 +111,9 @@ async function main(): Promise<number> {
     serverIpsFlag ?? Math.max(Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN)), Math.ceil(n / perAddress));
   const config = parseLabConfig({
     ...raw,
-    server: { ...raw.server, secondaryAddresses: { count: serverIps - 1 } },
-    clients: { ...raw.clients, containers, connectionsPerContainer: Math.ceil(n / containers) },
+    // Names and addresses of its own: a running lab of the stack it scales is never touched.
+    server: { ...raw.server, ...BENCH_SERVER, secondaryAddresses: { count: serverIps - 1 } },
+    clients: { ...raw.clients, subnet: BENCH_CLIENT_SUBNET, containers, connectionsPerContainer: Math.ceil(n / containers) },
     test: {
       ...raw.test,
       soakSeconds,

@@ -20,6 +20,17 @@ import { BundleError, writeServerBundle } from "./server/vm/bundle.js";
 
 const NAMESPACE = "c1m-lab";
 
+/**
+ * A RunError the SDK prints as its message alone. It also formats the error for its trace with
+ * util.inspect(err, { colors: true }), which on Node 20 spins ~20 s and then throws on a stack
+ * that crosses node_modules: a stack of the message alone makes a config error come back at once.
+ */
+function runError(message: string): pulumi.RunError {
+  const e = new pulumi.RunError(message);
+  Object.defineProperty(e, "stack", { value: message, configurable: true, writable: true });
+  return e;
+}
+
 /** Whether Pulumi marked `c1m-lab:key` secret (the SDK's own check; internal, so typed here). */
 function isSecret(key: string): boolean {
   const runtime = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
@@ -34,16 +45,29 @@ function rawConfig(): Record<string, unknown> {
       .map(([k, v]) => [k.slice(NAMESPACE.length + 1), v]),
   );
   const problem = secretConfigProblem(Object.keys(ours), isSecret);
-  if (problem) throw new pulumi.RunError(problem);
+  if (problem) throw runError(problem);
   return withoutSecretKeys(ours);
 }
 
-/** The ssh private key, as a secret Output; its text never reaches a command line or a log. */
-function sshPrivateKey(provider: string): pulumi.Output<string> {
+/**
+ * The ssh private key, as a secret Output; its text never reaches a command line or a log.
+ * Undefined with server.sshAgent: ssh then uses the agent at SSH_AUTH_SOCK, which must be here.
+ */
+function sshPrivateKey(provider: string, agent: boolean): pulumi.Output<string> | undefined {
+  if (agent) {
+    if (!process.env.SSH_AUTH_SOCK) {
+      throw runError(
+        `server.sshAgent is true but SSH_AUTH_SOCK is not set: start an agent with your key ` +
+          `(eval "$(ssh-agent)"; ssh-add ~/.ssh/id_ed25519) in the shell that runs the lab, or set server.sshAgent: false and ${SSH_KEY_HINT}`,
+      );
+    }
+    return undefined;
+  }
   const key = new pulumi.Config(NAMESPACE).getSecret(SSH_PRIVATE_KEY);
   if (!key) {
-    throw new pulumi.RunError(
-      `server.provider ${provider} needs the ssh private key as a secret: ${SSH_KEY_HINT} (it is stored encrypted, never printed)`,
+    throw runError(
+      `server.provider ${provider} needs the ssh private key as a secret: ${SSH_KEY_HINT} (it is stored encrypted, never printed); ` +
+        `or set server.sshAgent: true to use your ssh-agent instead`,
     );
   }
   return key;
@@ -57,14 +81,14 @@ function expandHome(path: string): string {
 function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabPaths): Lab {
   const server = config.server;
   if (server.provider === "netns") throw new Error("vmLab needs a VM provider");
-  const privateKey = sshPrivateKey(server.provider);
+  const privateKey = sshPrivateKey(server.provider, server.sshAgent);
   let sshPublicKey: string | undefined;
   if (server.provider === "multipass" || server.provider === "qemu") {
     const file = expandHome(server.sshPublicKeyPath);
     try {
       sshPublicKey = readFileSync(file, "utf8");
     } catch (e) {
-      throw new pulumi.RunError(
+      throw runError(
         `server.sshPublicKeyPath: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ` +
           `the ${server.provider} VM gets this public key; its private half is c1m-lab:${SSH_PRIVATE_KEY}`,
       );
@@ -118,9 +142,9 @@ export default async function main() {
       reportDir: lab.report.apply((r) => r.reportDir ?? null),
     };
   } catch (e) {
-    if (e instanceof ConfigError || e instanceof PlanError) throw new pulumi.RunError(e.message);
+    if (e instanceof ConfigError || e instanceof PlanError) throw runError(e.message);
     if (e instanceof VmStepsError || e instanceof BundleError || e instanceof ScriptInputError) {
-      throw new pulumi.RunError(`c1m-lab: ${e.message}`);
+      throw runError(`c1m-lab: ${e.message}`);
     }
     throw e;
   }

@@ -22,8 +22,8 @@ export type LabArgs =
       plan: CapacityPlan;
       steps: VmLabSteps;
       paths: LabPaths;
-      /** The ssh private key, a secret (`c1m-lab:sshPrivateKey`). */
-      sshPrivateKey: pulumi.Output<string>;
+      /** The ssh private key, a secret (`c1m-lab:sshPrivateKey`); undefined: the ssh-agent (server.sshAgent). */
+      sshPrivateKey: pulumi.Output<string> | undefined;
     };
 
 export class Lab extends pulumi.ComponentResource {

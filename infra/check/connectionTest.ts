@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { replaceOnChange } from "../localScript.js";
-import { cmd } from "../shell.js";
+import { verifyScript } from "./script.js";
 
 export interface ConnectionTestArgs {
   node: string;
@@ -43,7 +43,7 @@ export class ConnectionTest extends pulumi.ComponentResource {
 
   constructor(name: string, args: ConnectionTestArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:test:ConnectionTest", name, {}, opts);
-    const create = cmd(args.node, args.verifyJs, ...args.verifyArgs);
+    const create = verifyScript(args.node, args.verifyJs, args.verifyArgs);
     const environment = { C1M_PLAN: args.planJson };
     const run = new command.local.Command(
       `${name}-verify`,

@@ -90,15 +90,14 @@ export class ClientFleet extends pulumi.ComponentResource {
       ]),
     );
 
-    const natPool = args.natPool.length
-      ? localScript(
-          `${name}-nat-pool`,
-          { create: natPoolCreateScript(args.natPool), delete: natPoolDeleteScript(args.natPool) },
-          { parent: this, dependsOn: [...networks.values()] },
-        )
-      : undefined;
+    // Registered even when empty (no natPortRange): see natPool.ts.
+    const natPool = localScript(
+      `${name}-nat-pool`,
+      { create: natPoolCreateScript(args.natPool), delete: natPoolDeleteScript(args.natPool) },
+      { parent: this, dependsOn: [...networks.values()] },
+    );
 
-    const upstream = pulumi.all([...args.triggers, ...(natPool ? [natPool.id] : [])]).apply((t) => t.join(","));
+    const upstream = pulumi.all([...args.triggers, natPool.id]).apply((t) => t.join(","));
     const containers = args.containers.map(
       (c) =>
         new docker.Container(
@@ -120,7 +119,7 @@ export class ClientFleet extends pulumi.ComponentResource {
             logOpts: { "max-size": "1m", "max-file": "2" },
             mustRun: true,
           },
-          { ...child, dependsOn: [imageCleanup, ...(natPool ? [natPool] : [])] },
+          { ...child, dependsOn: [imageCleanup, natPool] },
         ),
     );
 

@@ -36,8 +36,14 @@ function natRule(a: NatPoolArgs): string {
   );
 }
 
+// Without clients.natPortRange the step is still registered, with nothing to do: removing the key
+// is then a replace of this step (the old rule deleted first, the clients restarted after it),
+// not a delete at the end of the update, after clients that ramped through the old rule.
+const NO_NAT_POOL = script("NAT pool: none (Docker's own MASQUERADE)", [":"]);
+
 /** Our own NAT rules ahead of Docker's, one per client network, with a narrowed source-port pool for lab traffic. */
 export function natPoolCreateScript(rules: NatPoolArgs[]): string {
+  if (rules.length === 0) return NO_NAT_POOL;
   return script("NAT pool create", [
     ...SUDO_PRELUDE,
     ...rules.map(
@@ -48,6 +54,7 @@ export function natPoolCreateScript(rules: NatPoolArgs[]): string {
 }
 
 export function natPoolDeleteScript(rules: NatPoolArgs[]): string {
+  if (rules.length === 0) return NO_NAT_POOL;
   return script("NAT pool delete", [
     ...SUDO_PRELUDE,
     ...rules.map((a) => `while as_root iptables -t nat -D ${natRule(a)} 2>/dev/null; do :; done`),

@@ -83,6 +83,13 @@ const netnsServer = z
   })
   .strict();
 
+/**
+ * How ssh authenticates to a VM or host: false = the `c1m-lab:sshPrivateKey` secret; true = the
+ * ssh-agent at SSH_AUTH_SOCK (the key stays in the agent and the stack holds no secret). The
+ * socket path is never stored: the command provider and ssh find it in their environment.
+ */
+const sshAgent = z.boolean().default(false);
+
 const multipassServer = z
   .object({
     provider: z.literal("multipass"),
@@ -109,6 +116,7 @@ const multipassServer = z
       .regex(/^[A-Za-z0-9_./~-]+$/, "a file path")
       .default("~/.ssh/id_ed25519.pub"),
     user: userName.default("ubuntu"),
+    sshAgent,
     interface: ifName.default("ens3"),
     ...serverCommon,
   })
@@ -120,6 +128,7 @@ const sshServer = z
     host: dnsName,
     user: userName,
     sshPort: port.default(22),
+    sshAgent,
     /** Expected host key line ("ssh-ed25519 AAAA..."); unset = accept on first use. */
     hostKey: z
       .string()
@@ -158,6 +167,7 @@ const qemuServer = z
     hostAddress: cidr.default("10.202.0.1/24"),
     sshPublicKeyPath: localPath.default("~/.ssh/id_ed25519.pub"),
     user: userName.default("c1m"),
+    sshAgent,
     /** The VM's interface (cloud-init names the NIC this by its MAC). */
     interface: ifName.default("eth0"),
     ...serverCommon,
@@ -271,7 +281,11 @@ const test = z
     stallSeconds: positiveInt(600).default(10),
     /** Hold the connections this long after the ramp and count losses. */
     soakSeconds: z.number().int().min(0).max(86_400).default(0),
-    /** The live dashboard of the ramp (false = none): loopback by default; port 0 = any free port. */
+    /**
+     * The live dashboard of the ramp (false = none): loopback by default; port 0 = any free port.
+     * Warning: it has no authentication; another host than loopback (e.g. 0.0.0.0) makes it
+     * reachable from other machines (the test warns on stderr when it starts).
+     */
     dashboard: z
       .union([
         z.literal(false),

@@ -32,7 +32,7 @@ let dir: string;
 let stack: Stack;
 let before0: Record<string, string>;
 
-const config = (natPortRange: string, baseImage?: string) => ({
+const config = (natPortRange: string | undefined, baseImage?: string) => ({
   "c1m-lab:server": {
     value: JSON.stringify({
       provider: "netns",
@@ -53,7 +53,9 @@ const config = (natPortRange: string, baseImage?: string) => ({
       subnet: "172.30.231.0/24",
     }),
   },
-  "c1m-lab:test": { value: JSON.stringify({ expect: "plateau", timeoutSeconds: 60, stallSeconds: 5, dashboard: false }) },
+  "c1m-lab:test": {
+    value: JSON.stringify({ expect: natPortRange ? "plateau" : "all", timeoutSeconds: 60, stallSeconds: 5, dashboard: false }),
+  },
 });
 
 before(async () => {
@@ -96,11 +98,23 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const outputs = async (natPortRange: string, baseImage?: string) => {
+const outputs = async (natPortRange: string | undefined, baseImage?: string) => {
   await stack.setAllConfig(config(natPortRange, baseImage));
   const r = await stack.up();
   return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, v.value as unknown]));
 };
+function assertNothingLeft(): void {
+  assert.equal(runScript(`ip netns list | grep -c c1mt-${name}`).stdout.trim(), "0");
+  assert.equal(runScript(`ip -br link | grep -c c1mt-${name}`).stdout.trim(), "0");
+  assert.deepEqual(natRules(), []);
+  assert.equal(sh(`iptables -S | grep -c 'c1m-lab:${name}' || true`).trim(), "0");
+  assert.equal(sh(`docker ps -aq --filter label=c1m-lab.stack=${name}`).trim(), "");
+  assert.equal(sh(`docker network ls -q --filter label=c1m-lab.stack=${name}`).trim(), "");
+  assert.equal(sh(`docker images -q c1m-lab-client:${name}; docker images -q c1m-lab-node:${name}`).trim(), "");
+  assert.equal(runScript(`ls /run/c1m-lab/${name}`).code, 2, "no state dir");
+  assert.deepEqual(sysctls(), before0);
+}
+
 const natRules = () =>
   sh("iptables -t nat -S POSTROUTING")
     .split("\n")
@@ -144,16 +158,63 @@ test("a rebuilt client image (another base): the clients run the new one, the ol
   assert.equal(runScript(`docker image inspect ${old}`).code, 1, "the old image is gone");
 });
 
+test("natPortRange removed: the old rule goes before the clients restart, and all connect", async () => {
+  const o = await outputs(undefined, ensureLocalNodeBase());
+  assert.equal(o.verdict, "pass");
+  assert.equal(o.total, 3000);
+  assert.deepEqual(natRules(), []);
+});
+
+test("natPortRange set again: the rule is back and the wall with it", async () => {
+  const o = await outputs("40000-40999", ensureLocalNodeBase());
+  assert.equal(o.verdict, "plateau-as-expected");
+  assert.equal(o.total, 1000);
+  assert.equal(natRules().length, 1);
+});
+
+test("the namespace deleted out of band (what a reboot does): up rebuilds the lab and tests it anew", async () => {
+  const reportBefore = (await stack.outputs()).reportDir?.value as string;
+  sh(`ip netns del c1mt-${name}`);
+  const r = await stack.up();
+  const changes = r.summary.resourceChanges ?? {};
+  assert.ok((changes.replace ?? 0) >= 10, `the chain on the host is replaced: ${JSON.stringify(changes)}`);
+  assert.equal(r.outputs.total?.value, 1000);
+  assert.notEqual(r.outputs.reportDir?.value, reportBefore, "a new report, not the old one");
+  assert.match(sh(`ip netns list`), new RegExp(`^c1mt-${name}\\b`, "m"));
+  const p = await stack.preview();
+  assert.deepEqual(
+    Object.entries(p.changeSummary).filter(([op, n]) => op !== "same" && n > 0),
+    [],
+    "and the rebuilt lab is stable",
+  );
+});
+
 test("destroy: nothing of the lab is left, sysctls as before; a second destroy is a no-op", async () => {
   await stack.destroy();
-  assert.equal(runScript(`ip netns list | grep -c c1mt-${name}`).stdout.trim(), "0");
-  assert.equal(runScript(`ip -br link | grep -c c1mt-${name}`).stdout.trim(), "0");
-  assert.deepEqual(natRules(), []);
-  assert.equal(sh(`iptables -S | grep -c 'c1m-lab:${name}' || true`).trim(), "0");
-  assert.equal(sh(`docker ps -aq --filter label=c1m-lab.stack=${name}`).trim(), "");
-  assert.equal(sh(`docker network ls -q --filter label=c1m-lab.stack=${name}`).trim(), "");
-  assert.equal(sh(`docker images -q c1m-lab-client:${name}; docker images -q c1m-lab-node:${name}`).trim(), "");
-  assert.deepEqual(sysctls(), before0);
+  assertNothingLeft();
   const again = await stack.destroy();
   assert.deepEqual(again.summary.resourceChanges ?? {}, {});
+});
+
+test("the namespace gone before destroy: destroy still removes everything else", async () => {
+  await outputs("40000-40999", ensureLocalNodeBase());
+  sh(`ip netns del c1mt-${name}`);
+  await stack.destroy();
+  assertNothingLeft();
+});
+
+test("a create that fails (the host-side link name is someone else's): nothing half-made, theirs kept", async () => {
+  const theirs = `c1mt-${name}h`;
+  sh(`ip link add ${theirs} type veth peer name ${theirs}p`);
+  try {
+    await stack.setAllConfig(config("40000-40999", ensureLocalNodeBase()));
+    await assert.rejects(stack.up(), /server\.hostInterface: a link named .* exists and is not this lab's/);
+    await stack.destroy();
+    assert.equal(runScript(`ip link show ${theirs}`).code, 0, "their link is still there");
+    assert.equal(runScript(`ip netns list | grep -c c1mt-${name}`).stdout.trim(), "0");
+    assert.deepEqual(natRules(), []);
+    assert.deepEqual(sysctls(), before0);
+  } finally {
+    runScript(`ip link del ${theirs}`);
+  }
 });

@@ -12,7 +12,12 @@ import {
   netnsAddressesCreateScript,
   netnsAddressesDeleteScript,
 } from "../../infra/server/netns/scripts/addresses.js";
-import { type NetnsHostArgs, netnsHostCreateScript, netnsHostDeleteScript } from "../../infra/server/netns/scripts/host.js";
+import {
+  type NetnsHostArgs,
+  netnsHostCreateScript,
+  netnsHostDeleteScript,
+  netnsHostInstanceScript,
+} from "../../infra/server/netns/scripts/host.js";
 import { type ServerProcessArgs, serverStartScript, serverStopScript } from "../../infra/server/netns/scripts/server.js";
 import { type TuningArgs, tuningCreateScript, tuningDeleteScript } from "../../infra/server/netns/scripts/tuning.js";
 import { parseHostFacts } from "../../infra/plan/facts.js";
@@ -29,6 +34,7 @@ const host: NetnsHostArgs = {
   primaryAddress: `10.209.${octet}.2/24`,
   hostSourceAddresses: [`10.209.${octet}.11/24`],
   stateDir,
+  owner: `c1m-lab:nstest-${id}`,
 };
 const secondaries = [`10.209.${octet}.3/24`, `10.209.${octet}.4/24`];
 
@@ -232,4 +238,48 @@ test("without root and without passwordless sudo, a step fails with a clear mess
   assert.equal(r.code, 1);
   assert.match(r.stderr, /this step needs root: run as root or allow passwordless sudo/);
   assert.doesNotMatch(sh("ip netns list"), new RegExp(`c1mt-nr-${id}`));
+});
+
+test("netns host: links of the lab's names that are not the lab's are refused, never adopted or deleted", (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+  // Someone else's veth under the lab's host-side name (no owner mark).
+  sh(`ip link add ${host.hostInterface} type veth peer name ${host.hostInterface}p`);
+  const r = runScript(netnsHostCreateScript(host));
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`server.hostInterface: a link named ${host.hostInterface} exists and is not this lab's`));
+  assert.doesNotMatch(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"), "no namespace made");
+  ok(netnsHostDeleteScript(host), "delete");
+  assert.equal(runScript(`ip link show ${host.hostInterface}`).code, 0, "the user's link is still there");
+  sh(`ip link del ${host.hostInterface}`);
+
+  // Someone else's namespace under the lab's name.
+  sh(`ip netns add ${host.namespace}`);
+  const r2 = runScript(netnsHostCreateScript(host));
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, new RegExp(`server.namespace: a namespace named ${host.namespace} exists and is not this lab's`));
+  ok(netnsHostDeleteScript(host), "delete");
+  assert.match(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"), "the user's namespace is still there");
+});
+
+test("netns host: a create that fails half-way removes the namespace and link it made", (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+  // An address the kernel refuses (a /33) fails the create after the namespace and the veth exist.
+  const r = runScript(netnsHostCreateScript({ ...host, primaryAddress: "10.209.0.2/33" }));
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /server host \(netns\) create failed: undoing what it made/);
+  assert.doesNotMatch(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"));
+  assert.equal(runScript(`ip link show ${host.hostInterface}`).code, 1, "no veth left");
+});
+
+test("netns host: the instance token is read back while the host lives, and not once it is gone", (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+  const token = "0b5e0c1e-7d0a-4b8e-9d0e-2f6a3c9b1a77";
+  assert.equal(runScript(netnsHostInstanceScript(host)).stdout, "", "nothing before the create");
+  assert.equal(runScript(netnsHostCreateScript(host), { env: { C1M_HOST_INSTANCE: token } }).code, 0);
+  assert.equal(runScript(netnsHostInstanceScript(host)).stdout.trim(), token);
+  sh(`ip netns del ${host.namespace}`); // what a reboot does to it
+  assert.equal(runScript(netnsHostInstanceScript(host)).stdout, "");
 });

@@ -10,11 +10,18 @@ export interface Ran {
 }
 
 /** Runs a builder's script with bash, the way the Command provider does (interpreter /bin/bash -c). */
-export function runScript(script: string, options: { timeoutMs?: number; user?: string } = {}): Ran {
+export function runScript(
+  script: string,
+  options: { timeoutMs?: number; user?: string; env?: Record<string, string> } = {},
+): Ran {
   const argv = options.user
     ? ["setpriv", "--reuid", options.user, "--regid", "65534", "--clear-groups", "/bin/bash", "-c", script]
     : ["/bin/bash", "-c", script];
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", timeout: options.timeoutMs ?? 60_000 });
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    encoding: "utf8",
+    timeout: options.timeoutMs ?? 60_000,
+    env: options.env ? { ...process.env, ...options.env } : process.env,
+  });
   return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 

@@ -26,15 +26,15 @@ export const VM_SERVER_GRAPH: GraphRow[] = [
   ["connection-server-unit", "command:remote:Command", "connection-server"],
 ];
 
-/** The client fleet (one network, `containers` containers, our NAT pool when narrowed) and the connection test. */
-export function clientGraph(stack: string, containers: number, natPool: boolean): GraphRow[] {
+/** The client fleet (one network, `containers` containers, our NAT pool step, empty when not narrowed) and the connection test. */
+export function clientGraph(stack: string, containers: number): GraphRow[] {
   return [
     ["clients", "c1m-lab:clients:ClientFleet", "lab"],
     ["clients-base-image", "command:local:Command", "clients"],
     ["clients-image", "docker:index/image:Image", "clients"],
     ["clients-image-cleanup", "command:local:Command", "clients"],
     [`clients-c1m-${stack}-clients`, "docker:index/network:Network", "clients"],
-    ...(natPool ? [["clients-nat-pool", "command:local:Command", "clients"] as GraphRow] : []),
+    ["clients-nat-pool", "command:local:Command", "clients"],
     ...Array.from({ length: containers }, (_, i): GraphRow => [
       `clients-c1m-${stack}-client-${i}`,
       "docker:index/container:Container",

@@ -1,4 +1,4 @@
-// The compiled entry point under Pulumi's mocks for Pulumi.qemu.yaml: the qemu host's resources
+// The compiled entry point under Pulumi's mocks for Pulumi.qemu.example.yaml: the qemu host's resources
 // (bridge and tap → overlay and seed → VM → ssh wait → upload directory), their order, what each
 // script does and undoes, the cloud-init seed, and that the VM steps after it are the ssh
 // provider's (drop-in with the secondaries only, sysctls, unit). Expected values are literals.
@@ -51,8 +51,11 @@ after(() => {
 });
 
 function run(server: Record<string, unknown> = {}, withKey = true): Promise<ProgramRun> {
-  const config = pulumiConfigJson(root, "qemu");
-  config["c1m-lab:server"] = JSON.stringify({ ...(readStackConfig(root, "qemu").server as object), ...server });
+  const config = pulumiConfigJson(root, "qemu", { shipped: true });
+  config["c1m-lab:server"] = JSON.stringify({
+    ...(readStackConfig(root, "qemu", { shipped: true }).server as object),
+    ...server,
+  });
   if (withKey) config["c1m-lab:sshPrivateKey"] = PRIVATE_KEY;
   return runProgram(config, {
     stack: "qemu",
@@ -81,7 +84,7 @@ describe("stack qemu", () => {
         ["server-host-ssh", "c1m-lab:server:VmServerHost", "server-host"],
         ...sshHostGraph("server-host-ssh"),
         ...VM_SERVER_GRAPH,
-        ...clientGraph("qemu", 3, true),
+        ...clientGraph("qemu", 3),
       ],
     );
     assert.ok(r.resources.every((x) => x.registered));

@@ -1,5 +1,6 @@
-// The compiled entry point under Pulumi's mocks for the real-VM stacks (Pulumi.multipass.yaml,
-// Pulumi.ssh.example.yaml), with the ssh private key passed the way Pulumi passes a secret.
+// The compiled entry point under Pulumi's mocks for the real-VM stacks as shipped
+// (Pulumi.multipass.example.yaml, Pulumi.ssh.example.yaml), with the ssh private key passed the
+// way Pulumi passes a secret, or none with server.sshAgent.
 // Asserts the resource graph, the order (ssh wait → addresses → tuning → server → clients →
 // test), what the local and remote scripts hold (literal lines in order, bash -n, the remote
 // steps' timeouts), the netplan drop-in, that the key never appears outside a secret, and that a
@@ -31,7 +32,9 @@ import { assertBashSyntax } from "../support/sh.js";
 import { clientGraph, sshHostGraph, VM_SERVER_GRAPH } from "../support/vmLab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
-const VM_STACKS = ["multipass", "ssh.example"];
+const VM_STACKS = ["multipass", "ssh"];
+/** The stack files as shipped (the examples), never a user's own copy. */
+const SHIPPED = { shipped: true };
 
 // Stand-ins: never parsed by the program (only the command provider would), distinctive enough to search for.
 const PRIVATE_KEY =
@@ -142,8 +145,8 @@ const CASES: Record<string, Case> = {
     conntrack: 110592,
     verify: "--expect all --timeout-seconds 300 --stall-seconds 20 --soak-seconds 0",
   },
-  "ssh.example": {
-    stack: "ssh.example",
+  ssh: {
+    stack: "ssh",
     facts: REFERENCE_FACTS,
     probe: SSH_PROBE,
     netplanId: "eth0",
@@ -166,7 +169,7 @@ function run(
   c: Case,
   opts: { config?: Record<string, string>; withKey?: boolean; probe?: string; facts?: HostFacts } = {},
 ): Promise<ProgramRun> {
-  const config = { ...pulumiConfigJson(root, c.stack), ...opts.config };
+  const config = { ...pulumiConfigJson(root, c.stack, SHIPPED), ...opts.config };
   if (opts.withKey ?? true) config["c1m-lab:sshPrivateKey"] = PRIVATE_KEY;
   return runProgram(config, {
     stack: c.stack,
@@ -211,7 +214,7 @@ function printedFiles(script: string): string[] {
 
 test("every shipped VM stack is covered", () => {
   const vmStacks = stackNames(root).filter((s) => {
-    const provider = (readStackConfig(root, s).server as { provider?: string } | undefined)?.provider;
+    const provider = (readStackConfig(root, s, SHIPPED).server as { provider?: string } | undefined)?.provider;
     return provider === "multipass" || provider === "ssh";
   });
   assert.deepEqual(vmStacks, VM_STACKS);
@@ -247,7 +250,7 @@ for (const name of VM_STACKS) {
               ...sshHostGraph("server-host-ssh"),
             ]
           : [["server-host", "c1m-lab:server:VmServerHost", "lab"], ...sshHostGraph("server-host")];
-      assert.deepEqual(graph, [["lab", "c1m-lab:index:Lab", null], ...host, ...VM_SERVER_GRAPH, ...clientGraph(name, 3, false)]);
+      assert.deepEqual(graph, [["lab", "c1m-lab:index:Lab", null], ...host, ...VM_SERVER_GRAPH, ...clientGraph(name, 3)]);
       assert.ok(
         r.resources.every((x) => x.registered),
         "everything reached the engine",
@@ -640,10 +643,15 @@ for (const name of VM_STACKS) {
 
     test("clients and the connection test: local Docker through this machine's NAT, metrics on the primary", () => {
       const verify = r.byName("connection-test-verify");
-      assert.equal(
+      // verify's report is passed on only when it reads as one (else the step fails).
+      assertLinesInOrder(
         verify.inputs.create,
-        `${node} ${root}/dist/workload/verify.js --metrics-url http://${c.primary}:9100 --clients-label c1m-lab.stack=${name} ` +
-          `--conntrack local ${c.verify} --stack ${name} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5`,
+        [
+          `${node} ${root}/dist/workload/verify.js --metrics-url http://${c.primary}:9100 --clients-label c1m-lab.stack=${name} ` +
+          `--conntrack local ${c.verify} --stack ${name} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 > "$report"`,
+          'cat "$report"',
+        ],
+        "connection test",
       );
       const plan = JSON.parse((verify.inputs.environment as { C1M_PLAN: string }).C1M_PLAN) as Record<string, unknown>;
       assert.deepEqual(
@@ -662,10 +670,12 @@ for (const name of VM_STACKS) {
         assert.equal(env.C1M_TARGETS, c.containerTargets[i]);
         assert.deepEqual(x.inputs.ulimits, [{ name: "nofile", soft: c.nofile, hard: c.nofile }]);
       }
-      assert.equal(
-        r.resources.some((x) => x.name === "clients-nat-pool"),
-        false,
-        "Docker's own NAT pool",
+      // Docker's own NAT pool: the step is there, with no rule.
+      assert.deepEqual(
+        String(r.byName("clients-nat-pool").inputs.create)
+          .split("\n")
+          .filter((l) => l.includes("iptables")),
+        [],
       );
       assert.equal(r.outputs.verdict, "pass");
       assert.equal(r.outputs.predicted, c.target);
@@ -696,9 +706,9 @@ for (const name of VM_STACKS) {
 }
 
 describe("faults stop before anything is uploaded", () => {
-  const c = CASES["ssh.example"]!;
+  const c = CASES["ssh"]!;
   const withServer = (patch: Record<string, unknown>) => ({
-    "c1m-lab:server": JSON.stringify({ ...(readStackConfig(root, c.stack).server as object), ...patch }),
+    "c1m-lab:server": JSON.stringify({ ...(readStackConfig(root, c.stack, SHIPPED).server as object), ...patch }),
   });
   const uploaded = (r: ProgramRun) =>
     r.resources.filter((x) => x.registered && (x.type === "command:remote:CopyToRemote" || x.name === "secondary-ips-netplan"));
@@ -740,7 +750,7 @@ describe("faults stop before anything is uploaded", () => {
     const r = await run(m, {
       config: {
         "c1m-lab:server": JSON.stringify({
-          ...(readStackConfig(root, m.stack).server as object),
+          ...(readStackConfig(root, m.stack, SHIPPED).server as object),
           sshPublicKeyPath: "~/.ssh/missing.pub",
         }),
       },
@@ -758,8 +768,57 @@ describe("faults stop before anything is uploaded", () => {
   });
 });
 
+describe("server.sshAgent: ssh through the agent, no secret in the stack", () => {
+  const c = CASES["ssh"]!;
+  const agentConfig = {
+    "c1m-lab:server": JSON.stringify({ ...(readStackConfig(root, c.stack, SHIPPED).server as object), sshAgent: true }),
+  };
+  const SOCKET = "/tmp/c1m-test-agent.sock";
+  let saved: string | undefined;
+  before(() => {
+    saved = process.env.SSH_AUTH_SOCK;
+  });
+  after(() => {
+    if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+    else process.env.SSH_AUTH_SOCK = saved;
+  });
+
+  test("the connections carry no key and no socket path; the wait step gets no key variable", async () => {
+    process.env.SSH_AUTH_SOCK = SOCKET;
+    const r = await run(c, { withKey: false, config: agentConfig });
+    assert.equal(r.error, undefined, String(r.error));
+    const remotes = r.resources.filter((x) => x.type.startsWith("command:remote:"));
+    assert.ok(remotes.length > 0);
+    for (const x of remotes) {
+      const conn = unwrapped(x.inputs.connection) as Record<string, unknown>;
+      assert.deepEqual(
+        Object.keys(conn).sort(),
+        ["dialErrorLimit", "host", "perDialTimeout", "port", "user"],
+        `${x.name}: host, port and user only (the provider asks the agent at SSH_AUTH_SOCK)`,
+      );
+    }
+    const wait = r.byName("server-host-wait");
+    assert.equal(wait.inputs.environment, undefined, "no key in the wait step's environment");
+    assert.ok(!String(wait.inputs.create).includes("keyenv="), "the wait script reads no key variable");
+    assert.ok(String(wait.inputs.create).includes("BatchMode=yes"));
+    for (const x of r.resources)
+      assert.ok(!JSON.stringify(x.inputs).includes(SOCKET), `${x.name}: the socket path is not stored`);
+  });
+
+  test("without SSH_AUTH_SOCK: a RunError saying how to start the agent; nothing registered", async () => {
+    delete process.env.SSH_AUTH_SOCK;
+    const r = await run(c, { withKey: false, config: agentConfig });
+    assert.ok(pulumi.RunError.isInstance(r.error), String(r.error));
+    assert.match(
+      (r.error as Error).message,
+      /server\.sshAgent is true but SSH_AUTH_SOCK is not set: start an agent with your key \(eval "\$\(ssh-agent\)"; ssh-add ~\/\.ssh\/id_ed25519\)/,
+    );
+    assert.deepEqual(r.resources, []);
+  });
+});
+
 test("natPortRange on a VM: our MASQUERADE --to-ports rule per lab address, ahead of Docker's", async () => {
-  const c = CASES["ssh.example"]!;
+  const c = CASES["ssh"]!;
   const r = await run(c, {
     config: {
       "c1m-lab:clients": JSON.stringify({
@@ -772,7 +831,7 @@ test("natPortRange on a VM: our MASQUERADE --to-ports rule per lab address, ahea
   });
   assert.equal(r.error, undefined, String(r.error));
   const rules = ["10.0.0.5", "10.0.0.6", "10.0.0.7"].map(
-    (a) => `-s 172.30.211.0/24 -d ${a}/32 -p tcp -m comment --comment c1m-lab:ssh.example -j MASQUERADE --to-ports 40000-40999`,
+    (a) => `-s 172.30.211.0/24 -d ${a}/32 -p tcp -m comment --comment c1m-lab:ssh -j MASQUERADE --to-ports 40000-40999`,
   );
   const nat = r.byName("clients-nat-pool");
   assertBashSyntax(nat.inputs.create, "nat create");
@@ -795,7 +854,7 @@ test("natPortRange on a VM: our MASQUERADE --to-ports rule per lab address, ahea
 
 test("multipass: a new size replaces the instance (its delete, then a launch), never an update that would adopt it", async () => {
   const c = CASES.multipass!;
-  const server = JSON.parse(pulumiConfigJson(root, c.stack)["c1m-lab:server"]!) as Record<string, unknown>;
+  const server = JSON.parse(pulumiConfigJson(root, c.stack, SHIPPED)["c1m-lab:server"]!) as Record<string, unknown>;
   const launch = async (cpus: number) =>
     (await run(c, { config: { "c1m-lab:server": JSON.stringify({ ...server, cpus }) } })).byName("server-host-instance").inputs;
   const [a, again, bigger] = [await launch(2), await launch(2), await launch(4)];

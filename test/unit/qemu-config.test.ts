@@ -19,6 +19,7 @@ test("qemu: the defaults around an image", () => {
     hostAddress: "10.202.0.1/24",
     sshPublicKeyPath: "~/.ssh/id_ed25519.pub",
     user: "c1m",
+    sshAgent: false,
     interface: "eth0",
     primaryAddress: "10.202.0.2/24",
     secondaryAddresses: { count: 2 },
@@ -53,6 +54,11 @@ const bad: [string, Record<string, unknown>, string][] = [
     "a relative image path with shell in it",
     { image: "x.qcow2;reboot" },
     `Invalid c1m-lab config:\n✖ a local qcow2/raw image path (absolute or ~/...) or an http(s) URL (\`npm run vm:image\` builds one); got "x.qcow2;reboot"\n  → at server.image`,
+  ],
+  [
+    "sshAgent as a word",
+    { image: IMAGE, sshAgent: "yes" },
+    `Invalid c1m-lab config:\n✖ Invalid input: expected boolean, received string; got "yes"\n  → at server.sshAgent`,
   ],
   [
     "acceleration outside auto | kvm | tcg",

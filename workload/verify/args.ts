@@ -26,7 +26,9 @@ stderr; the result JSON (the stack outputs) to stdout. Exit 0 = pass or plateau-
   --stack NAME             stack name for the report path (default local)
   --reports-dir DIR        reports go to DIR/<stack>/<timestamp>/ (default reports)
   --dashboard [HOST:]PORT  serve a live dashboard of the ramp on HOST (default 127.0.0.1) and PORT
-                           (0 = any free port) while the test runs; the address goes to stderr
+                           (0 = any free port) while the test runs; the address goes to stderr.
+                           It has no authentication: another HOST than loopback (e.g. 0.0.0.0)
+                           makes it reachable from other machines (warned on stderr)
   --dashboard-linger-seconds N
                            after the verdict, keep the dashboard up N s more (default 5)
   --help                   this text

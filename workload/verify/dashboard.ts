@@ -1,11 +1,14 @@
 // The live dashboard's web server (I/O): the page, its chart library (uPlot, served from
 // node_modules), the current state as JSON (/state) and as a stream of server-sent events
-// (/events). Bound to loopback by default. After the verdict it stays up `lingerSeconds` (so an
-// open page gets the verdict), then closes and lets the process end.
+// (/events). Bound to loopback by default, and unauthenticated: a non-loopback address gets a
+// warning, every request's Host header is checked (DNS rebinding, see dashboardGuard.ts) and the
+// event streams are capped. After the verdict it stays up `lingerSeconds` (so an open page gets
+// the verdict), then closes and lets the process end.
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { createRequire } from "node:module";
+import { exposureWarning, hostAllowed } from "./dashboardGuard.js";
 import { DASHBOARD_HTML } from "./dashboardPage.js";
 import type { DashboardState } from "./dashboardState.js";
 
@@ -15,6 +18,8 @@ export interface DashboardOptions {
   /** 0 = any free port. */
   port: number;
   lingerSeconds: number;
+  /** Where the exposure warning goes (default: a line on stderr). */
+  warn?: (line: string) => void;
 }
 
 export interface Dashboard {
@@ -28,6 +33,13 @@ export interface Dashboard {
   closed: Promise<void>;
 }
 
+/**
+ * Open /events streams at most: each holds a socket and gets every update, so a page reloaded in a
+ * loop or a stray client cannot pile them up. Beyond it: 503 with Retry-After.
+ */
+export const MAX_EVENT_STREAMS = 16;
+const TEXT = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
+
 const require = createRequire(import.meta.url);
 const assets: Record<string, [string, string]> = {
   "/uPlot.iife.min.js": ["uplot/dist/uPlot.iife.min.js", "text/javascript; charset=utf-8"],
@@ -39,8 +51,23 @@ export async function startDashboard(options: DashboardOptions, initial: Dashboa
   let body = JSON.stringify(state);
   const streams = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
+  let bound = options.host; // the address actually listened on, once listening
+
+  const openStream = (res: ServerResponse) => {
+    if (streams.size >= MAX_EVENT_STREAMS) {
+      return void res.writeHead(503, { ...TEXT, "retry-after": "5" }).end("too many open dashboard pages; retry later\n");
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
+    res.write(`data: ${body}\n\n`);
+    streams.add(res);
+    // Fires when the client goes or the stream is ended (on close): either way the slot is free.
+    res.on("close", () => streams.delete(res));
+  };
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (!hostAllowed(req.headers.host, bound)) {
+      return void res.writeHead(421, TEXT).end("unexpected Host header: open the dashboard by IP address or localhost\n");
+    }
     const path = new URL(req.url ?? "/", "http://dashboard").pathname;
     if (req.method !== "GET") return void res.writeHead(405).end();
     if (path === "/") {
@@ -51,13 +78,7 @@ export async function startDashboard(options: DashboardOptions, initial: Dashboa
     if (path === "/state") {
       return void res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(body);
     }
-    if (path === "/events") {
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-      res.write(`data: ${body}\n\n`);
-      streams.add(res);
-      req.on("close", () => streams.delete(res));
-      return;
-    }
+    if (path === "/events") return openStream(res);
     const asset = assets[path];
     if (asset) {
       try {
@@ -83,6 +104,10 @@ export async function startDashboard(options: DashboardOptions, initial: Dashboa
     });
   });
   const { address, port } = server.address() as AddressInfo;
+  bound = address;
+  const warning = exposureWarning(address);
+  const warn = options.warn ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  if (warning) warn(warning);
   const host = address.includes(":") ? `[${address}]` : address;
 
   let closing: Promise<void> | null = null;

@@ -46,6 +46,7 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
     hostSourceAddresses:
       clients.sourceIps.strategy === "host-ips" || clients.sourceIps.strategy === "both" ? clients.sourceIps.addresses : [],
     stateDir: paths.stateDir,
+    owner: `c1m-lab:${stack}`,
   };
 
   const hostWide = Object.entries(config.tuning.sysctls).filter(([k]) => isHostWideSysctl(k));

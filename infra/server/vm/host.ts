@@ -12,8 +12,12 @@ export interface SshServerHostArgs {
   /** Where ssh connects (a name or address). */
   host: pulumi.Input<string>;
   ssh: SshSteps;
-  /** The private key (a secret): only in the connection and the wait step's environment. */
-  privateKey: pulumi.Input<string>;
+  /**
+   * The private key (a secret): only in the connection and the wait step's environment. Unset
+   * (server.sshAgent): both use the ssh-agent at SSH_AUTH_SOCK, found in the provider's
+   * environment, so no socket path is stored and the stack holds no secret.
+   */
+  privateKey?: pulumi.Input<string>;
   stagingDir: string;
   /** The server's primary lab address. */
   primaryAddress: string;
@@ -43,7 +47,7 @@ export class SshServerHost extends pulumi.ComponentResource {
       {
         interpreter: ["/bin/bash", "-c"],
         create: waitCreate,
-        environment: { [ssh.keyEnv]: pulumi.secret(args.privateKey) },
+        ...(ssh.keyEnv && args.privateKey !== undefined ? { environment: { [ssh.keyEnv]: pulumi.secret(args.privateKey) } } : {}),
         // The environment holds the key: keep the step's output out of the logs altogether.
         logging: "none",
         triggers: replaceOnChange([waitCreate], [host, ssh.port, ssh.user, ...(args.triggers ?? [])]),
@@ -55,7 +59,7 @@ export class SshServerHost extends pulumi.ComponentResource {
         host: h,
         port: ssh.port,
         user: ssh.user,
-        privateKey: key,
+        ...(key !== undefined ? { privateKey: key } : {}),
         ...(ssh.hostKey ? { hostKey: ssh.hostKey } : {}),
         perDialTimeout: 15,
         dialErrorLimit: 20,

@@ -10,8 +10,12 @@ import { QemuServerHost } from "./qemu/host.js";
 import type { VmLabSteps } from "./steps.js";
 import { Tuning } from "./tuning.js";
 
-/** `privateKey`: the ssh private key, a secret (`c1m-lab:sshPrivateKey`). */
-export function vmServerSide(parent: pulumi.Resource, steps: VmLabSteps, privateKey: pulumi.Output<string>): ServerSide {
+/** `privateKey`: the ssh private key, a secret (`c1m-lab:sshPrivateKey`); undefined: the ssh-agent (server.sshAgent). */
+export function vmServerSide(
+  parent: pulumi.Resource,
+  steps: VmLabSteps,
+  privateKey: pulumi.Output<string> | undefined,
+): ServerSide {
   const hostArgs = { ssh: steps.ssh, privateKey, stagingDir: steps.stagingDir, primaryAddress: steps.primaryAddress };
   const host =
     steps.provider === "multipass"

@@ -60,7 +60,8 @@ export interface SshSteps {
   port: number;
   user: string;
   hostKey?: string;
-  keyEnv: string;
+  /** The wait step's environment variable holding the private key; unset = the ssh-agent (server.sshAgent). */
+  keyEnv?: string;
   waitTimeoutSeconds: number;
 }
 
@@ -171,6 +172,8 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
     natDestinations: server.addresses.map((a) => `${addressOf(a)}/32`),
   });
 
+  // The key from the secret (through SSH_KEY_ENV), or none: ssh then asks the agent at SSH_AUTH_SOCK.
+  const key = server.sshAgent ? {} : { keyEnv: SSH_KEY_ENV };
   let ssh: SshSteps;
   let multipass: MultipassSteps | undefined;
   let qemu: QemuSteps | undefined;
@@ -180,7 +183,7 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
       port: server.sshPort,
       user: server.user,
       ...(server.hostKey ? { hostKey: server.hostKey } : {}),
-      keyEnv: SSH_KEY_ENV,
+      ...key,
       waitTimeoutSeconds: VM_TIMEOUTS.sshWait,
     };
   } else if (server.provider === "qemu") {
@@ -189,7 +192,7 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
     }
     // ssh goes to the primary lab address, which the seed's network-config gives the VM.
     qemu = qemuSteps(server, stack, paths.root, { sshPublicKey: inputs.sshPublicKey, home: inputs.home });
-    ssh = { host: primary, port: 22, user: server.user, keyEnv: SSH_KEY_ENV, waitTimeoutSeconds: VM_TIMEOUTS.sshWait };
+    ssh = { host: primary, port: 22, user: server.user, ...key, waitTimeoutSeconds: VM_TIMEOUTS.sshWait };
   } else {
     if (inputs.sshPublicKey === undefined) {
       throw new VmStepsError(`the multipass provider needs the public key (server.sshPublicKeyPath) for cloud-init`);
@@ -210,7 +213,7 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
       },
       addressTimeoutSeconds: VM_TIMEOUTS.multipassAddress,
     };
-    ssh = { port: 22, user: server.user, keyEnv: SSH_KEY_ENV, waitTimeoutSeconds: VM_TIMEOUTS.sshWait };
+    ssh = { port: 22, user: server.user, ...key, waitTimeoutSeconds: VM_TIMEOUTS.sshWait };
   }
 
   // ssh: the host's own primary; qemu: the seed's. Only multipass adds the primary too.
@@ -247,14 +250,17 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
   };
 }
 
-/** The local step that polls until ssh lets us in (the key comes from the environment variable, never the command line). */
+/**
+ * The local step that polls until ssh lets us in (the key comes from the environment variable,
+ * never the command line; without one, from the ssh-agent).
+ */
 export function sshWaitScript(ssh: SshSteps, host: string): string {
   return waitForSshScript({
     host,
     port: ssh.port,
     user: ssh.user,
     timeoutSeconds: ssh.waitTimeoutSeconds,
-    keyEnv: ssh.keyEnv,
+    ...(ssh.keyEnv ? { keyEnv: ssh.keyEnv } : {}),
     ...(ssh.hostKey ? { hostKey: ssh.hostKey } : {}),
   });
 }

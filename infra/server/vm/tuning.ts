@@ -8,6 +8,9 @@ import { tuningCreateScript, tuningDeleteScript, type TuningArgs as LocalTuningA
 import { installSysctlScript, restoreSysctlScript, type SysctlOptions } from "./scripts/sysctl.js";
 import { remoteCommand } from "./scripts/ssh.js";
 import { VM_TIMEOUTS } from "./steps.js";
+import { script } from "../../shell.js";
+
+const NO_NAT_HOST_TUNING = script("conntrack on this machine: unchanged", [":"]);
 
 export interface TuningArgs {
   connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
@@ -29,13 +32,15 @@ export class Tuning extends pulumi.ComponentResource {
       // Both own /etc/sysctl.d/60-c1m-lab.conf and the record of the values before.
       { parent: this, deleteBeforeReplace: true },
     );
-    if (args.natHost) {
-      localScript(
-        `${name}-nat-host`,
-        { create: tuningCreateScript(args.natHost), delete: tuningDeleteScript(args.natHost) },
-        { parent: this },
-      );
-    }
+    // Registered even when there is nothing to raise, so that a change either way is a replace
+    // (the old values restored first), never an end-of-update delete.
+    localScript(
+      `${name}-nat-host`,
+      args.natHost
+        ? { create: tuningCreateScript(args.natHost), delete: tuningDeleteScript(args.natHost) }
+        : { create: NO_NAT_HOST_TUNING, delete: NO_NAT_HOST_TUNING },
+      { parent: this },
+    );
     this.stepId = sysctls.id;
     this.registerOutputs({ stepId: this.stepId });
   }

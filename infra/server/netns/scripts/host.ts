@@ -1,6 +1,6 @@
 // The server host of the local lab: a network namespace joined to this machine by a veth pair.
 // Pure: idempotent create/delete bash scripts, run for real by the integration tests.
-import { SUDO_PRELUDE, cmd, q, script } from "../../../shell.js";
+import { FAIL, SUDO_PRELUDE, cmd, q, script } from "../../../shell.js";
 
 export interface NetnsHostArgs {
   namespace: string;
@@ -14,17 +14,61 @@ export interface NetnsHostArgs {
   hostSourceAddresses: string[]; // CIDR
   /** Runtime state (recorded sysctls, pid and log files); removed on delete. */
   stateDir: string;
+  /** The owner mark on the lab's links (their ifalias): c1m-lab:<stack>. */
+  owner: string;
 }
 
 export const nsExists = (ns: string) => `[ -e /run/netns/${q(ns)} ]`;
+
+/** Where the create leaves the host's instance token (tmpfs: a reboot clears it, and so does the delete). */
+export const instanceFile = (a: NetnsHostArgs) => `${a.stateDir}/instance`;
+
+/** The environment variable the create reads its instance token from (the Pulumi program sets it). */
+export const INSTANCE_ENV = "C1M_HOST_INSTANCE";
+
+// The links' owner mark: a link of the same name that does not carry it is someone else's and is
+// refused, never adopted (its deletion on destroy would take the user's link away).
+const aliasOf = (link: string, ns?: string) =>
+  `$(${ns ? `as_root ${cmd("ip", "netns", "exec", ns, "cat", `/sys/class/net/${link}/ifalias`)}` : `cat ${q(`/sys/class/net/${link}/ifalias`)}`} 2>/dev/null || true)`;
+
+/** Refuses a namespace or link of the lab's names that this lab did not make. */
+function refuseForeign(a: NetnsHostArgs): string[] {
+  return [
+    `if ip link show ${q(a.hostInterface)} >/dev/null 2>&1 && [ "${aliasOf(a.hostInterface)}" != ${q(a.owner)} ]; then`,
+    `  fail ${q(`server.hostInterface: a link named ${a.hostInterface} exists and is not this lab's (no ifalias ${a.owner}); choose another name or remove that link`)}`,
+    `fi`,
+    `if ${nsExists(a.namespace)} && [ "${aliasOf(a.interface, a.namespace)}" != ${q(a.owner)} ]; then`,
+    `  fail ${q(`server.namespace: a namespace named ${a.namespace} exists and is not this lab's (no link ${a.interface} with ifalias ${a.owner} in it); choose another name or remove it`)}`,
+    `fi`,
+  ];
+}
+
+/** On failure, the create removes what this run made before it exits: a failed create is in no state. */
+function undoOnFailure(a: NetnsHostArgs): string[] {
+  return [
+    "made_ns=0; made_link=0",
+    "undo() {",
+    `  if [ "$made_link" = 1 ]; then as_root ${cmd("ip", "link", "del", a.hostInterface)} 2>/dev/null || true; fi`,
+    `  if [ "$made_ns" = 1 ]; then as_root ${cmd("ip", "netns", "del", a.namespace)} 2>/dev/null || true; fi`,
+    "}",
+    `trap 'rc=$?; if [ "$rc" != 0 ]; then echo "c1m-lab: server host (netns) create failed: undoing what it made" >&2; undo; fi' EXIT`,
+  ];
+}
 
 export function netnsHostCreateScript(a: NetnsHostArgs): string {
   const gateway = a.hostAddress.split("/")[0]!;
   return script("server host (netns) create", [
     ...SUDO_PRELUDE,
+    ...FAIL,
+    ...refuseForeign(a),
+    ...undoOnFailure(a),
     `as_root mkdir -p ${q(a.stateDir)}`,
-    `${nsExists(a.namespace)} || as_root ${cmd("ip", "netns", "add", a.namespace)}`,
-    `ip link show ${q(a.hostInterface)} >/dev/null 2>&1 || as_root ${cmd("ip", "link", "add", a.hostInterface, "type", "veth", "peer", "name", a.interface, "netns", a.namespace)}`,
+    `if ! ${nsExists(a.namespace)}; then as_root ${cmd("ip", "netns", "add", a.namespace)}; made_ns=1; fi`,
+    `if ! ip link show ${q(a.hostInterface)} >/dev/null 2>&1; then`,
+    `  as_root ${cmd("ip", "link", "add", a.hostInterface, "type", "veth", "peer", "name", a.interface, "netns", a.namespace)}; made_link=1`,
+    `  as_root ${cmd("ip", "link", "set", "dev", a.hostInterface, "alias", a.owner)}`,
+    `  as_root ${cmd("ip", "-n", a.namespace, "link", "set", "dev", a.interface, "alias", a.owner)}`,
+    `fi`,
     `as_root ${cmd("ip", "addr", "replace", a.hostAddress, "dev", a.hostInterface)}`,
     ...a.hostSourceAddresses.map((addr) => `as_root ${cmd("ip", "addr", "replace", addr, "dev", a.hostInterface)}`),
     `as_root ${cmd("ip", "link", "set", a.hostInterface, "up")}`,
@@ -37,6 +81,21 @@ export function netnsHostCreateScript(a: NetnsHostArgs): string {
     `  [ -f ${q(`${a.stateDir}/ip_forward.before`)} ] || cat /proc/sys/net/ipv4/ip_forward | as_root tee ${q(`${a.stateDir}/ip_forward.before`)} >/dev/null`,
     `  as_root sysctl -qw net.ipv4.ip_forward=1`,
     `fi`,
+    // Last, once the host is whole: the token the next `up` reads back to tell this host is still the one in the state.
+    `printf '%s\\n' "\${${INSTANCE_ENV}:-unmanaged}" | as_root tee ${q(instanceFile(a))} >/dev/null`,
+  ]);
+}
+
+/**
+ * Prints the token of the host that is up (nothing when the namespace, our link or the token is
+ * gone: a reboot, or the namespace deleted out of band). Read-only.
+ */
+export function netnsHostInstanceScript(a: NetnsHostArgs): string {
+  return script("server host (netns) instance", [
+    ...SUDO_PRELUDE,
+    `if ${nsExists(a.namespace)} && [ "${aliasOf(a.hostInterface)}" = ${q(a.owner)} ] && [ -f ${q(instanceFile(a))} ]; then`,
+    `  head -c 200 ${q(instanceFile(a))}`,
+    `fi`,
   ]);
 }
 
@@ -46,7 +105,8 @@ export function netnsHostDeleteScript(a: NetnsHostArgs): string {
     ...SUDO_PRELUDE,
     // Whatever still runs in the namespace goes with it: a server whose start was cut short
     // (pulumi up killed mid-step) is in no state, and would outlive the namespace otherwise.
-    `if ${nsExists(a.namespace)}; then`,
+    // Only what carries our mark: a namespace or link of the same name made by someone else stays.
+    `if ${nsExists(a.namespace)} && [ "${aliasOf(a.interface, a.namespace)}" = ${q(a.owner)} ]; then`,
     `  for i in 1 2 3 4 5 6 7 8 9 10; do`,
     `    pids=$(as_root ${cmd("ip", "netns", "pids", a.namespace)})`,
     `    [ -n "$pids" ] || break`,
@@ -57,7 +117,7 @@ export function netnsHostDeleteScript(a: NetnsHostArgs): string {
     `  as_root ${cmd("ip", "netns", "del", a.namespace)}`,
     `fi`,
     // The kernel removes the pair asynchronously after `ip netns del`: gone by now is fine too.
-    `if ip link show ${q(a.hostInterface)} >/dev/null 2>&1; then as_root ${cmd("ip", "link", "del", a.hostInterface)} 2>/dev/null || ! ip link show ${q(a.hostInterface)} >/dev/null 2>&1; fi`,
+    `if ip link show ${q(a.hostInterface)} >/dev/null 2>&1 && [ "${aliasOf(a.hostInterface)}" = ${q(a.owner)} ]; then as_root ${cmd("ip", "link", "del", a.hostInterface)} 2>/dev/null || ! ip link show ${q(a.hostInterface)} >/dev/null 2>&1; fi`,
     `if [ -f ${q(before)} ]; then as_root sysctl -qw "net.ipv4.ip_forward=$(cat ${q(before)})"; fi`,
     `as_root rm -rf ${q(a.stateDir)}`,
   ]);

@@ -12,7 +12,8 @@ import { SshServerHost } from "../host.js";
 export interface MultipassServerHostArgs {
   multipass: MultipassSteps;
   ssh: SshSteps;
-  privateKey: pulumi.Input<string>;
+  /** Unset: the ssh-agent (server.sshAgent). */
+  privateKey?: pulumi.Input<string>;
   stagingDir: string;
   primaryAddress: string;
 }

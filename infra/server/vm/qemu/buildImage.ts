@@ -58,7 +58,7 @@ function main(): void {
   process.stdout.write(
     [
       `vm:image: ready in ${((Date.now() - started) / 1000).toFixed(1)}s: ${files.dir}`,
-      "server config for it (Pulumi.qemu.yaml uses the `current` link):",
+      "server config for it (Pulumi.qemu.example.yaml uses the `current` link):",
       `  image: ${files.disk}`,
       `  kernel: ${files.kernel}`,
       `  initrd: ${files.initrd}`,

@@ -20,7 +20,8 @@ import type { QemuSteps } from "./steps.js";
 export interface QemuServerHostArgs {
   qemu: QemuSteps;
   ssh: SshSteps;
-  privateKey: pulumi.Input<string>;
+  /** Unset: the ssh-agent (server.sshAgent). */
+  privateKey?: pulumi.Input<string>;
   stagingDir: string;
   primaryAddress: string;
 }
