@@ -49,3 +49,40 @@ export function clientsStopScript(
 export function conntrackFlushScript(subnets: string[]): string {
   return script("client conntrack entries delete", conntrackFlushLines(subnets));
 }
+
+/**
+ * One client's drain, before the docker provider removes it on a replace (a changed server, NAT
+ * pool or client setting): its conntrack entries first, then `docker stop` until it is down. On
+ * destroy the fleet-wide stop has run first, so this finds the client stopped and does nothing.
+ * Only a running container of this stack is touched.
+ */
+export function containerDrainScript(name: string, labelFilter: string): string {
+  const [label, value] = labelFilter.split("=") as [string, string];
+  return script(`client ${name} drain`, [
+    `name=${cmd(name)}`,
+    `[ "$(docker inspect -f '{{index .Config.Labels ${JSON.stringify(label)}}}' "$name" 2>/dev/null || true)" = ${cmd(value)} ] || exit 0`,
+    `[ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null || true)" = true ] || exit 0`,
+    `ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$name")`,
+    "if command -v conntrack >/dev/null 2>&1; then",
+    `  for a in $ip; do conntrack -D -s "$a" >/dev/null 2>&1 || true; done`,
+    "fi",
+    "for round in $(seq 1 20); do",
+    `  [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null || true)" = true ] || exit 0`,
+    `  docker stop -t 10 "$name" >/dev/null 2>&1 || sleep 3`,
+    "done",
+    `echo "c1m-lab: client $name still running after 20 rounds of docker stop" >&2`,
+    "exit 1",
+  ]);
+}
+
+/**
+ * At destroy, after the docker provider removed the containers it knows: any client of this
+ * stack still there (one whose create was cut short by a killed `up`, in no state) is removed,
+ * so the networks and the image can go.
+ */
+export function clientsSweepScript(labelFilter: string): string {
+  return script("client containers sweep", [
+    `ids=$(docker ps -aq --filter ${cmd(`label=${labelFilter}`)} --filter label=c1m-lab.role=client)`,
+    `[ -z "$ids" ] || { echo "c1m-lab: removing client containers in no state: $ids" >&2; docker rm -f $ids >/dev/null; }`,
+  ]);
+}

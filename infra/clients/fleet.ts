@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { localScript } from "../localScript.js";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript, imageRemoveScript } from "./images.js";
-import { clientsStopScript } from "./drain.js";
+import { clientsStopScript, clientsSweepScript, containerDrainScript } from "./drain.js";
 import { script } from "../shell.js";
 import { natPoolCreateScript, natPoolDeleteScript, type NatPoolArgs } from "./natPool.js";
 import { STACK_LABEL } from "./steps.js";
@@ -97,6 +97,15 @@ export class ClientFleet extends pulumi.ComponentResource {
       { parent: this, dependsOn: [...networks.values()] },
     );
 
+    // Deleted after the containers the state knows, before the networks and the image: removes the
+    // ones it does not know. Never replaced or updated (a replace would remove running clients).
+    const labelFilter = `${STACK_LABEL}=${args.stack}`;
+    const sweep = localScript(
+      `${name}-sweep`,
+      { create: script("client containers: swept on destroy", ["true"]), delete: clientsSweepScript(labelFilter) },
+      { parent: this, dependsOn: [imageCleanup, ...networks.values()], ignoreChanges: ["create", "delete", "triggers"] },
+    );
+
     const upstream = pulumi.all([...args.triggers, natPool.id]).apply((t) => t.join(","));
     const containers = args.containers.map(
       (c) =>
@@ -119,8 +128,20 @@ export class ClientFleet extends pulumi.ComponentResource {
             logOpts: { "max-size": "1m", "max-file": "2" },
             mustRun: true,
           },
-          { ...child, dependsOn: [imageCleanup, natPool] },
+          { ...child, dependsOn: [imageCleanup, natPool, sweep] },
         ),
+    );
+    // One drain per client, replaced with it: a replaced client is drained before it is removed.
+    const drains = containers.map((c, i) =>
+      localScript(
+        `${name}-${args.containers[i]!.name}-drain`,
+        {
+          create: script("client: drained before removal", ["true"]),
+          delete: containerDrainScript(args.containers[i]!.name, labelFilter),
+          triggers: [c.id],
+        },
+        { parent: this, dependsOn: [c] },
+      ),
     );
 
     // Deleted before the containers (it depends on them): stops them all first, see drain.ts.
@@ -128,9 +149,11 @@ export class ClientFleet extends pulumi.ComponentResource {
       `${name}-stop`,
       {
         create: script("client containers: stopped on destroy", ["true"]),
-        delete: clientsStopScript(`${STACK_LABEL}=${args.stack}`, { subnets: args.networks.map((n) => n.subnet) }),
+        delete: clientsStopScript(labelFilter, { subnets: args.networks.map((n) => n.subnet) }),
       },
-      { parent: this, dependsOn: containers },
+      // After the drains in the graph, so on destroy it runs first: one conntrack flush for the
+      // whole fleet, then the drains find their clients stopped.
+      { parent: this, dependsOn: [...containers, ...drains] },
     );
 
     this.containerIds = pulumi.all(containers.map((c) => c.id));

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript, imageRemoveScript } from "../../infra/clients/images.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
-import { clientsStopScript } from "../../infra/clients/drain.js";
+import { clientsStopScript, clientsSweepScript, containerDrainScript } from "../../infra/clients/drain.js";
 import { assertBashSyntax, dockerAvailable, runScript, sh } from "../support/sh.js";
 
 const all = () => new Set(sh("docker images -a -q --no-trunc").trim().split("\n").filter(Boolean));
@@ -120,4 +120,38 @@ test("clients stop script: the lab's conntrack entries go before the first docke
   assert.ok(clientsStopScript("x", { subnets: ["1.2.3.0/24; reboot"] }).includes(`for subnet in '1.2.3.0/24; reboot'; do`));
   // Without subnets (or with none), no conntrack line.
   assert.ok(!clientsStopScript("x").includes("conntrack"));
+});
+
+test("one client's drain stops that client only, and only when it is this stack's; the sweep removes the stack's clients", () => {
+  assert.ok(dockerAvailable(), "needs a running dockerd (apt-get install docker.io; dockerd &)");
+  const base = ensureLocalNodeBase();
+  const stack = `c1mt-drain-${process.pid}`;
+  const names = [`${stack}-a`, `${stack}-b`, `${stack}-foreign`];
+  const run = (n: string, labels: string) =>
+    sh(`docker run -d --name ${n} ${labels} --network none ${base} /usr/local/bin/node -e 'setInterval(() => {}, 1000)'`);
+  const state = (n: string) => sh(`docker inspect -f '{{.State.Running}}' ${n}`).trim();
+  try {
+    const mine = `--label c1m-lab.stack=${stack} --label c1m-lab.role=client`;
+    run(names[0]!, mine);
+    run(names[1]!, mine);
+    run(names[2]!, `--label c1m-lab.stack=${stack}-not --label c1m-lab.role=client`);
+    const drain = containerDrainScript(names[0]!, `c1m-lab.stack=${stack}`);
+    assertBashSyntax(drain, "drain");
+    assert.equal(runScript(drain).code, 0);
+    assert.deepEqual(names.map(state), ["false", "true", "true"]);
+    assert.equal(runScript(drain).code, 0, "again: already stopped");
+    // A container of that name that is not this stack's is left alone.
+    assert.equal(runScript(containerDrainScript(names[2]!, `c1m-lab.stack=${stack}`)).code, 0);
+    assert.equal(state(names[2]!), "true");
+    assert.equal(runScript(containerDrainScript(`${stack}-none`, `c1m-lab.stack=${stack}`)).code, 0, "no such container");
+
+    const sweep = runScript(clientsSweepScript(`c1m-lab.stack=${stack}`));
+    assert.equal(sweep.code, 0, sweep.stderr);
+    assert.match(sweep.stderr, /c1m-lab: removing client containers in no state/);
+    assert.equal(sh(`docker ps -aq --filter label=c1m-lab.stack=${stack}`).trim(), "");
+    assert.equal(state(names[2]!), "true", "another stack's client stays");
+    assert.equal(runScript(clientsSweepScript(`c1m-lab.stack=${stack}`)).code, 0, "again: nothing to remove");
+  } finally {
+    runScript(`docker rm -f ${names.join(" ")} >/dev/null 2>&1`);
+  }
 });

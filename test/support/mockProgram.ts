@@ -16,6 +16,7 @@ export interface RecordedResource {
   registered: boolean;
   /** Resource options as the program passed them (deleteBeforeReplace, ...). */
   deleteBeforeReplace?: boolean;
+  ignoreChanges?: string[];
 }
 
 export interface ProgramRun {
@@ -120,6 +121,7 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
           parent: a.opts.parent && name(a.opts.parent),
           dependsOn: deps.map(name),
           deleteBeforeReplace: (a.opts as pulumi.CustomResourceOptions).deleteBeforeReplace,
+          ignoreChanges: a.opts.ignoreChanges,
         });
         return undefined;
       });

@@ -124,9 +124,9 @@ export class RealEngine {
   }
 
   /** Like the provider, a connection that cannot be made is retried (dialErrorLimit); a command that fails is not. */
-  private async dial(c: Connection, argv: string[]): Promise<Ran> {
+  private async dial(c: Connection, argv: string[], input?: string): Promise<Ran> {
     for (let attempt = 1; ; attempt++) {
-      const r = await run(argv);
+      const r = await run(argv, { input });
       const dialError = r.code === 255 && /connect to host|Connection (refused|timed out|closed)|kex_exchange/.test(r.stderr);
       // At most 6 tries here (the provider allows dialErrorLimit): a dead VM must fail a test in bounded time.
       if (!dialError || attempt >= Math.min(c.dialErrorLimit ?? 10, 6)) return r;
@@ -134,8 +134,8 @@ export class RealEngine {
     }
   }
 
-  private ssh(c: Connection, command: string): Promise<Ran> {
-    return this.dial(c, ["ssh", ...this.sshArgs(c), "-p", String(c.port), `${c.user}@${c.host}`, command]);
+  private ssh(c: Connection, command: string, input?: string): Promise<Ran> {
+    return this.dial(c, ["ssh", ...this.sshArgs(c), "-p", String(c.port), `${c.user}@${c.host}`, command], input);
   }
 
   /** The mocks' newResource: undefined for components (the default stand-in registers them). */
@@ -173,7 +173,7 @@ export class RealEngine {
       }
       case "command:remote:Command": {
         const c = inputs.connection as Connection;
-        const r = await this.ssh(c, String(inputs.create));
+        const r = await this.ssh(c, String(inputs.create), inputs.stdin as string | undefined);
         const del = inputs.delete as string | undefined;
         return done(r, { name: args.name, type: args.type, destroy: del ? () => this.ssh(c, del) : undefined });
       }

@@ -16,7 +16,7 @@ export function sshHostGraph(parent: string): GraphRow[] {
 export const VM_SERVER_GRAPH: GraphRow[] = [
   ["secondary-ips", "c1m-lab:server:VmSecondaryIps", "lab"],
   ["secondary-ips-probe", "command:remote:Command", "secondary-ips"],
-  ["secondary-ips-drop-in", "command:remote:CopyToRemote", "secondary-ips"],
+  ["secondary-ips-drop-in", "command:remote:Command", "secondary-ips"],
   ["secondary-ips-netplan", "command:remote:Command", "secondary-ips"],
   ["tuning", "c1m-lab:server:VmTuning", "lab"],
   ["tuning-sysctls", "command:remote:Command", "tuning"],
@@ -35,9 +35,15 @@ export function clientGraph(stack: string, containers: number): GraphRow[] {
     ["clients-image-cleanup", "command:local:Command", "clients"],
     [`clients-c1m-${stack}-clients`, "docker:index/network:Network", "clients"],
     ["clients-nat-pool", "command:local:Command", "clients"],
+    ["clients-sweep", "command:local:Command", "clients"],
     ...Array.from({ length: containers }, (_, i): GraphRow => [
       `clients-c1m-${stack}-client-${i}`,
       "docker:index/container:Container",
+      "clients",
+    ]),
+    ...Array.from({ length: containers }, (_, i): GraphRow => [
+      `clients-c1m-${stack}-client-${i}-drain`,
+      "command:local:Command",
       "clients",
     ]),
     ["clients-stop", "command:local:Command", "clients"],

@@ -232,7 +232,7 @@ describe("stack qemu", () => {
       { host: conn.host, user: conn.user, port: conn.port, privateKey: conn.privateKey },
       { host: "10.202.0.2", user: "c1m", port: 22, privateKey: PRIVATE_KEY },
     );
-    const text = await (r.byName("secondary-ips-drop-in").inputs.source as unknown as { text: Promise<string> }).text;
+    const text = String(r.byName("secondary-ips-drop-in").inputs.stdin);
     assert.deepEqual(parse(text), {
       network: { version: 2, ethernets: { eth0: { addresses: ["10.202.0.3/24", "10.202.0.4/24"] } } },
     });

@@ -281,10 +281,11 @@ for (const name of VM_STACKS) {
       for (const n of ["secondary-ips-probe", "tuning-sysctls"]) {
         assert.deepEqual(triggers(n), [waitId], `${n} reruns on a new host`);
       }
-      // Uploads: a changed source is an update (copied again); only a new host replaces them.
-      for (const n of ["secondary-ips-drop-in", "connection-server-workload"]) {
-        assert.deepEqual(r.byName(n).inputs.triggers, [waitId], `${n} is copied again to a new host`);
-      }
+      // The bundle: a changed source is an update (copied again); only a new host replaces it.
+      assert.deepEqual(r.byName("connection-server-workload").inputs.triggers, [waitId], "copied again to a new host");
+      // The drop-in is written from stdin (known only after the probe): a new host or a new text replaces it.
+      const dropIn = String(r.byName("secondary-ips-drop-in").inputs.stdin);
+      assert.deepEqual(triggers("secondary-ips-drop-in"), [waitId, sha256hex(Buffer.from(dropIn))]);
       const bundleSha = sha256hex(readFileSync(await assetPath(r.byName("connection-server-workload"))));
       assert.deepEqual(triggers("connection-server-unit"), [waitId, "secondary-ips-netplan_id", "tuning-sysctls_id", bundleSha]);
       const containerIds = [0, 1, 2].map((i) => `clients-c1m-${name}-client-${i}_id`).join(",");
@@ -449,8 +450,12 @@ for (const name of VM_STACKS) {
         "probe",
       );
       const upload = r.byName("secondary-ips-drop-in");
-      assert.equal(upload.inputs.remotePath, `${staging}/60-c1m-lab.yaml`);
-      const text = await (upload.inputs.source as unknown as { text: Promise<string> }).text;
+      assertLinesInOrder(
+        remoteBody(upload.inputs.create, 60),
+        [`mkdir -p -- "$(dirname -- ${staging}/60-c1m-lab.yaml)"`, "umask 077", `cat > ${staging}/60-c1m-lab.yaml`],
+        "drop-in staging",
+      );
+      const text = String(upload.inputs.stdin);
       assert.ok(
         text.endsWith(
           `\nnetwork:\n  version: 2\n  ethernets:\n    ${c.netplanId}:\n      addresses:\n${addresses.map((a) => `        - ${a}\n`).join("")}`,
@@ -711,7 +716,7 @@ describe("faults stop before anything is uploaded", () => {
     "c1m-lab:server": JSON.stringify({ ...(readStackConfig(root, c.stack, SHIPPED).server as object), ...patch }),
   });
   const uploaded = (r: ProgramRun) =>
-    r.resources.filter((x) => x.registered && (x.type === "command:remote:CopyToRemote" || x.name === "secondary-ips-netplan"));
+    r.resources.filter((x) => x.registered && (x.type === "command:remote:CopyToRemote" || x.name === "secondary-ips-drop-in" || x.name === "secondary-ips-netplan"));
 
   test("an interface the host does not have: our error naming the host's interfaces; no upload", async () => {
     const r = await run(c, { config: withServer({ interface: "ens7" }) });

@@ -582,7 +582,22 @@ for (const stack of localStacks) {
       const [network, targets] = e.containers[i]!;
       const name = `c1m-${stack}-client-${i}`;
       assert.equal(c.parent, "clients");
-      assert.deepEqual(c.dependsOn, ["clients-image-cleanup", "clients-nat-pool"]);
+      assert.deepEqual(c.dependsOn, ["clients-image-cleanup", "clients-nat-pool", "clients-sweep"]);
+      // Its drain: replaced with it (its id is the trigger), so a replaced client is stopped first.
+      const drain = run.byName(`clients-${name}-drain`);
+      assert.deepEqual(drain.dependsOn, [c.name]);
+      assert.deepEqual(upstreamTriggers(drain.inputs.triggers), [`${c.name}_id`]);
+      assertBashSyntax(drain.inputs.delete, "drain");
+      assertLinesInOrder(
+        drain.inputs.delete,
+        [
+          `name=${name}`,
+          `[ "$(docker inspect -f '{{index .Config.Labels "c1m-lab.stack"}}' "$name" 2>/dev/null || true)" = ${stack} ] || exit 0`,
+          `  for a in $ip; do conntrack -D -s "$a" >/dev/null 2>&1 || true; done`,
+          `  docker stop -t 10 "$name" >/dev/null 2>&1 || sleep 3`,
+        ],
+        "drain",
+      );
       if (i === 0) {
         // The old image's removal must wait for the old containers: created before deleted.
         assert.equal(run.byName("clients-image-cleanup").deleteBeforeReplace, false);
@@ -612,6 +627,25 @@ for (const stack of localStacks) {
       );
       assert.equal(c.inputs.restart, "on-failure");
     }
+
+    // The sweep: never replaced (a replace would remove running clients); removes at destroy the
+    // clients no state knows, before the networks and the image go.
+    const sweep = run.byName("clients-sweep");
+    assert.deepEqual(sweep.ignoreChanges, ["create", "delete", "triggers"]);
+    assert.deepEqual(
+      sweep.dependsOn,
+      ["clients-image-cleanup", ...e.networks.map((n) => `clients-${n.name}`)],
+    );
+    assertLinesInOrder(
+      sweep.inputs.delete,
+      [`ids=$(docker ps -aq --filter label=c1m-lab.stack=${stack} --filter label=c1m-lab.role=client)`],
+      "sweep",
+    );
+    assert.deepEqual(
+      run.byName("clients-stop").dependsOn,
+      [...containers.map((c) => c.name), ...containers.map((c) => `${c.name}-drain`)],
+      "the fleet-wide stop runs first on destroy",
+    );
 
     // The connection test reruns when clients change and becomes the stack outputs.
     const verify = run.byName("connection-test-verify");

@@ -78,7 +78,12 @@ test("the image cleanup removes the image by the id it was built as, after its c
 test("the clients are stopped before the docker provider deletes them (it gives up on a client slow to die)", async () => {
   const r = await runProgram(snat, { stack: "snat-1ip" });
   const stop = r.byName("clients-stop");
-  assert.deepEqual(stop.dependsOn.sort(), ["clients-c1m-snat-1ip-client-0", "clients-c1m-snat-1ip-client-1"]);
+  assert.deepEqual(stop.dependsOn.sort(), [
+    "clients-c1m-snat-1ip-client-0",
+    "clients-c1m-snat-1ip-client-0-drain",
+    "clients-c1m-snat-1ip-client-1",
+    "clients-c1m-snat-1ip-client-1-drain",
+  ]);
   assert.match(
     String(stop.inputs.delete),
     /docker ps -q --filter label=c1m-lab\.stack=snat-1ip --filter label=c1m-lab\.role=client/,

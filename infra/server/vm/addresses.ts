@@ -6,10 +6,17 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { installNetplanDropInScript, netplanIdProbeScript, removeNetplanDropInScript } from "./scripts/netplan.js";
+import {
+  installNetplanDropInScript,
+  netplanIdProbeScript,
+  removeNetplanDropInScript,
+  stageDropInScript,
+} from "./scripts/netplan.js";
 import { replaceOnChange } from "../../localScript.js";
 import { remoteCommand } from "./scripts/ssh.js";
 import { netplanDropIn, netplanInstallOptions, VM_TIMEOUTS, type VmAddressSteps } from "./steps.js";
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 export interface SecondaryIpsArgs extends VmAddressSteps {
   connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
@@ -51,13 +58,15 @@ export class SecondaryIps extends pulumi.ComponentResource {
       }
     });
     this.dropIn = rendered.apply((r) => r.text);
-    const upload = new command.remote.CopyToRemote(
+    const stageCreate = remoteCommand(stageDropInScript(args.stagedPath), VM_TIMEOUTS.staging);
+    const upload = new command.remote.Command(
       `${name}-drop-in`,
       {
         connection: args.connection,
-        source: this.dropIn.apply((text) => new pulumi.asset.StringAsset(text)),
-        remotePath: args.stagedPath,
-        triggers: [args.hostId],
+        create: stageCreate,
+        stdin: this.dropIn,
+        triggers: replaceOnChange([stageCreate], [args.hostId, this.dropIn.apply(sha256)]),
+        logging: "stderr",
       },
       { parent: this, dependsOn: [probe] },
     );
@@ -75,7 +84,7 @@ export class SecondaryIps extends pulumi.ComponentResource {
         // A new drop-in text re-installs (the create reads the staged file, so its text alone would not change).
         triggers: replaceOnChange(
           [installCreate, installDelete],
-          [args.hostId, this.dropIn.apply((text) => createHash("sha256").update(text).digest("hex"))],
+          [args.hostId, this.dropIn.apply(sha256)],
         ),
       },
       // Create and delete both own /etc/netplan/60-c1m-lab.yaml: remove the old before installing the new.

@@ -71,8 +71,18 @@ const HAS_ADDR = [
   'missing_addrs() { local a out=""; for a in "${addresses[@]}"; do has_addr "$a" || out="$out $a"; done; printf "%s" "$out"; }',
 ];
 
+/**
+ * Writes the rendered drop-in, given on stdin, to the staging path (the ssh user's, mode 0600).
+ * A Command with stdin rather than CopyToRemote: the text depends on the probe, unknown at
+ * preview, and CopyToRemote refuses an unknown source there (preview of every new VM stack failed).
+ */
+export function stageDropInScript(stagedPath: string): string {
+  const staged = checkPath(stagedPath, "stagedPath", "stageDropInScript");
+  return script("stage netplan drop-in", [`mkdir -p -- "$(dirname -- ${q(staged)})"`, "umask 077", `cat > ${q(staged)}`]);
+}
+
 export interface InstallNetplanOptions {
-  /** Where remote.CopyToRemote put the rendered drop-in (owned by the ssh user). */
+  /** Where the staging step put the rendered drop-in (owned by the ssh user). */
   stagedPath: string;
   /** The addresses the drop-in adds (checked on the interface afterwards). */
   addresses: string[];
