@@ -11,7 +11,7 @@ import { qemuNetworkCreateScript, qemuStartScript, qemuUserData } from "../../in
 import { ScriptInputError } from "../../infra/shell.js";
 
 const RECIPE: ImageRecipe = {
-  mirror: "http://deb.debian.org/debian",
+  mirror: "http://mirror.example/debian",
   node: { path: "/usr/bin/node", sha256: "a".repeat(64) },
   diskSize: "4G",
 };
@@ -27,7 +27,7 @@ test("vm:image: one cache directory per recipe; a new node or mirror is a new im
   });
   assert.equal(imageFiles("/elsewhere", RECIPE).dir.slice(-16), files.dir.slice(-16), "the hash is not the cache's location");
   assert.notEqual(imageFiles("/cache", { ...RECIPE, node: { ...RECIPE.node, sha256: "b".repeat(64) } }).dir, files.dir);
-  assert.notEqual(imageFiles("/cache", { ...RECIPE, mirror: "http://mirror.example/debian" }).dir, files.dir);
+  assert.notEqual(imageFiles("/cache", { ...RECIPE, mirror: "http://other-mirror.example/debian" }).dir, files.dir);
 });
 
 test("vm:image: the mirror is apt's own (deb822 or one-line), not the security archive", () => {
@@ -35,12 +35,13 @@ test("vm:image: the mirror is apt's own (deb822 or one-line), not the security a
   try {
     writeFileSync(
       `${dir}/a.sources`,
-      "Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n\nTypes: deb\nURIs: http://ftp.example.org/debian/\nSuites: bookworm\n",
+      "Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n\nTypes: deb\nURIs: http://ftp.example.org/debian/\nSuites: bookworm\n",
     );
     writeFileSync(`${dir}/b.list`, "deb [arch=amd64] http://other.example/debian bookworm main\n");
-    assert.equal(aptMirror([`${dir}/a.sources`, `${dir}/b.list`]), "http://ftp.example.org/debian");
-    assert.equal(aptMirror([`${dir}/b.list`]), "http://other.example/debian");
-    assert.equal(aptMirror([]), "http://deb.debian.org/debian");
+    assert.equal(aptMirror([`${dir}/a.sources`, `${dir}/b.list`], {}), "http://ftp.example.org/debian");
+    assert.equal(aptMirror([`${dir}/b.list`], {}), "http://other.example/debian");
+    assert.throws(() => aptMirror([], {}), /no Debian mirror in this machine's apt sources \(none found\): set C1M_DEBIAN_MIRROR/);
+    assert.equal(aptMirror([], { C1M_DEBIAN_MIRROR: "http://mirror.example/debian/" }), "http://mirror.example/debian");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

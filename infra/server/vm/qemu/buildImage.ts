@@ -12,8 +12,13 @@ export function imageCacheRoot(): string {
   return `${process.env.XDG_CACHE_HOME || `${homedir()}/.cache`}/c1m-lab/vm-image`;
 }
 
-/** The Debian mirror apt uses on this machine (deb822 `URIs:` or one-line `deb`), not the security one. */
-export function aptMirror(files = aptSourceFiles()): string {
+/**
+ * The Debian mirror apt uses on this machine (deb822 `URIs:` or one-line `deb`), not the security
+ * one; $C1M_DEBIAN_MIRROR overrides it. No built-in fallback: the image comes from where this
+ * machine's own packages come from.
+ */
+export function aptMirror(files = aptSourceFiles(), env: NodeJS.ProcessEnv = process.env): string {
+  if (env.C1M_DEBIAN_MIRROR) return env.C1M_DEBIAN_MIRROR.replace(/\/$/, "");
   for (const file of files) {
     const text = readFileSync(file, "utf8");
     for (const m of text.matchAll(/^\s*(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(https?:\/\/\S+)/gm)) {
@@ -21,7 +26,9 @@ export function aptMirror(files = aptSourceFiles()): string {
       if (/\/debian$/.test(uri)) return uri;
     }
   }
-  return "http://deb.debian.org/debian";
+  throw new Error(
+    `no Debian mirror in this machine's apt sources (${files.join(", ") || "none found"}): set C1M_DEBIAN_MIRROR to one (an http(s) URL ending in /debian)`,
+  );
 }
 
 function aptSourceFiles(): string[] {
