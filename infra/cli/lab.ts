@@ -16,6 +16,13 @@ import { LocalWorkspace, type OutputMap, type Stack } from "@pulumi/pulumi/autom
 import { planCapacity } from "../plan/capacity.js";
 import { parseLabConfig, type LabConfig } from "../config/schema.js";
 import { labDown, labUp } from "../direct/runner.js";
+import {
+  readDirectRecord,
+  refuseDirectOnEngine,
+  refuseEngineOnDirect,
+  removeDirectRecord,
+  writeDirectRecord,
+} from "../direct/owner.js";
 import { labSteps } from "../server/netns/steps.js";
 import { EngineMissing, findEngine, missingPlugins, type Engine } from "./engine.js";
 import { ensureStackFile, readStackConfig, stackFilePath, stackNames } from "../config/stackFile.js";
@@ -178,6 +185,7 @@ async function viaEngine(
   stackName: string,
   envVars: Record<string, string>,
 ): Promise<number> {
+  refuseEngineOnDirect(root, stackName);
   if (!process.env.PULUMI_BACKEND_URL) mkdirSync(`${root}/.pulumi-state`, { recursive: true });
   console.error(`c1m-lab: Pulumi ${engine.command.version?.toString() ?? ""} from ${engine.source} (${engine.bin})`);
   const stack = await openEngineStack(root, stackName, engine, envVars);
@@ -202,6 +210,7 @@ function viaDirect(config: LabConfig, action: "up" | "down" | "test", stack: str
   if (config.server.provider !== "netns") {
     throw new UsageError(`server.provider ${config.server.provider} needs the Pulumi engine; only netns stacks run without it`);
   }
+  if (action !== "test") refuseDirectOnEngine(engineEnv(process.env).PULUMI_BACKEND_URL!, "c1m-lab", stack);
   const plan = planCapacity(config, readHostFacts());
   const steps = labSteps(config, plan, stack, {
     root,
@@ -209,8 +218,24 @@ function viaDirect(config: LabConfig, action: "up" | "down" | "test", stack: str
     stateDir: `/run/c1m-lab/${stack}`,
     reportsDir: `${root}/reports`,
   });
-  if (action === "down") return labDown(steps).length ? 1 : 0;
-  if (action === "up") labUp(steps);
+  if (action === "down") {
+    // What the up ran, not today's config: a renamed namespace or an old NAT rule goes too.
+    const problems = labDown(readDirectRecord(root, stack) ?? steps);
+    if (problems.length === 0) removeDirectRecord(root, stack);
+    return problems.length ? 1 : 0;
+  }
+  if (action === "up") {
+    if (readDirectRecord(root, stack)) {
+      throw new UsageError(`stack ${stack} is already up without the engine: npm run lab:down -- --stack ${stack} --direct first`);
+    }
+    writeDirectRecord(root, steps);
+    try {
+      labUp(steps);
+    } catch (e) {
+      removeDirectRecord(root, stack); // labUp tore down what it made
+      throw e;
+    }
+  }
   // verify's stdout is its report JSON (the engine's stack outputs): summed up as the engine path does.
   const r = spawnSync(process.execPath, [`${root}/dist/workload/verify.js`, ...steps.verifyArgs], {
     stdio: ["ignore", "pipe", "inherit"],
