@@ -71,9 +71,7 @@ for module in "$COMMAND_PROVIDER" "$DOCKER_PROVIDER"; do
   fi
 done
 if [ "$missing" = 1 ]; then
-  log "the lab's pulumi up needs the command and docker provider plugins; where github.com is reachable:"
-  for name in command docker; do
-    log "  $bin/pulumi plugin install resource $name v$(node -p "require('$root/node_modules/@pulumi/$name/package.json').version")"
-  done
+  log "the lab's pulumi up needs the command and docker provider plugins: npm run engine:providers builds them"
+  log "  from their sources (clones where github.com is reachable, or --source NAME=DIR; see the README)"
 fi
 echo "$bin"

@@ -17,7 +17,8 @@ export function script(name: string, body: string[]): string {
   return [
     "#!/usr/bin/env bash",
     "set -euo pipefail",
-    `trap 'echo "c1m-lab: ${name} failed at line $LINENO" >&2' ERR`,
+    // The name sits in a single-quoted trap, inside double quotes: quote it for both.
+    `trap 'echo "c1m-lab: ${name.replace(/["\\$`]/g, "\\$&").replace(/'/g, `'\\''`)} failed at line $LINENO" >&2' ERR`,
     ...body,
     "",
   ].join("\n");

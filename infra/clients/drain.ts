@@ -52,7 +52,7 @@ export function conntrackFlushScript(subnets: string[]): string {
 
 /**
  * One client's drain, before the docker provider removes it on a replace (a changed server, NAT
- * pool or client setting): its conntrack entries first, then `docker stop` until it is down. On
+ * pool or client setting): `docker stop` until it is down, then its conntrack entries. On
  * destroy the fleet-wide stop has run first, so this finds the client stopped and does nothing.
  * Only a running container of this stack is touched.
  */
@@ -63,15 +63,16 @@ export function containerDrainScript(name: string, labelFilter: string): string 
     `[ "$(docker inspect -f '{{index .Config.Labels ${JSON.stringify(label)}}}' "$name" 2>/dev/null || true)" = ${cmd(value)} ] || exit 0`,
     `[ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null || true)" = true ] || exit 0`,
     `ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$name")`,
+    "for round in $(seq 1 20); do",
+    `  [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null || true)" = true ] || break`,
+    `  docker stop -t 10 "$name" >/dev/null 2>&1 || sleep 3`,
+    "done",
+    `[ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null || true)" != true ] || { echo "c1m-lab: client $name still running after 20 rounds of docker stop" >&2; exit 1; }`,
+    // After the stop, not before: its FINs must reach the server through the NAT entries (the
+    // server keeps a connection whose FIN was mapped anew), and the closed entries then go.
     "if command -v conntrack >/dev/null 2>&1; then",
     `  for a in $ip; do conntrack -D -s "$a" >/dev/null 2>&1 || true; done`,
     "fi",
-    "for round in $(seq 1 20); do",
-    `  [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null || true)" = true ] || exit 0`,
-    `  docker stop -t 10 "$name" >/dev/null 2>&1 || sleep 3`,
-    "done",
-    `echo "c1m-lab: client $name still running after 20 rounds of docker stop" >&2`,
-    "exit 1",
   ]);
 }
 

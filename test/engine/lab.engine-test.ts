@@ -175,9 +175,17 @@ test("natPortRange set again: the rule is back and the wall with it", async () =
 test("the namespace deleted out of band (what a reboot does): up rebuilds the lab and tests it anew", async () => {
   const reportBefore = (await stack.outputs()).reportDir?.value as string;
   sh(`ip netns del c1mt-${name}`);
-  const r = await stack.up();
-  const changes = r.summary.resourceChanges ?? {};
-  assert.ok((changes.replace ?? 0) >= 10, `the chain on the host is replaced: ${JSON.stringify(changes)}`);
+  const replaced: string[] = [];
+  const r = await stack.up({
+    onEvent: (e) => {
+      const m = e.resOutputsEvent?.metadata;
+      if (m?.op === "replace") replaced.push(m.urn.split("::").pop()!);
+    },
+  });
+  for (const step of ["server-host-namespace", "secondary-ips-addresses", "tuning-sysctls", "connection-server-process"]) {
+    assert.ok(replaced.includes(step), `${step} is rebuilt: replaced ${replaced.join(", ")}`);
+  }
+  assert.ok(replaced.includes("connection-test-verify"), "and the test runs anew");
   assert.equal(r.outputs.total?.value, 1000);
   assert.notEqual(r.outputs.reportDir?.value, reportBefore, "a new report, not the old one");
   assert.match(sh(`ip netns list`), new RegExp(`^c1mt-${name}\\b`, "m"));

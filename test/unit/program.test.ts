@@ -538,6 +538,8 @@ for (const stack of localStacks) {
     } else {
       // Registered with nothing to do, so that removing natPortRange later is a replace.
       assert.ok(nat, "an empty NAT pool step");
+      assertBashSyntax(nat.inputs.create, "empty nat create");
+      assertBashSyntax(nat.inputs.delete, "empty nat delete");
       assert.deepEqual(lines(nat.inputs.create, /iptables/), []);
       assert.deepEqual(lines(nat.inputs.delete, /iptables/), []);
     }
@@ -593,8 +595,8 @@ for (const stack of localStacks) {
         [
           `name=${name}`,
           `[ "$(docker inspect -f '{{index .Config.Labels "c1m-lab.stack"}}' "$name" 2>/dev/null || true)" = ${stack} ] || exit 0`,
-          `  for a in $ip; do conntrack -D -s "$a" >/dev/null 2>&1 || true; done`,
           `  docker stop -t 10 "$name" >/dev/null 2>&1 || sleep 3`,
+          `  for a in $ip; do conntrack -D -s "$a" >/dev/null 2>&1 || true; done`,
         ],
         "drain",
       );
