@@ -226,7 +226,9 @@ function viaDirect(config: LabConfig, action: "up" | "down" | "test", stack: str
   }
   if (action === "up") {
     if (readDirectRecord(root, stack)) {
-      throw new UsageError(`stack ${stack} is already up without the engine: npm run lab:down -- --stack ${stack} --direct first`);
+      throw new UsageError(
+        `stack ${stack} is already up without the engine: npm run lab:down -- --stack ${stack} --direct first`,
+      );
     }
     writeDirectRecord(root, steps);
     try {

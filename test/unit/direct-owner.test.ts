@@ -39,9 +39,13 @@ test("a direct up's record: written, read back as it was, refused by the engine,
 test("the engine's file state: resources other than the stack count; the direct runner refuses them", () => {
   const stacks = join(dir, "state", ".pulumi", "stacks", "c1m-lab");
   mkdirSync(stacks, { recursive: true });
-  const resources = (types: string[]) => JSON.stringify({ checkpoint: { latest: { resources: types.map((type) => ({ type })) } } });
+  const resources = (types: string[]) =>
+    JSON.stringify({ checkpoint: { latest: { resources: types.map((type) => ({ type })) } } });
   writeFileSync(join(stacks, "empty.json"), resources(["pulumi:pulumi:Stack"]));
-  writeFileSync(join(stacks, "up.json"), resources(["pulumi:pulumi:Stack", "command:local:Command", "docker:index/network:Network"]));
+  writeFileSync(
+    join(stacks, "up.json"),
+    resources(["pulumi:pulumi:Stack", "command:local:Command", "docker:index/network:Network"]),
+  );
   const url = `file://${join(dir, "state")}`;
   assert.equal(engineResourceCount(url, "c1m-lab", "none"), 0);
   assert.equal(engineResourceCount(url, "c1m-lab", "empty"), 0);

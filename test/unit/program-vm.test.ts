@@ -653,7 +653,7 @@ for (const name of VM_STACKS) {
         verify.inputs.create,
         [
           `${node} ${root}/dist/workload/verify.js --metrics-url http://${c.primary}:9100 --clients-label c1m-lab.stack=${name} ` +
-          `--conntrack local ${c.verify} --stack ${name} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 > "$report"`,
+            `--conntrack local ${c.verify} --stack ${name} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 > "$report"`,
           'cat "$report"',
         ],
         "connection test",
@@ -716,7 +716,11 @@ describe("faults stop before anything is uploaded", () => {
     "c1m-lab:server": JSON.stringify({ ...(readStackConfig(root, c.stack, SHIPPED).server as object), ...patch }),
   });
   const uploaded = (r: ProgramRun) =>
-    r.resources.filter((x) => x.registered && (x.type === "command:remote:CopyToRemote" || x.name === "secondary-ips-drop-in" || x.name === "secondary-ips-netplan"));
+    r.resources.filter(
+      (x) =>
+        x.registered &&
+        (x.type === "command:remote:CopyToRemote" || x.name === "secondary-ips-drop-in" || x.name === "secondary-ips-netplan"),
+    );
 
   test("an interface the host does not have: our error naming the host's interfaces; no upload", async () => {
     const r = await run(c, { config: withServer({ interface: "ens7" }) });

@@ -634,10 +634,7 @@ for (const stack of localStacks) {
     // clients no state knows, before the networks and the image go.
     const sweep = run.byName("clients-sweep");
     assert.deepEqual(sweep.ignoreChanges, ["create", "delete", "triggers"]);
-    assert.deepEqual(
-      sweep.dependsOn,
-      ["clients-image-cleanup", ...e.networks.map((n) => `clients-${n.name}`)],
-    );
+    assert.deepEqual(sweep.dependsOn, ["clients-image-cleanup", ...e.networks.map((n) => `clients-${n.name}`)]);
     assertLinesInOrder(
       sweep.inputs.delete,
       [`ids=$(docker ps -aq --filter label=c1m-lab.stack=${stack} --filter label=c1m-lab.role=client)`],
@@ -660,7 +657,7 @@ for (const stack of localStacks) {
       verify.inputs.create,
       [
         `${node} ${root}/dist/workload/verify.js --metrics-url http://${primary}:9100 --clients-label c1m-lab.stack=${stack} ` +
-        `--conntrack local ${e.verify} --stack ${stack} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 > "$report"`,
+          `--conntrack local ${e.verify} --stack ${stack} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 > "$report"`,
         'cat "$report"',
       ],
       "connection test",

@@ -40,7 +40,10 @@ test("vm:image: the mirror is apt's own (deb822 or one-line), not the security a
     writeFileSync(`${dir}/b.list`, "deb [arch=amd64] http://other.example/debian bookworm main\n");
     assert.equal(aptMirror([`${dir}/a.sources`, `${dir}/b.list`], {}), "http://ftp.example.org/debian");
     assert.equal(aptMirror([`${dir}/b.list`], {}), "http://other.example/debian");
-    assert.throws(() => aptMirror([], {}), /no Debian mirror in this machine's apt sources \(none found\): set C1M_DEBIAN_MIRROR/);
+    assert.throws(
+      () => aptMirror([], {}),
+      /no Debian mirror in this machine's apt sources \(none found\): set C1M_DEBIAN_MIRROR/,
+    );
     assert.equal(aptMirror([], { C1M_DEBIAN_MIRROR: "http://mirror.example/debian/" }), "http://mirror.example/debian");
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -19,7 +19,11 @@ import {
  * through the triggers every step on it.
  */
 async function hostInstance(args: NetnsHostArgs): Promise<string> {
-  const r = await command.local.run({ command: netnsHostInstanceScript(args), interpreter: ["/bin/bash", "-c"], logging: "stderr" });
+  const r = await command.local.run({
+    command: netnsHostInstanceScript(args),
+    interpreter: ["/bin/bash", "-c"],
+    logging: "stderr",
+  });
   const live = r.stdout.trim();
   return /^[0-9a-f-]{36}$/.test(live) ? live : randomUUID();
 }

@@ -82,10 +82,7 @@ export class SecondaryIps extends pulumi.ComponentResource {
         create: installCreate,
         delete: installDelete,
         // A new drop-in text re-installs (the create reads the staged file, so its text alone would not change).
-        triggers: replaceOnChange(
-          [installCreate, installDelete],
-          [args.hostId, this.dropIn.apply(sha256)],
-        ),
+        triggers: replaceOnChange([installCreate, installDelete], [args.hostId, this.dropIn.apply(sha256)]),
       },
       // Create and delete both own /etc/netplan/60-c1m-lab.yaml: remove the old before installing the new.
       { parent: this, dependsOn: [upload], deleteBeforeReplace: true },
