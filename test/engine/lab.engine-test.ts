@@ -6,6 +6,7 @@
 // its own command: `npm run test:engine`. It fails, never skips, when something is missing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -92,7 +93,8 @@ before(async () => {
 after(async () => {
   // Whatever a failed step left: destroy through the engine, then the stack and its files.
   if (stack) {
-    await stack.destroy().catch(() => undefined);
+    await stack.cancel().catch(() => undefined); // a lock a killed update left
+    await stack.destroy().catch((e: Error) => console.error(`after: destroy failed: ${e.message}`));
     await stack.workspace.removeStack(stack.name).catch(() => undefined);
   }
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -225,4 +227,43 @@ test("a create that fails (the host-side link name is someone else's): nothing h
   } finally {
     runScript(`ip link del ${theirs}`);
   }
+});
+
+test("up killed (SIGKILL) while it creates the clients: destroy, as the README says, leaves nothing", async () => {
+  await stack.setAllConfig(config("40000-40999", ensureLocalNodeBase()));
+  const env = { ...process.env, ...stack.workspace.envVars };
+  const cli = spawn(engine.bin, ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", name], { cwd: dir, env });
+  let printed = "";
+  const killed = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no client creation seen in 180 s:\n${printed}`)), 180_000);
+    cli.stdout.on("data", (d: Buffer) => {
+      printed += d.toString();
+    });
+    // Killed once docker has the container and before the engine records it: a pending create.
+    const poll = setInterval(() => {
+      if (runScript(`docker ps -q --filter name=^c1m-${name}-client-0$`).stdout.trim() === "") return;
+      clearInterval(poll);
+      clearTimeout(timer);
+      cli.kill("SIGKILL");
+      resolve();
+    }, 50);
+    cli.on("exit", () => {
+      clearInterval(poll);
+      reject(new Error(`up ended before the clients were created:\n${printed}`));
+    });
+  });
+  await killed;
+  await new Promise((r) => setTimeout(r, 3000)); // the provider finishes what it had started
+  // What makes this case: clients running that the state does not hold as created.
+  const running = sh(`docker ps -aq --filter label=c1m-lab.stack=${name}`).trim().split("\n").filter(Boolean);
+  const deployment = (await stack.exportStack()).deployment as { resources?: { type: string }[] };
+  const known = (deployment.resources ?? []).filter((r) => r.type === "docker:index/container:Container").length;
+  assert.ok(
+    running.length > known,
+    `the kill left clients the state does not know: ${running.length} in docker, ${known} in state`,
+  );
+  // The README's recovery: destroy (lab:down) through the engine; pending creates are the sweep's.
+  await stack.cancel().catch(() => undefined);
+  await stack.destroy();
+  assertNothingLeft();
 });
