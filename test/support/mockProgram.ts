@@ -17,6 +17,8 @@ export interface RecordedResource {
   /** Resource options as the program passed them (deleteBeforeReplace, ...). */
   deleteBeforeReplace?: boolean;
   ignoreChanges?: string[];
+  /** The resource it is deleted with (deletedWith), by name. */
+  deletedWith?: string;
 }
 
 export interface ProgramRun {
@@ -122,6 +124,7 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
           dependsOn: deps.map(name),
           deleteBeforeReplace: (a.opts as pulumi.CustomResourceOptions).deleteBeforeReplace,
           ignoreChanges: a.opts.ignoreChanges,
+          deletedWith: a.opts.deletedWith && name(a.opts.deletedWith),
         });
         return undefined;
       });

@@ -90,6 +90,15 @@ describe("stack qemu", () => {
     assert.ok(r.resources.every((x) => x.registered));
   });
 
+  test("what runs on the VM is deleted with its disk (no dialing a VM that is being removed); local steps are not", () => {
+    const remote = r.resources.filter((x) => x.type.startsWith("command:remote:"));
+    assert.ok(remote.length >= 6, remote.map((x) => x.name).join(", "));
+    for (const x of remote) assert.equal(x.deletedWith, "server-host-disk", x.name);
+    for (const name of ["tuning-nat-host", "clients-nat-pool", "clients-stop", "server-host-vm", "server-host-network"]) {
+      assert.equal(r.byName(name).deletedWith, undefined, name);
+    }
+  });
+
   test("order: network → disk → VM → ssh wait (on the primary lab address) → upload directory; destroy undoes in reverse", () => {
     const deps = (n: string) => r.byName(n).dependsOn;
     const triggers = (n: string) => upstreamTriggers(r.byName(n).inputs.triggers);

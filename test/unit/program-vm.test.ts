@@ -237,6 +237,12 @@ for (const name of VM_STACKS) {
       assert.equal(r.error, undefined, String(r.error));
     });
 
+    test("what runs on a VM the lab made is deleted with it; on an adopted host it is deleted step by step", () => {
+      assert.ok(remotes().length >= 6);
+      const expected = provider === "multipass" ? "server-host-instance" : undefined;
+      for (const x of remotes()) assert.equal(x.deletedWith, expected, x.name);
+    });
+
     test("resource graph: types, names, parents", () => {
       const graph = r.resources.map((x) => [x.name, x.type, x.parent ?? null]);
       const host =

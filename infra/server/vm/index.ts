@@ -8,6 +8,7 @@ import { SshServerHost } from "./host.js";
 import { MultipassServerHost } from "./multipass/host.js";
 import { QemuServerHost } from "./qemu/host.js";
 import type { VmLabSteps } from "./steps.js";
+import { deletedWithMachine } from "./deletedWith.js";
 import { Tuning } from "./tuning.js";
 
 /** `privateKey`: the ssh private key, a secret (`c1m-lab:sshPrivateKey`); undefined: the ssh-agent (server.sshAgent). */
@@ -24,6 +25,7 @@ export function vmServerSide(
         ? new QemuServerHost("server-host", { ...hostArgs, qemu: steps.qemu! }, { parent })
         : new SshServerHost("server-host", { ...hostArgs, host: steps.ssh.host! }, { parent });
   const onHost = { connection: host.connection, hostId: host.hostId };
+  const onMachine = "machine" in host ? { transformations: [deletedWithMachine(host.machine)] } : {};
   const addresses = new SecondaryIps(
     "secondary-ips",
     {
@@ -31,13 +33,13 @@ export function vmServerSide(
       ...onHost,
       ...(host instanceof MultipassServerHost ? { managementAddress: host.managementAddress } : {}),
     },
-    { parent, dependsOn: [host] },
+    { parent, dependsOn: [host], ...onMachine },
   );
-  const tuning = new Tuning("tuning", { ...steps.tuning, ...onHost }, { parent, dependsOn: [addresses] });
+  const tuning = new Tuning("tuning", { ...steps.tuning, ...onHost }, { parent, dependsOn: [addresses], ...onMachine });
   const server = new ConnectionServer(
     "connection-server",
     { ...steps.server, ...onHost, metricsUrl: steps.metricsUrl, triggers: [host.hostId, addresses.stepId, tuning.stepId] },
-    { parent, dependsOn: [addresses, tuning] },
+    { parent, dependsOn: [addresses, tuning], ...onMachine },
   );
   return { address: host.address, server };
 }

@@ -8,6 +8,7 @@ import { multipassAddressScript, multipassDeleteScript, multipassLaunchScript } 
 import { removeCloudInitScript, writeCloudInitScript } from "./scripts.js";
 import type { MultipassSteps, SshSteps } from "../steps.js";
 import { SshServerHost } from "../host.js";
+import { deletedWithMachine } from "../deletedWith.js";
 
 export interface MultipassServerHostArgs {
   multipass: MultipassSteps;
@@ -24,6 +25,9 @@ export class MultipassServerHost extends pulumi.ComponentResource {
   readonly managementAddress: pulumi.Output<string>;
   readonly connection: pulumi.Output<command.types.input.remote.ConnectionArgs>;
   readonly hostId: pulumi.Output<string>;
+
+  /** The instance: what lives on it goes with it (see deletedWithMachine). */
+  readonly machine: pulumi.Resource;
 
   constructor(name: string, args: MultipassServerHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:server:MultipassServerHost", name, {}, opts);
@@ -55,8 +59,9 @@ export class MultipassServerHost extends pulumi.ComponentResource {
         primaryAddress: args.primaryAddress,
         triggers: [instance.id],
       },
-      { parent: this },
+      { parent: this, transformations: [deletedWithMachine(instance)] },
     );
+    this.machine = instance;
     this.address = ssh.address;
     this.connection = ssh.connection;
     this.hostId = ssh.hostId;

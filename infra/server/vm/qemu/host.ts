@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
 import { localScript } from "../../../localScript.js";
 import { SshServerHost } from "../host.js";
+import { deletedWithMachine } from "../deletedWith.js";
 import type { SshSteps } from "../steps.js";
 import {
   qemuDiskCreateScript,
@@ -30,6 +31,8 @@ export class QemuServerHost extends pulumi.ComponentResource {
   readonly address: pulumi.Output<string>;
   readonly connection: pulumi.Output<command.types.input.remote.ConnectionArgs>;
   readonly hostId: pulumi.Output<string>;
+  /** The VM's disk: what lives on the VM goes with it (see deletedWithMachine). */
+  readonly machine: pulumi.Resource;
 
   constructor(name: string, args: QemuServerHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:server:QemuServerHost", name, {}, opts);
@@ -59,11 +62,12 @@ export class QemuServerHost extends pulumi.ComponentResource {
         primaryAddress: args.primaryAddress,
         triggers: [machine.id],
       },
-      { parent: this, dependsOn: [machine] },
+      { parent: this, dependsOn: [machine], transformations: [deletedWithMachine(overlay)] },
     );
     this.address = ssh.address;
     this.connection = ssh.connection;
     this.hostId = ssh.hostId;
+    this.machine = overlay;
     this.registerOutputs({ address: this.address, hostId: this.hostId });
   }
 }
