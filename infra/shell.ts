@@ -44,3 +44,10 @@ export function writeText(text: string, dest: string): string {
 export class ScriptInputError extends Error {
   override name = "ScriptInputError";
 }
+
+/**
+ * The environment variable a host's create reads its instance token from (the Pulumi program
+ * sets it: see infra/instance.ts), and the command that prints it, for the create to store.
+ */
+export const INSTANCE_ENV = "C1M_HOST_INSTANCE";
+export const PRINT_INSTANCE_TOKEN = `printf '%s\\n' "\${${INSTANCE_ENV}:-unmanaged}"`;

@@ -122,6 +122,37 @@ const multipassServer = z
   })
   .strict();
 
+/**
+ * A host key as `ssh-keyscan` prints it after the host name, or as the host's
+ * /etc/ssh/ssh_host_*_key.pub holds it without the comment: "TYPE BASE64", the base64 a whole
+ * key blob (length-prefixed fields, the first one TYPE again), so a truncated paste fails here.
+ */
+export function isHostKeyLine(s: string): boolean {
+  const m = /^([a-z0-9@.-]{1,64}) ([A-Za-z0-9+/]+={0,2})$/.exec(s);
+  if (!m) return false;
+  const blob = Buffer.from(m[2]!, "base64");
+  if (blob.toString("base64") !== m[2]) return false;
+  const fields: Buffer[] = [];
+  for (let at = 0; at < blob.length;) {
+    if (at + 4 > blob.length) return false;
+    const len = blob.readUInt32BE(at);
+    if (at + 4 + len > blob.length) return false;
+    fields.push(blob.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  return fields.length >= 2 && fields[0]!.toString("latin1") === m[1];
+}
+const HOST_KEY_FORMAT =
+  "the host's public key: the key type and key that `ssh-keyscan -t ed25519 HOST` prints after the host name, or the host's /etc/ssh/ssh_host_ed25519_key.pub without its comment, like 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...'";
+const hostKey = z
+  .string({
+    error: (issue) =>
+      issue.input === undefined
+        ? `server.hostKey is required with provider ssh (so ssh talks to that host and no other); set it to ${HOST_KEY_FORMAT}`
+        : `server.hostKey must be ${HOST_KEY_FORMAT}`,
+  })
+  .refine(isHostKeyLine, { error: `server.hostKey must be ${HOST_KEY_FORMAT}` });
+
 const sshServer = z
   .object({
     provider: z.literal("ssh"),
@@ -129,11 +160,8 @@ const sshServer = z
     user: userName,
     sshPort: port.default(22),
     sshAgent,
-    /** Expected host key line ("ssh-ed25519 AAAA..."); unset = accept on first use. */
-    hostKey: z
-      .string()
-      .regex(/^[a-z0-9-]+ [A-Za-z0-9+/=]+$/, "a host key like 'ssh-ed25519 AAAA...'")
-      .optional(),
+    /** The host's public key ("ssh-ed25519 AAAA..."): ssh (the wait step and every remote step) talks to no other machine. */
+    hostKey,
     interface: ifName,
     ...serverCommon,
   })
@@ -375,6 +403,18 @@ export const labConfigSchema = z
           path: ["server", "interface"],
           message: `interface and hostInterface must differ (both are ${c.server.interface})`,
         });
+      }
+    }
+    if (c.server.provider !== "netns") {
+      // On a VM the server's unit runs as an unprivileged user (infra/server/vm/scripts/unit.ts).
+      for (const key of ["port", "metricsPort"] as const) {
+        if (c.server[key] < 1024) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["server", key],
+            message: `${key} ${c.server[key]} is below 1024: on a ${c.server.provider} host the server runs as an unprivileged user, which cannot bind it; use 1024-65535`,
+          });
+        }
       }
     }
     if (c.server.metricsPort === c.server.port) {

@@ -200,6 +200,7 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       });
       await vm.boot();
       log(`adopted VM booted (network, disk, qemu start, ssh up) in ${vm.bootSeconds.toFixed(1)}s`);
+      assert.equal(await vm.instance(), "unmanaged", "a start with no token given stores the placeholder");
       // The host as its owner left it: netplan files, addresses, sysctls.
       const snapshot = async () => {
         const r = await vm.ssh(
@@ -245,6 +246,7 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
         assertNoClientResidue(stack, conntrackMax);
       }
       assert.deepEqual(await vm.remove(), [], "the test's own VM removed");
+      assert.equal(await vm.instance(), "", "no token read back from a VM that is not running");
     },
   );
 

@@ -11,6 +11,7 @@ import {
   qemuDiskDeleteScript,
   qemuNetworkCreateScript,
   qemuNetworkDeleteScript,
+  qemuInstanceScript,
   qemuStartScript,
   qemuStopScript,
 } from "../../infra/server/vm/qemu/scripts.js";
@@ -120,6 +121,11 @@ export class TestVm {
       if (r.code !== 0) throw new Error(`test VM ${what} failed (exit ${r.code}): ${r.stderr}\n${r.stdout}`);
     }
     this.bootSeconds = (Date.now() - started) / 1000;
+  }
+
+  /** The instance token the running VM's start left (infra/instance.ts); "" when it is not running. */
+  async instance(): Promise<string> {
+    return (await bash(qemuInstanceScript(this.steps.vm))).stdout.trim();
   }
 
   /** Runs a command line on the VM as the lab user (sudo for root). */

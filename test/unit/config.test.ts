@@ -29,6 +29,23 @@ test("secondary addresses: a list, bare addresses taking the primary's prefix", 
   assert.deepEqual(c.server.addresses, ["10.201.0.2/24", "10.201.0.15/24", "10.201.0.25/24"]);
 });
 
+/** An adopted host: an ed25519 host key (ssh-keygen output, the comment dropped). */
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc";
+const SSH = {
+  provider: "ssh",
+  host: "10.0.0.5",
+  user: "ubuntu",
+  hostKey: HOST_KEY,
+  interface: "eth0",
+  primaryAddress: "10.0.0.5/24",
+};
+
+test("an ssh host: its host key is kept as given", () => {
+  const c = parseLabConfig({ server: SSH });
+  assert.ok(c.server.provider === "ssh");
+  assert.equal(c.server.hostKey, HOST_KEY);
+});
+
 const bad: [string, Record<string, unknown>, string][] = [
   [
     "unknown provider",
@@ -96,8 +113,33 @@ const bad: [string, Record<string, unknown>, string][] = [
   ],
   [
     "a shell-hostile interface name",
-    { server: { provider: "ssh", host: "10.0.0.5", user: "ubuntu", interface: "eth0;reboot", primaryAddress: "10.0.0.5/24" } },
+    { server: { ...SSH, interface: "eth0;reboot" } },
     `Invalid c1m-lab config:\n✖ an interface name: 1-15 letters, digits, '_', '.', '-'; got "eth0;reboot"\n  → at server.interface`,
+  ],
+  [
+    "an ssh host without its host key (ssh would talk to whatever answers)",
+    { server: { ...SSH, hostKey: undefined } },
+    "Invalid c1m-lab config:\n✖ server.hostKey is required with provider ssh (so ssh talks to that host and no other); set it to the host's public key: the key type and key that `ssh-keyscan -t ed25519 HOST` prints after the host name, or the host's /etc/ssh/ssh_host_ed25519_key.pub without its comment, like 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...'\n  → at server.hostKey",
+  ],
+  [
+    "a truncated host key",
+    { server: { ...SSH, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aW" } },
+    "Invalid c1m-lab config:\n✖ server.hostKey must be the host's public key: the key type and key that `ssh-keyscan -t ed25519 HOST` prints after the host name, or the host's /etc/ssh/ssh_host_ed25519_key.pub without its comment, like 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...'; got \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aW\"\n  → at server.hostKey",
+  ],
+  [
+    "the whole ssh-keyscan line, host name included",
+    { server: { ...SSH, hostKey: `10.0.0.5 ${HOST_KEY}` } },
+    "Invalid c1m-lab config:\n✖ server.hostKey must be the host's public key: the key type and key that `ssh-keyscan -t ed25519 HOST` prints after the host name, or the host's /etc/ssh/ssh_host_ed25519_key.pub without its comment, like 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...'; got \"10.0.0.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5\n  → at server.hostKey",
+  ],
+  [
+    "a key whose type is not the one its blob holds",
+    { server: { ...SSH, hostKey: `ssh-rsa ${HOST_KEY.split(" ")[1]}` } },
+    "Invalid c1m-lab config:\n✖ server.hostKey must be the host's public key: the key type and key that `ssh-keyscan -t ed25519 HOST` prints after the host name, or the host's /etc/ssh/ssh_host_ed25519_key.pub without its comment, like 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...'; got \"ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc\"\n  → at server.hostKey",
+  ],
+  [
+    "a privileged port on a VM (its server runs unprivileged)",
+    { server: { ...SSH, port: 80 } },
+    "Invalid c1m-lab config:\n✖ port 80 is below 1024: on a ssh host the server runs as an unprivileged user, which cannot bind it; use 1024-65535\n  → at server.port",
   ],
   [
     "a bad NAT port range",

@@ -224,6 +224,9 @@ describe("stack qemu", () => {
     ]) {
       assert.ok(create.split("\n").includes(line), line);
     }
+    // The instance token: stored once the VM runs; the live one (or a new one) comes in the environment.
+    assert.ok(create.split("\n").includes(`printf '%s\\n' "\${C1M_HOST_INSTANCE:-unmanaged}" > ${dir}/instance`));
+    assert.deepEqual(Object.keys(r.byName("server-host-vm").inputs.environment as object), ["C1M_HOST_INSTANCE"]);
     const del = script("server-host-vm", "delete").split("\n");
     assert.ok(del.includes(`pidfile=${dir}/qemu.pid`));
     assert.ok(del.includes('  kill -TERM "$p" 2>/dev/null || true'));

@@ -1,32 +1,10 @@
 // ServerHost, provider netns: a network namespace joined to the host by a veth pair stands
 // for the server VM. Docker's own MASQUERADE rule SNATs container traffic to the host side.
-import { randomUUID } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
+import { hostInstance } from "../../instance.js";
 import { localScript } from "../../localScript.js";
-import {
-  INSTANCE_ENV,
-  netnsHostCreateScript,
-  netnsHostDeleteScript,
-  netnsHostInstanceScript,
-  type NetnsHostArgs,
-} from "./scripts/host.js";
-
-/**
- * The token of the live host, or a new one when the host is gone. A Command has no read, so
- * after a reboot (or the namespace deleted out of band) the state would still describe the old
- * lab and `up` would change nothing: a new token in the host's triggers replaces the host, and
- * through the triggers every step on it.
- */
-async function hostInstance(args: NetnsHostArgs): Promise<string> {
-  const r = await command.local.run({
-    command: netnsHostInstanceScript(args),
-    interpreter: ["/bin/bash", "-c"],
-    logging: "stderr",
-  });
-  const live = r.stdout.trim();
-  return /^[0-9a-f-]{36}$/.test(live) ? live : randomUUID();
-}
+import { INSTANCE_ENV } from "../../shell.js";
+import { netnsHostCreateScript, netnsHostDeleteScript, netnsHostInstanceScript, type NetnsHostArgs } from "./scripts/host.js";
 
 export class ServerHost extends pulumi.ComponentResource {
   /** The server's primary address, as the client host reaches it. */
@@ -41,7 +19,7 @@ export class ServerHost extends pulumi.ComponentResource {
       {
         create: netnsHostCreateScript(args),
         delete: netnsHostDeleteScript(args),
-        environment: { [INSTANCE_ENV]: pulumi.output(hostInstance(args)) },
+        environment: { [INSTANCE_ENV]: pulumi.output(hostInstance(netnsHostInstanceScript(args))) },
       },
       { parent: this },
     );

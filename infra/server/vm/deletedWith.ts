@@ -8,5 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
  */
 export function deletedWithMachine(machine: pulumi.Resource): pulumi.ResourceTransformation {
   return (a) =>
-    a.type.startsWith("command:remote:") ? { props: a.props, opts: pulumi.mergeOptions(a.opts, { deletedWith: machine }) } : undefined;
+    a.type.startsWith("command:remote:")
+      ? { props: a.props, opts: pulumi.mergeOptions(a.opts, { deletedWith: machine }) }
+      : undefined;
 }

@@ -1,6 +1,6 @@
 // The server host of the local lab: a network namespace joined to this machine by a veth pair.
 // Pure: idempotent create/delete bash scripts, run for real by the integration tests.
-import { FAIL, SUDO_PRELUDE, cmd, q, script } from "../../../shell.js";
+import { FAIL, PRINT_INSTANCE_TOKEN, SUDO_PRELUDE, cmd, q, script } from "../../../shell.js";
 
 export interface NetnsHostArgs {
   namespace: string;
@@ -22,9 +22,6 @@ export const nsExists = (ns: string) => `[ -e /run/netns/${q(ns)} ]`;
 
 /** Where the create leaves the host's instance token (tmpfs: a reboot clears it, and so does the delete). */
 export const instanceFile = (a: NetnsHostArgs) => `${a.stateDir}/instance`;
-
-/** The environment variable the create reads its instance token from (the Pulumi program sets it). */
-export const INSTANCE_ENV = "C1M_HOST_INSTANCE";
 
 // The links' owner mark: a link of the same name that does not carry it is someone else's and is
 // refused, never adopted (its deletion on destroy would take the user's link away).
@@ -82,7 +79,7 @@ export function netnsHostCreateScript(a: NetnsHostArgs): string {
     `  as_root sysctl -qw net.ipv4.ip_forward=1`,
     `fi`,
     // Last, once the host is whole: the token the next `up` reads back to tell this host is still the one in the state.
-    `printf '%s\\n' "\${${INSTANCE_ENV}:-unmanaged}" | as_root tee ${q(instanceFile(a))} >/dev/null`,
+    `${PRINT_INSTANCE_TOKEN} | as_root tee ${q(instanceFile(a))} >/dev/null`,
   ]);
 }
 

@@ -4,13 +4,16 @@
 // Destroy, in reverse: upload directory, VM stopped, overlay and seed removed, tap, bridge and rules.
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
+import { hostInstance } from "../../../instance.js";
 import { localScript } from "../../../localScript.js";
+import { INSTANCE_ENV } from "../../../shell.js";
 import { SshServerHost } from "../host.js";
 import { deletedWithMachine } from "../deletedWith.js";
 import type { SshSteps } from "../steps.js";
 import {
   qemuDiskCreateScript,
   qemuDiskDeleteScript,
+  qemuInstanceScript,
   qemuNetworkCreateScript,
   qemuNetworkDeleteScript,
   qemuStartScript,
@@ -49,7 +52,13 @@ export class QemuServerHost extends pulumi.ComponentResource {
     );
     const machine = localScript(
       `${name}-vm`,
-      { create: qemuStartScript(vm), delete: qemuStopScript(vm), triggers: [net.id, overlay.id] },
+      {
+        create: qemuStartScript(vm),
+        delete: qemuStopScript(vm),
+        // A VM that is not running (killed, or the machine rebooted) gets a new token: `up` starts it anew.
+        environment: { [INSTANCE_ENV]: pulumi.output(hostInstance(qemuInstanceScript(vm))) },
+        triggers: [net.id, overlay.id],
+      },
       { parent: this, dependsOn: [net, overlay] },
     );
     const ssh = new SshServerHost(

@@ -8,7 +8,7 @@ import { Document } from "yaml";
 import { isInterfaceName, isIpv4Cidr, isMacAddress } from "../../../../netplan/render.js";
 import { ScriptInputError } from "../../../shell.js";
 import { SSH_PUBLIC_KEY } from "../scripts/checks.js";
-import { FAIL, cmd, q, script, writeText } from "../../../shell.js";
+import { FAIL, PRINT_INSTANCE_TOKEN, cmd, q, script, writeText } from "../../../shell.js";
 
 export const QEMU_BINARY = "qemu-system-x86_64";
 const INSTALL_HINT = "apt-get install qemu-system-x86 qemu-utils genisoimage";
@@ -396,7 +396,19 @@ export function qemuStartScript(opts: QemuVmOptions): string {
     '  fail "qemu did not start"',
     "fi",
     'p=$(running) || fail "qemu started but is not running; see $console"',
+    // The token the next `up` reads back while this VM runs (infra/instance.ts).
+    `${PRINT_INSTANCE_TOKEN} > ${q(`${dir}/instance`)}`,
     'echo "c1m-lab: VM started with ${accel[1]%%,*} ($why), pid $p, console $console"',
+  ]);
+}
+
+/** Prints the running VM's instance token; nothing when the VM is not running (killed, rebooted). Read-only. */
+export function qemuInstanceScript(opts: Pick<QemuVmOptions, "dir">): string {
+  const dir = checkFile(opts.dir, "dir", "qemuInstanceScript");
+  return script("qemu instance", [
+    `pidfile=${q(qemuVmFiles(dir).pidFile)}`,
+    ...RUNNING,
+    `if running >/dev/null && [ -f ${q(`${dir}/instance`)} ]; then head -c 200 ${q(`${dir}/instance`)}; fi`,
   ]);
 }
 

@@ -1,5 +1,6 @@
-// The connection server's systemd unit on a VM: rendered with the plan's LimitNOFILE, installed,
-// started and health-checked; removed with its working directory on destroy. Pure.
+// The connection server's systemd unit on a VM: rendered with the plan's LimitNOFILE, run as an
+// unprivileged dynamic user in a read-only, hardened sandbox, installed, started and
+// health-checked; removed with its working directory on destroy. Pure.
 import { FAIL, ScriptInputError, q, script, writeText } from "../../../shell.js";
 import { REMOTE, checkAbsolute, checkHost, checkInt, checkRoot, hasControlChar } from "./checks.js";
 import { installedServerPath } from "./workload.js";
@@ -124,6 +125,17 @@ export function renderServerUnit(opts: ServerUnitOptions): string {
     "TasksMax=infinity",
     "KillSignal=SIGTERM",
     "TimeoutStopSec=30",
+    // An unprivileged user made for the service (ports 9000 and the metrics port need no
+    // privilege; LimitNOFILE is set by systemd before it drops root). The server writes no file:
+    // logs go to the journal, so no StateDirectory/RuntimeDirectory.
+    "DynamicUser=yes",
+    "NoNewPrivileges=yes",
+    "ProtectSystem=strict",
+    "ProtectHome=yes",
+    "PrivateTmp=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectControlGroups=yes",
+    "RestrictSUIDSGID=yes",
     "",
     "[Install]",
     "WantedBy=multi-user.target",

@@ -64,6 +64,15 @@ export function installWorkloadScript(opts: InstallWorkloadOptions): string {
     "done",
     '[ -n "$node" ] || fail "Node.js 20 or newer was not found on $(hostname) (looked in PATH, /snap/bin, /usr/local/bin, /usr/bin): install it, e.g. sudo snap install node --classic --channel=20"',
     'case "$node" in /*) ;; *) node="$(pwd)/$node" ;; esac',
+    // A snap's /snap/bin/node starts through snap-confine, which needs privileges the server's
+    // hardened unit (an unprivileged user, NoNewPrivileges) does not have: run the snap's own
+    // binary, by its /snap/<name>/current path (a refresh moves the revision, not that link).
+    `real=$("$node" -e 'process.stdout.write(process.execPath)')`,
+    'case "$real" in',
+    "  /snap/*/*/*)",
+    '    rest=${real#/snap/}; name=${rest%%/*}; rest=${rest#*/}; cur="/snap/$name/current/${rest#*/}"',
+    '    if "$cur" --version >/dev/null 2>&1; then node=$cur; fi ;;',
+    "esac",
     'case "$node" in *[!A-Za-z0-9_./+@-]*) fail "the Node.js path $node has characters the wrapper does not quote" ;; esac',
     'version=$("$node" --version)',
     'parent=$(dirname -- "$workdir")',
