@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
@@ -266,4 +266,43 @@ test("up killed (SIGKILL) while it creates the clients: destroy, as the README s
   await stack.cancel().catch(() => undefined);
   await stack.destroy();
   assertNothingLeft();
+});
+
+test("preview of a new qemu stack (what a plain `pulumi up` runs first) succeeds and creates nothing", async () => {
+  const keyDir = mkdtempSync(join(tmpdir(), "c1m-engine-key-"));
+  const qemu = await LocalWorkspace.createStack(
+    { stackName: `${name}-qemu`, workDir: dir },
+    { pulumiCommand: engine.command, envVars: stack.workspace.envVars },
+  );
+  try {
+    sh(`ssh-keygen -q -t ed25519 -N '' -f ${keyDir}/id`);
+    const image = `${homedir()}/.cache/c1m-lab/vm-image/current`;
+    await qemu.setAllConfig({
+      "c1m-lab:server": {
+        value: JSON.stringify({
+          provider: "qemu",
+          image: `${image}/disk.qcow2`,
+          kernel: `${image}/vmlinuz`,
+          initrd: `${image}/initrd.img`,
+          kernelArgs: "root=/dev/vda rw console=ttyS0 net.ifnames=0",
+          bridge: `c1mtb${process.pid % 10_000}`,
+          tap: `c1mtt${process.pid % 10_000}`,
+          hostAddress: "10.212.0.1/24",
+          primaryAddress: "10.212.0.2/24",
+          secondaryAddresses: { count: 2 },
+          sshPublicKeyPath: `${keyDir}/id.pub`,
+          user: "c1m",
+          interface: "eth0",
+        }),
+      },
+      "c1m-lab:clients": { value: JSON.stringify({ containers: 2, connectionsPerContainer: 100, subnet: "172.30.232.0/24" }) },
+      "c1m-lab:sshPrivateKey": { value: readFileSync(`${keyDir}/id`, "utf8"), secret: true },
+    });
+    const p = await qemu.preview();
+    assert.ok((p.changeSummary.create ?? 0) > 20, JSON.stringify(p.changeSummary));
+    assert.equal(runScript(`ip link show c1mtb${process.pid % 10_000}`).code, 1, "a preview made no bridge");
+  } finally {
+    await qemu.workspace.removeStack(qemu.name).catch(() => undefined);
+    rmSync(keyDir, { recursive: true, force: true });
+  }
 });
