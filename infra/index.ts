@@ -11,7 +11,8 @@ import { ConfigError, parseLabConfig, type LabConfig } from "./config/schema.js"
 import { hostFactsScript, parseHostFacts } from "./plan/facts.js";
 import type { HostFacts } from "./plan/capacity.js";
 import { Lab } from "./lab.js";
-import { ScriptInputError } from "./shell.js";
+import { ScriptInputError, q } from "./shell.js";
+import { pinFacts, pinnedFile } from "./plan/pinned.js";
 import { secretConfigProblem, SSH_KEY_HINT, SSH_PRIVATE_KEY, withoutSecretKeys } from "./config/secrets.js";
 import { labSteps } from "./server/netns/steps.js";
 import { type LabPaths } from "./plan/paths.js";
@@ -73,18 +74,18 @@ function sshPrivateKey(provider: string, agent: boolean): pulumi.Output<string> 
   return key;
 }
 
-function expandHome(path: string): string {
-  return path === "~" ? homedir() : path.startsWith("~/") ? `${homedir()}${path.slice(1)}` : path;
+function expandHome(path: string, home: string): string {
+  return path === "~" ? home : path.startsWith("~/") ? `${home}${path.slice(1)}` : path;
 }
 
 /** The Lab on a VM: the secret key, the public key for cloud-init, the server bundle. */
-function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabPaths): Lab {
+function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabPaths, home: string): Lab {
   const server = config.server;
   if (server.provider === "netns") throw new Error("vmLab needs a VM provider");
   const privateKey = sshPrivateKey(server.provider, server.sshAgent);
   let sshPublicKey: string | undefined;
   if (server.provider === "multipass" || server.provider === "qemu") {
-    const file = expandHome(server.sshPublicKeyPath);
+    const file = expandHome(server.sshPublicKeyPath, home);
     try {
       sshPublicKey = readFileSync(file, "utf8");
     } catch (e) {
@@ -98,7 +99,7 @@ function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabP
   const steps = vmLabSteps(config, plan, stack, paths, {
     bundle: { path: bundle.path, sha256: bundle.sha256 },
     sshPublicKey,
-    home: homedir(),
+    home,
   });
   return new Lab("lab", { config, plan, steps, paths, sshPrivateKey: privateKey });
 }
@@ -114,20 +115,29 @@ export default async function main() {
   let lab: Lab;
   try {
     const config = parseLabConfig(rawConfig());
-    const facts = await gatherHostFacts();
+    const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+    const live = await gatherHostFacts();
+    const pinnedAt = pinnedFile(root, stack);
+    const pinned = pinFacts(pinnedAt, { fdHardLimit: live.fdHardLimit, node: process.execPath, home: homedir() });
+    const facts = { ...live, fdHardLimit: pinned.fdHardLimit };
     const plan = planCapacity(config, facts);
     for (const warning of [...plan.warnings, ...plan.liveWarnings]) pulumi.log.warn(warning);
-    const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
     const paths: LabPaths = {
       root,
-      node: process.execPath,
+      node: pinned.node,
       stateDir: `/run/c1m-lab/${stack}`,
       reportsDir: `${root}/reports`,
     };
     lab =
       config.server.provider === "netns"
         ? new Lab("lab", { config, plan, steps: labSteps(config, plan, stack, paths), paths })
-        : vmLab(config, plan, stack, paths);
+        : vmLab(config, plan, stack, paths, pinned.home);
+    // The pinned values go with the stack: the next lab under this name reads them anew.
+    new command.local.Command("pinned-facts", {
+      create: "true",
+      delete: `rm -f -- ${q(pinnedAt)}`,
+      interpreter: ["/bin/bash", "-c"],
+    });
     return {
       target: plan.target,
       predicted: plan.predicted,

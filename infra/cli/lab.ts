@@ -17,6 +17,7 @@ import { planCapacity } from "../plan/capacity.js";
 import { parseLabConfig, type LabConfig } from "../config/schema.js";
 import { labDown, labUp } from "../direct/runner.js";
 import {
+  engineResourceCount,
   readDirectRecord,
   refuseDirectOnEngine,
   refuseEngineOnDirect,
@@ -147,7 +148,7 @@ async function engineOrWhy(opts: {
   if (missing.length && (opts.offlinePlugins || engine.source === "engine:build")) {
     return (
       `the Pulumi CLI (${engine.bin}) has no provider plugin ${missing.join(", ")} and cannot fetch one here; ` +
-      `install them with \`pulumi plugin install resource NAME VERSION\` where github.com is reachable`
+      "build them from their sources with `npm run engine:providers` (see the README)"
     );
   }
   return engine;
@@ -179,9 +180,20 @@ export function verifySummary(stdout: string): string {
 
 const outputValues = (outputs: OutputMap) => Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, o.value as unknown]));
 
+/** The connection test's URN in the stack's state (lab:test re-runs that step alone). */
+async function verifyUrn(stack: Stack): Promise<string> {
+  const state = (await stack.exportStack()).deployment as { resources?: { urn: string }[] };
+  const urn = (state.resources ?? []).map((r) => r.urn).find((u) => u.endsWith("::connection-test-verify"));
+  if (!urn)
+    throw new UsageError(
+      `stack ${stack.name} has no connection test in its state: run npm run lab:up -- --stack ${stack.name} first`,
+    );
+  return urn;
+}
+
 async function viaEngine(
   engine: Engine,
-  action: "up" | "down",
+  action: "up" | "down" | "test",
   stackName: string,
   envVars: Record<string, string>,
 ): Promise<number> {
@@ -190,8 +202,10 @@ async function viaEngine(
   console.error(`c1m-lab: Pulumi ${engine.command.version?.toString() ?? ""} from ${engine.source} (${engine.bin})`);
   const stack = await openEngineStack(root, stackName, engine, envVars);
   const onOutput = (s: string) => process.stdout.write(s);
-  if (action === "up") {
-    const result = await stack.up({ onOutput });
+  if (action === "up" || action === "test") {
+    // test: the connection test step alone, replaced, so it runs anew and the outputs are its own.
+    const only = action === "test" ? { replace: [await verifyUrn(stack)], target: [await verifyUrn(stack)] } : {};
+    const result = await stack.up({ onOutput, ...only });
     console.log(outcomeLines(outputValues(result.outputs)).join("\n"));
   } else {
     try {
@@ -279,13 +293,21 @@ async function main(): Promise<number> {
   }
 
   if (action === "test") {
-    if (config.server.provider !== "netns") throw new UsageError("lab:test runs against the local (netns) lab");
     // Without its namespace the server's addresses are nobody's here: never poll them elsewhere.
-    if (!existsSync(`/run/netns/${config.server.namespace}`)) {
+    if (config.server.provider === "netns" && !existsSync(`/run/netns/${config.server.namespace}`)) {
       throw new UsageError(
         `the lab of stack ${stack} is not up (no namespace ${config.server.namespace}); run npm run lab:up -- --stack ${stack} first`,
       );
     }
+    // A stack the engine holds: its own test step, re-run through the engine (any provider, and
+    // the stack outputs are the new verdict). Else the lab the direct runner brought up.
+    const envVars = engineEnv(process.env, { secrets: needsSecret(config), stack });
+    if (engineResourceCount(envVars.PULUMI_BACKEND_URL!, "c1m-lab", stack) > 0) {
+      const engine = await engineOrWhy({ build: false, offlinePlugins: true, envVars });
+      if (typeof engine === "string") throw new UsageError(`lab:test of an engine stack: ${engine}`);
+      return viaEngine(engine, "test", stack, envVars);
+    }
+    if (config.server.provider !== "netns") throw new UsageError(`stack ${stack} is not up: npm run lab:up -- --stack ${stack}`);
     return viaDirect(config, "test", stack);
   }
   if (action !== "up" && action !== "down") {

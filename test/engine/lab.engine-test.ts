@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -137,6 +137,26 @@ test("preview right after: no changes", async () => {
   const p = await stack.preview();
   const changed = Object.entries(p.changeSummary).filter(([op, n]) => op !== "same" && n > 0);
   assert.deepEqual(changed, []);
+});
+
+test("preview from another shell (another node binary first on PATH, a lower fd limit): no changes", async () => {
+  const other = mkdtempSync(join(tmpdir(), "c1m-other-node-"));
+  try {
+    copyFileSync(process.execPath, join(other, "node")); // what nvm's node is: another binary at another path
+    const env = { ...process.env, ...stack.workspace.envVars, PATH: `${other}:${process.env.PATH ?? ""}` };
+    const r = runScript(
+      `ulimit -Hn 8192 && ${engine.bin} preview --non-interactive --diff=false --stack ${name} --json 2>/dev/null`,
+      { env, cwd: dir, timeoutMs: 300_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const changes = (JSON.parse(r.stdout) as { changeSummary: Record<string, number> }).changeSummary;
+    assert.deepEqual(
+      Object.entries(changes).filter(([op, n]) => op !== "same" && n > 0),
+      [],
+    );
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
 });
 
 test("a new natPortRange: the old rule is gone, the clients start anew, the wall moves with it", async () => {

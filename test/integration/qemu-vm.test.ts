@@ -213,6 +213,10 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       };
       const before = await snapshot();
       assert.match(before, new RegExp(`eth0 +UP +${subnet}\\.2/24 `));
+      // server.hostKey: the VM's own key, read over the test's channel (the VM's console stands for it).
+      const pub = await vm.ssh("cat /etc/ssh/ssh_host_ed25519_key.pub");
+      assert.equal(pub.code, 0, pub.stderr);
+      const hostKey = pub.stdout.trim().split(" ").slice(0, 2).join(" ");
 
       const r = await up(
         stack,
@@ -221,6 +225,7 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
             provider: "ssh",
             host: `${subnet}.2`,
             user: "c1m",
+            hostKey,
             interface: "eth0",
             primaryAddress: `${subnet}.2/24`,
             secondaryAddresses: [`${subnet}.3/24`, `${subnet}.4/24`],
@@ -231,9 +236,31 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
         engine,
       );
       assertPass(r, subnet);
-      const inVm = await vm.ssh("ip -br -4 addr show dev eth0; systemctl is-active c1m-lab-server");
+      const inVm = await vm.ssh(
+        "ip -br -4 addr show dev eth0; systemctl is-active c1m-lab-server; " +
+          "systemctl show -p DynamicUser -p NoNewPrivileges -p ProtectSystem -p ProtectHome -p PrivateTmp -p LimitNOFILE c1m-lab-server; " +
+          'p=$(systemctl show -p MainPID --value c1m-lab-server); echo "uid $(stat -c %u /proc/$p)"; grep "^Max open files" /proc/$p/limits',
+      );
       assert.match(inVm.stdout, new RegExp(`${subnet}\\.2/24 ${subnet}\\.3/24 ${subnet}\\.4/24`));
       assert.match(inVm.stdout, /^active$/m);
+      // The server ran the whole test hardened, as a dynamic (unprivileged) user, with the unit's fd limit.
+      for (const line of [
+        "DynamicUser=yes",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+      ]) {
+        assert.match(inVm.stdout, new RegExp(`^${line}$`, "m"), line);
+      }
+      const uid = Number(/^uid (\d+)$/m.exec(inVm.stdout)?.[1]);
+      assert.ok(uid >= 61184 && uid <= 65519, `a dynamic user's uid (61184-65519), got ${uid}:\n${inVm.stdout}`);
+      const nofile = /^LimitNOFILE=(\d+)$/m.exec(inVm.stdout)?.[1];
+      assert.match(
+        inVm.stdout,
+        new RegExp(`^Max open files +${nofile} +${nofile} +files`, "m"),
+        "the unit's LimitNOFILE, soft and hard",
+      );
 
       for (const round of [1, 2]) {
         assert.deepEqual(round === 1 ? await engine.destroy() : await engine.destroyAgain(), [], `destroy #${round}`);

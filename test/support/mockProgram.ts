@@ -4,6 +4,9 @@
 // tests assert what a script holds instead of comparing it with the builder that made it.
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
 
 export interface RecordedResource {
@@ -70,6 +73,9 @@ export interface RunOptions {
 }
 
 export async function runProgram(config: Record<string, string>, options: RunOptions = {}): Promise<ProgramRun> {
+  // A run of its own: no value pinned by an earlier run (infra/plan/pinned.ts), nothing written to the project.
+  const pinned = mkdtempSync(join(tmpdir(), "c1m-pinned-"));
+  process.env.C1M_PINNED_DIR = pinned;
   const inputs = new Map<string, Record<string, unknown>>();
   const recorded: Omit<RecordedResource, "inputs" | "registered">[] = [];
   let error: unknown;
@@ -147,6 +153,8 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
   // The SDK re-raises the failure once per waiting resource: let those arrive before the listeners go back.
   await new Promise((r) => setTimeout(r, error === undefined ? 0 : 50));
   process.off("unhandledRejection", onRejection);
+  rmSync(pinned, { recursive: true, force: true });
+  delete process.env.C1M_PINNED_DIR;
   for (const l of others) process.on("unhandledRejection", l as (...args: unknown[]) => void);
   const resolved = await resolveAll(outputs ?? {});
   const resources = recorded

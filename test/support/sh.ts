@@ -12,7 +12,7 @@ export interface Ran {
 /** Runs a builder's script with bash, the way the Command provider does (interpreter /bin/bash -c). */
 export function runScript(
   script: string,
-  options: { timeoutMs?: number; user?: string; env?: Record<string, string> } = {},
+  options: { timeoutMs?: number; user?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Ran {
   const argv = options.user
     ? ["setpriv", "--reuid", options.user, "--regid", "65534", "--clear-groups", "/bin/bash", "-c", script]
@@ -21,6 +21,7 @@ export function runScript(
     encoding: "utf8",
     timeout: options.timeoutMs ?? 60_000,
     env: options.env ? { ...process.env, ...options.env } : process.env,
+    cwd: options.cwd,
   });
   return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }

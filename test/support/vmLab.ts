@@ -51,3 +51,6 @@ export function clientGraph(stack: string, containers: number): GraphRow[] {
     ["connection-test-verify", "command:local:Command", "connection-test"],
   ];
 }
+
+/** The stack's pinned facts (infra/plan/pinned.ts): registered last, at the top level. */
+export const PINNED_ROW: GraphRow = ["pinned-facts", "command:local:Command", null];

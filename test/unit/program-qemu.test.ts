@@ -13,7 +13,7 @@ import { parse } from "yaml";
 import { pulumiConfigJson, readStackConfig } from "../../infra/config/stackFile.js";
 import { isSecretValue, remoteBody, runProgram, upstreamTriggers, type ProgramRun } from "../support/mockProgram.js";
 import { assertBashSyntax } from "../support/sh.js";
-import { clientGraph, sshHostGraph, VM_SERVER_GRAPH } from "../support/vmLab.js";
+import { PINNED_ROW, clientGraph, sshHostGraph, VM_SERVER_GRAPH } from "../support/vmLab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc1mLabQemuKeyStandIn\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -85,6 +85,7 @@ describe("stack qemu", () => {
         ...sshHostGraph("server-host-ssh"),
         ...VM_SERVER_GRAPH,
         ...clientGraph("qemu", 3),
+        PINNED_ROW,
       ],
     );
     assert.ok(r.resources.every((x) => x.registered));

@@ -29,7 +29,7 @@ import {
   type RecordedResource,
 } from "../support/mockProgram.js";
 import { assertBashSyntax } from "../support/sh.js";
-import { clientGraph, sshHostGraph, VM_SERVER_GRAPH } from "../support/vmLab.js";
+import { PINNED_ROW, clientGraph, sshHostGraph, VM_SERVER_GRAPH } from "../support/vmLab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const VM_STACKS = ["multipass", "ssh"];
@@ -105,6 +105,8 @@ interface Case {
   netplanId: string;
   /** Where ssh connects. */
   sshHost: string;
+  /** server.hostKey (the ssh stack's placeholder); none for multipass: whatever key its new VM has. */
+  hostKey?: string;
   /** server.interface. */
   iface: string;
   /** The server's primary lab address (metrics, /healthz). */
@@ -151,6 +153,7 @@ const CASES: Record<string, Case> = {
     probe: SSH_PROBE,
     netplanId: "eth0",
     sshHost: "203.0.113.10",
+    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDREPLACE/WITH/THE/HOSTS/OWN/KEY/SEE/ABOVE/0",
     iface: "eth0",
     primary: "10.0.0.5",
     // ssh: the primary is the host's own address; only the secondaries are added.
@@ -256,7 +259,13 @@ for (const name of VM_STACKS) {
               ...sshHostGraph("server-host-ssh"),
             ]
           : [["server-host", "c1m-lab:server:VmServerHost", "lab"], ...sshHostGraph("server-host")];
-      assert.deepEqual(graph, [["lab", "c1m-lab:index:Lab", null], ...host, ...VM_SERVER_GRAPH, ...clientGraph(name, 3)]);
+      assert.deepEqual(graph, [
+        ["lab", "c1m-lab:index:Lab", null],
+        ...host,
+        ...VM_SERVER_GRAPH,
+        ...clientGraph(name, 3),
+        PINNED_ROW,
+      ]);
       assert.ok(
         r.resources.every((x) => x.registered),
         "everything reached the engine",
@@ -314,8 +323,15 @@ for (const name of VM_STACKS) {
           "keyenv=C1M_SSH_PRIVATE_KEY",
           `(umask 077; printf '%s\\n' "\${!keyenv}" > "$tmpd/key")`,
           'opts+=(-i "$tmpd/key" -o IdentitiesOnly=yes)',
-          // No server.hostKey in these stacks: whatever key the host presents.
-          "opts+=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null)",
+          ...(c.hostKey
+            ? [
+                // ssh: only the host with server.hostKey is let in.
+                `hostkey='${c.hostKey}'`,
+                `if [ "$port" = 22 ]; then printf '%s %s\\n' "$host" "$hostkey"; else printf '[%s]:%s %s\\n' "$host" "$port" "$hostkey"; fi > "$tmpd/known_hosts"`,
+                'opts+=(-o StrictHostKeyChecking=yes -o UserKnownHostsFile="$tmpd/known_hosts")',
+              ]
+            : // multipass: no host key configured, whatever key its VM presents.
+              ["opts+=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null)"]),
           "deadline=$((SECONDS + 600))",
           '  if err=$(timeout "$left" ssh "${opts[@]}" -- "$user@$host" true 2>&1 </dev/null); then',
         ],
@@ -631,6 +647,14 @@ for (const name of VM_STACKS) {
           `ExecStart=/opt/c1m-lab/bin/node /opt/c1m-lab/c1m-server.mjs --port 9000 --addresses ${c.serverAddresses.join(",")} --workers 1 --metrics-port 9100 --metrics-address ${c.primary} --backlog 4096 --expect-connections ${c.target}`,
           "Restart=on-failure",
           "LimitNOFILE=1048576",
+          "DynamicUser=yes",
+          "NoNewPrivileges=yes",
+          "ProtectSystem=strict",
+          "ProtectHome=yes",
+          "PrivateTmp=yes",
+          "ProtectKernelTunables=yes",
+          "ProtectControlGroups=yes",
+          "RestrictSUIDSGID=yes",
           "[Install]",
           "WantedBy=multi-user.target",
         ],
@@ -696,9 +720,9 @@ for (const name of VM_STACKS) {
       for (const x of remotes()) {
         const conn = unwrapped(x.inputs.connection) as Record<string, unknown>;
         assert.deepEqual(
-          [conn.host, conn.port, conn.user, conn.privateKey],
-          [c.sshHost, 22, "ubuntu", PRIVATE_KEY],
-          `${x.name} connects with the key`,
+          [conn.host, conn.port, conn.user, conn.privateKey, conn.hostKey],
+          [c.sshHost, 22, "ubuntu", PRIVATE_KEY, c.hostKey],
+          `${x.name} connects with the key (and checks the host's, when the stack has one)`,
         );
       }
       const plain = (x: RecordedResource) => JSON.stringify(withoutSecrets(x.inputs));
@@ -760,6 +784,20 @@ describe("faults stop before anything is uploaded", () => {
     assert.deepEqual(r.resources, []);
   });
 
+  test("no server.hostKey: a RunError naming the key and what to put there; nothing registered", async () => {
+    const server = { ...(readStackConfig(root, c.stack, SHIPPED).server as Record<string, unknown>) };
+    delete server.hostKey;
+    const r = await run(c, { config: { "c1m-lab:server": JSON.stringify(server) } });
+    assert.ok(pulumi.RunError.isInstance(r.error), String(r.error));
+    assert.ok(
+      (r.error as Error).message.includes(
+        "✖ server.hostKey is required with provider ssh (so ssh talks to that host and no other); set it to the host's public key: the key type and key that `ssh-keyscan -t ed25519 HOST` prints after the host name, or the host's /etc/ssh/ssh_host_ed25519_key.pub without its comment, like 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...'\n  → at server.hostKey",
+      ),
+      (r.error as Error).message,
+    );
+    assert.deepEqual(r.resources, []);
+  });
+
   test("multipass: an unreadable public key file is named; nothing registered", async () => {
     const m = CASES.multipass!;
     const r = await run(m, {
@@ -808,8 +846,8 @@ describe("server.sshAgent: ssh through the agent, no secret in the stack", () =>
       const conn = unwrapped(x.inputs.connection) as Record<string, unknown>;
       assert.deepEqual(
         Object.keys(conn).sort(),
-        ["dialErrorLimit", "host", "perDialTimeout", "port", "user"],
-        `${x.name}: host, port and user only (the provider asks the agent at SSH_AUTH_SOCK)`,
+        ["dialErrorLimit", "host", "hostKey", "perDialTimeout", "port", "user"],
+        `${x.name}: host, port, user and the host's key only (the provider asks the agent at SSH_AUTH_SOCK)`,
       );
     }
     const wait = r.byName("server-host-wait");

@@ -87,7 +87,7 @@ const UNIT: ServerUnitOptions = {
 };
 
 describe("systemd unit", () => {
-  test("renderServerUnit: ExecStart reads back as exactly the argv; LimitNOFILE, Restart, WorkingDirectory", () => {
+  test("renderServerUnit: ExecStart reads back as exactly the argv; LimitNOFILE, Restart, WorkingDirectory; hardened, unprivileged", () => {
     const text = renderServerUnit(UNIT);
     const exec = text
       .split("\n")
@@ -109,6 +109,29 @@ describe("systemd unit", () => {
       assert.ok(text.split("\n").includes(line), line);
     }
     assert.doesNotMatch(text, /Environment/);
+    // The [Service] section after ExecStart, literally: limits, then the sandbox and a dynamic user.
+    const service = text.split("\n");
+    assert.deepEqual(service.slice(service.findIndex((l) => l.startsWith("ExecStart=")) + 1), [
+      "Restart=on-failure",
+      "RestartSec=2",
+      "LimitNOFILE=1048576",
+      "TasksMax=infinity",
+      "KillSignal=SIGTERM",
+      "TimeoutStopSec=30",
+      "DynamicUser=yes",
+      "NoNewPrivileges=yes",
+      "ProtectSystem=strict",
+      "ProtectHome=yes",
+      "PrivateTmp=yes",
+      "ProtectKernelTunables=yes",
+      "ProtectControlGroups=yes",
+      "RestrictSUIDSGID=yes",
+      "",
+      "[Install]",
+      "WantedBy=multi-user.target",
+      "",
+    ]);
+    assert.doesNotMatch(text, /^(User|Group|StateDirectory|RuntimeDirectory)=/m, "a dynamic user, nothing to write");
   });
 
   test("systemd-analyze verify accepts the rendered unit (hostile arguments included)", () => {

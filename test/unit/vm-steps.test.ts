@@ -44,7 +44,15 @@ function lab(server: Record<string, unknown>, rest: Partial<LabConfigInput> = {}
   const config = parseLabConfig({ server, ...rest } as Record<string, unknown>);
   return { config, plan: planCapacity(config, ARTICLE_FACTS) };
 }
-const SSH = { provider: "ssh", host: "db1.example", user: "ops", interface: "eth0", primaryAddress: "10.0.0.5/24" };
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc";
+const SSH = {
+  provider: "ssh",
+  host: "db1.example",
+  user: "ops",
+  hostKey: HOST_KEY,
+  interface: "eth0",
+  primaryAddress: "10.0.0.5/24",
+};
 const MULTIPASS = { provider: "multipass", primaryAddress: "10.95.44.201/24", secondaryAddresses: { count: 2 } };
 
 describe("vmLabSteps", () => {
@@ -56,6 +64,7 @@ describe("vmLabSteps", () => {
       host: "db1.example",
       port: 2222,
       user: "ops",
+      hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc",
       keyEnv: "C1M_SSH_PRIVATE_KEY",
       waitTimeoutSeconds: 600,
     });
@@ -83,9 +92,9 @@ describe("vmLabSteps", () => {
   });
 
   test("ssh: the host key is passed on; no secondaries means no drop-in addresses", () => {
-    const { config, plan } = lab({ ...SSH, hostKey: "ssh-ed25519 AAAAhostkey" });
+    const { config, plan } = lab(SSH);
     const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
-    assert.equal(s.ssh.hostKey, "ssh-ed25519 AAAAhostkey");
+    assert.equal(s.ssh.hostKey, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc");
     assert.deepEqual(s.addresses.addresses, []);
   });
 
