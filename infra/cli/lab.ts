@@ -180,6 +180,27 @@ export function verifySummary(stdout: string): string {
 
 const outputValues = (outputs: OutputMap) => Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, o.value as unknown]));
 
+/**
+ * Seen at 1M: a destroy stops ~20k-socket clients but loses a provider on the way ("connection
+ * reset by peer"); the next finishes in seconds. Up to three tries; every failure is reported.
+ */
+async function destroyWithRetries(stack: Stack, onOutput: (s: string) => void, tries = 3): Promise<void> {
+  const failures: string[] = [];
+  for (let i = 1; i <= tries; i++) {
+    try {
+      await stack.destroy({ onOutput });
+      if (failures.length) console.error(`c1m-lab: destroy finished on try ${i}; earlier: ${failures.join("; ")}`);
+      return;
+    } catch (e) {
+      failures.push(
+        `try ${i}: ${(e as Error).message.split("\n").find((l) => /error/i.test(l)) ?? (e as Error).message.split("\n")[0]}`,
+      );
+      console.error(`c1m-lab: destroy failed (${failures.at(-1)})${i < tries ? "; trying again" : ""}`);
+    }
+  }
+  throw new Error(`destroy failed ${tries} times: ${failures.join("; ")}`);
+}
+
 /** The connection test's URN in the stack's state (lab:test re-runs that step alone). */
 async function verifyUrn(stack: Stack): Promise<string> {
   const state = (await stack.exportStack()).deployment as { resources?: { urn: string }[] };
@@ -208,14 +229,7 @@ async function viaEngine(
     const result = await stack.up({ onOutput, ...only });
     console.log(outcomeLines(outputValues(result.outputs)).join("\n"));
   } else {
-    try {
-      await stack.destroy({ onOutput });
-    } catch (e) {
-      // Seen at 1M: the first destroy stops ~20k-socket clients but loses a provider on the way
-      // ("connection reset by peer"); the second finishes in seconds. Once more, then give up.
-      console.error(`c1m-lab: destroy failed (${(e as Error).message.split("\n")[0]}); trying once more`);
-      await stack.destroy({ onOutput });
-    }
+    await destroyWithRetries(stack, onOutput);
   }
   return 0;
 }

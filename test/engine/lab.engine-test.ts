@@ -12,7 +12,8 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
-import { findEngine, missingPlugins, type Engine } from "../../infra/cli/engine.js";
+import type { Engine } from "../../infra/cli/engine.js";
+import { requireEngine } from "../support/engine.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { runScript, sh } from "../support/sh.js";
 
@@ -60,18 +61,7 @@ const config = (natPortRange: string | undefined, baseImage?: string) => ({
 });
 
 before(async () => {
-  try {
-    engine = await findEngine(root);
-  } catch (e) {
-    throw new Error(`needs the Pulumi CLI: npm run engine:build, or put pulumi on PATH (${(e as Error).message})`);
-  }
-  const missing = missingPlugins(engine, root);
-  if (missing.length) {
-    throw new Error(
-      `needs the provider plugins ${missing.join(", ")}: pulumi plugin install resource NAME VERSION (where github.com is reachable), ` +
-        `or --file BIN for a binary built elsewhere`,
-    );
-  }
+  engine = await requireEngine(root, { plugins: true });
   dir = mkdtempSync(join(tmpdir(), "c1m-engine-e2e-"));
   for (const f of ["Pulumi.yaml", "package.json", "dist", "node_modules"]) symlinkSync(join(root, f), join(dir, f));
   mkdirSync(join(dir, "state"));
@@ -145,7 +135,7 @@ test("preview from another shell (another node binary first on PATH, a lower fd 
     copyFileSync(process.execPath, join(other, "node")); // what nvm's node is: another binary at another path
     const env = { ...process.env, ...stack.workspace.envVars, PATH: `${other}:${process.env.PATH ?? ""}` };
     const r = runScript(
-      `ulimit -Hn 8192 && ${engine.bin} preview --non-interactive --diff=false --stack ${name} --json 2>/dev/null`,
+      `ulimit -Sn 8192 && ulimit -Hn 8192 && ${engine.bin} preview --non-interactive --diff=false --stack ${name} --json 2>/dev/null`,
       { env, cwd: dir, timeoutMs: 300_000 },
     );
     assert.equal(r.code, 0, r.stderr);

@@ -9,20 +9,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
-import { findEngine, type Engine } from "../../infra/cli/engine.js";
+import type { Engine } from "../../infra/cli/engine.js";
+import { requireEngine } from "../support/engine.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 let engine: Engine;
 let dir: string;
 
 before(async () => {
-  try {
-    engine = await findEngine(root);
-  } catch (e) {
-    throw new Error(
-      `these tests need the Pulumi engine: run \`npm run engine:build\` (Go ≥ 1.24 and the Go module proxy) — ${(e as Error).message}`,
-    );
-  }
+  engine = await requireEngine(root);
   // The project as Pulumi sees it: our Pulumi.yaml, the compiled program and node_modules.
   dir = mkdtempSync(join(tmpdir(), "c1m-engine-"));
   for (const f of ["Pulumi.yaml", "package.json", "dist", "node_modules"]) symlinkSync(join(root, f), join(dir, f));

@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
-import { findEngine, type Engine } from "../../infra/cli/engine.js";
+import type { Engine } from "../../infra/cli/engine.js";
+import { requireEngine } from "../support/engine.js";
 import { engineEnv, openEngineStack } from "../../infra/cli/lab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
@@ -29,13 +30,7 @@ before(async () => {
   } catch {
     throw new Error("this test needs git (apt-get install git)");
   }
-  try {
-    engine = await findEngine(root);
-  } catch (e) {
-    throw new Error(
-      `this test needs the Pulumi engine: run \`npm run engine:build\` (Go ≥ 1.24 and the Go module proxy) — ${(e as Error).message}`,
-    );
-  }
+  engine = await requireEngine(root);
   // The project as a checkout holds it: Pulumi.yaml and a stack file tracked, the rest linked and ignored.
   proj = mkdtempSync(join(tmpdir(), "c1m-stackfiles-"));
   copyFileSync(join(root, "Pulumi.yaml"), join(proj, "Pulumi.yaml"));
