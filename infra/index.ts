@@ -117,7 +117,8 @@ export default async function main() {
     const config = parseLabConfig(rawConfig());
     const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
     const live = await gatherHostFacts();
-    const pinnedAt = pinnedFile(root, stack);
+    // In the Pulumi project directory the engine runs the program in (lab:up: .c1m-lab/engine-workdir/<stack>).
+    const pinnedAt = pinnedFile(process.cwd(), stack);
     const pinned = pinFacts(pinnedAt, { fdHardLimit: live.fdHardLimit, node: process.execPath, home: homedir() });
     const facts = { ...live, fdHardLimit: pinned.fdHardLimit };
     const plan = planCapacity(config, facts);

@@ -302,7 +302,7 @@ async function main(): Promise<number> {
   const config = parseLabConfig(readStackConfig(root, stack));
   if (copied && config.server.provider === "ssh") {
     throw new UsageError(
-      `stack ${stack} adopts your host: fill in host, user, interface and addresses in Pulumi.${stack}.yaml, then run again`,
+      `stack ${stack} adopts your host: fill in host, hostKey, user, interface and addresses in Pulumi.${stack}.yaml, then run again`,
     );
   }
 

@@ -4,8 +4,29 @@ import type { ContainerSpec, NetworkSpec } from "./steps.js";
 
 const labelArgs = (labels: Record<string, string>) => Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
 
-export function dockerBuildArgs(image: { name: string; baseImage: string; context: string; dockerfile: string }): string[] {
-  return ["build", "-q", "-t", image.name, "--build-arg", `BASE_IMAGE=${image.baseImage}`, "-f", image.dockerfile, image.context];
+export function dockerBuildArgs(
+  image: { name: string; baseImage: string; context: string; dockerfile: string },
+  stack: string,
+): string[] {
+  return [
+    "build",
+    "-q",
+    "-t",
+    image.name,
+    ...Object.entries(clientBuildArgs(image.baseImage, stack)).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
+    "-f",
+    image.dockerfile,
+    image.context,
+  ];
+}
+
+/**
+ * The client image's build arguments, the same for the engine and the direct runner. STACK makes
+ * the image the stack's own (a label): two stacks built from the same checkout would otherwise
+ * share one image id, and removing one stack's image by id failed while the other's clients ran.
+ */
+export function clientBuildArgs(baseImage: string, stack: string): Record<string, string> {
+  return { BASE_IMAGE: baseImage, STACK: stack };
 }
 
 export function dockerNetworkCreateArgs(n: NetworkSpec): string[] {

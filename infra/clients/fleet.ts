@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { localScript } from "../localScript.js";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript, imageRemoveScript } from "./images.js";
+import { clientBuildArgs } from "./dockerCli.js";
 import { clientsStopScript, clientsSweepScript, containerDrainScript } from "./drain.js";
 import { script } from "../shell.js";
 import { natPoolCreateScript, natPoolDeleteScript, type NatPoolArgs } from "./natPool.js";
@@ -48,7 +49,7 @@ export class ClientFleet extends pulumi.ComponentResource {
         build: {
           context: args.image.context,
           dockerfile: args.image.dockerfile,
-          args: { BASE_IMAGE: args.image.baseImage },
+          args: clientBuildArgs(args.image.baseImage, args.stack),
           // The classic builder: works with any daemon, no buildx needed.
           builderVersion: "BuilderV1",
         },

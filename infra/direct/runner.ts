@@ -47,7 +47,7 @@ export function labUp(steps: LabSteps, options: DirectOptions = {}): void {
     bash(serverStartScript(steps.server), "connection server");
     log(`client image ${steps.image.name} (base ${steps.image.baseImage})`);
     if (steps.image.hostNodeBase) bash(hostNodeBaseCreateScript(steps.image.hostNodeBase), "client base image");
-    docker(dockerBuildArgs(steps.image), "client image build");
+    docker(dockerBuildArgs(steps.image, steps.stack), "client image build");
     for (const n of steps.networks) docker(dockerNetworkCreateArgs(n), `network ${n.name}`);
     if (steps.natPool.length) bash(natPoolCreateScript(steps.natPool), "NAT pool");
     log(`${steps.containers.length} client containers`);

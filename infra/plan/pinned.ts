@@ -40,7 +40,7 @@ export function pinFacts(file: string, current: Pinned, exists: (path: string) =
   return kept;
 }
 
-/** Where a stack's pinned values live: $C1M_PINNED_DIR (tests), else .c1m-lab/pinned in the project. */
+/** Where a stack's pinned values live: $C1M_PINNED_DIR (tests), else .c1m-lab/pinned in the Pulumi project directory. */
 export function pinnedFile(root: string, stack: string, env: NodeJS.ProcessEnv = process.env): string {
   return `${env.C1M_PINNED_DIR ?? `${root}/.c1m-lab/pinned`}/${stack}.json`;
 }

@@ -75,6 +75,8 @@ before(async () => {
         PULUMI_CONFIG_PASSPHRASE: "engine-e2e",
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        // The program's pinned facts (infra/plan/pinned.ts) in the test's own directory.
+        C1M_PINNED_DIR: join(dir, "pinned"),
       },
     },
   );

@@ -6,6 +6,8 @@ import { fileURLToPath } from "node:url";
 import type { ClientStatus } from "../../shared/protocol.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { needsDocker, runScript } from "../support/sh.js";
+import { dockerBuildArgs } from "../../infra/clients/dockerCli.js";
+import { imageRemoveScript } from "../../infra/clients/images.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const image = `c1mt-wl-client:${process.pid}`;
@@ -41,4 +43,30 @@ test("client image: --help, env-configured run, only the compiled workload insid
     assert.ok(files.includes(f), `${f} in ${files.join(" ")}`);
   assert.ok(!files.some((f) => f.startsWith("infra")), files.join(" "));
   assert.ok(!files.some((f) => f.includes("node_modules") || f.endsWith(".ts") || f.endsWith(".map")), files.join(" "));
+});
+
+test("two stacks' client images are their own: one's removal leaves the other's running clients be", (t) => {
+  needsDocker();
+  const base = ensureLocalNodeBase();
+  const [a, b] = [`c1mt-wl-a:${process.pid}`, `c1mt-wl-b:${process.pid}`];
+  const running = `c1mt-wl-b-${process.pid}`;
+  t.after(() => runScript(`docker rm -f ${running} >/dev/null 2>&1; docker rmi -f ${a} ${b} >/dev/null 2>&1`));
+  const build = (tag: string, stack: string) => {
+    const args = dockerBuildArgs({ name: tag, baseImage: base, context: root, dockerfile: `${root}/workload/Dockerfile` }, stack);
+    const r = runScript(`docker ${args.map((x) => `'${x}'`).join(" ")}`);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const idA = build(a, "stack-a");
+  const idB = build(b, "stack-b");
+  assert.notEqual(idA, idB, "another stack, another image id");
+  assert.equal(runScript(`docker image inspect -f '{{index .Config.Labels "c1m-lab.stack"}}' ${b}`).stdout.trim(), "stack-b");
+  const run = runScript(
+    `docker run -d --name ${running} --network none --entrypoint /usr/local/bin/node ${b} -e 'setInterval(() => {}, 1000)'`,
+  );
+  assert.equal(run.code, 0, run.stderr);
+  const removed = runScript(imageRemoveScript(idA));
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.equal(runScript(`docker image inspect ${idA}`).code, 1, "stack a's image is gone");
+  assert.equal(runScript(`docker inspect -f '{{.State.Running}}' ${running}`).stdout.trim(), "true");
 });

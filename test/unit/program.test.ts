@@ -548,7 +548,7 @@ for (const stack of localStacks) {
     const image = run.byName("clients-image");
     assert.equal(image.type, "docker:index/image:Image");
     assert.equal(image.inputs.imageName, `c1m-lab-client:${stack}`);
-    assert.deepEqual((image.inputs.build as { args: unknown }).args, { BASE_IMAGE: `c1m-lab-node:${stack}` });
+    assert.deepEqual((image.inputs.build as { args: unknown }).args, { BASE_IMAGE: `c1m-lab-node:${stack}`, STACK: stack });
     assert.deepEqual(image.dependsOn, ["clients-base-image"]);
     const base = run.byName("clients-base-image").inputs;
     assertLinesInOrder(

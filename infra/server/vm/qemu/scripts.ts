@@ -412,7 +412,7 @@ export function qemuInstanceScript(opts: Pick<QemuVmOptions, "dir">): string {
   ]);
 }
 
-/** Stops the VM (TERM, then KILL after 20 s) when the pid file names our qemu; removes pid file and console log; idempotent. */
+/** Stops the VM (TERM, then KILL after 20 s) when the pid file names our qemu; removes pid file, console log and instance token; idempotent. */
 export function qemuStopScript(opts: { dir: string }): string {
   const dir = checkFile(opts.dir, "dir", "qemuStopScript");
   const f = qemuVmFiles(dir);
@@ -429,7 +429,7 @@ export function qemuStopScript(opts: { dir: string }): string {
     "else",
     '  echo "c1m-lab: the VM is not running"',
     "fi",
-    'rm -f -- "$pidfile" "$console" "$log"',
+    `rm -f -- "$pidfile" "$console" "$log" ${q(`${dir}/instance`)}`,
   ]);
 }
 
