@@ -54,3 +54,15 @@ export function clientGraph(stack: string, containers: number): GraphRow[] {
 
 /** The stack's pinned facts (infra/plan/pinned.ts): registered last, at the top level. */
 export const PINNED_ROW: GraphRow = ["pinned-facts", "command:local:Command", null];
+
+/** The server unit's hardening, as literal lines (infra/server/vm/scripts/unit.ts must write these). */
+export const UNIT_HARDENING = [
+  "DynamicUser=yes",
+  "NoNewPrivileges=yes",
+  "ProtectSystem=strict",
+  "ProtectHome=yes",
+  "PrivateTmp=yes",
+  "ProtectKernelTunables=yes",
+  "ProtectControlGroups=yes",
+  "RestrictSUIDSGID=yes",
+];

@@ -29,7 +29,7 @@ import {
   type RecordedResource,
 } from "../support/mockProgram.js";
 import { assertBashSyntax } from "../support/sh.js";
-import { PINNED_ROW, clientGraph, sshHostGraph, VM_SERVER_GRAPH } from "../support/vmLab.js";
+import { PINNED_ROW, UNIT_HARDENING, clientGraph, sshHostGraph, VM_SERVER_GRAPH } from "../support/vmLab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const VM_STACKS = ["multipass", "ssh"];
@@ -647,14 +647,7 @@ for (const name of VM_STACKS) {
           `ExecStart=/opt/c1m-lab/bin/node /opt/c1m-lab/c1m-server.mjs --port 9000 --addresses ${c.serverAddresses.join(",")} --workers 1 --metrics-port 9100 --metrics-address ${c.primary} --backlog 4096 --expect-connections ${c.target}`,
           "Restart=on-failure",
           "LimitNOFILE=1048576",
-          "DynamicUser=yes",
-          "NoNewPrivileges=yes",
-          "ProtectSystem=strict",
-          "ProtectHome=yes",
-          "PrivateTmp=yes",
-          "ProtectKernelTunables=yes",
-          "ProtectControlGroups=yes",
-          "RestrictSUIDSGID=yes",
+          ...UNIT_HARDENING,
           "[Install]",
           "WantedBy=multi-user.target",
         ],

@@ -31,6 +31,7 @@ import {
   renderCloudInit,
 } from "../../infra/server/vm/multipass/scripts.js";
 import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
+import { UNIT_HARDENING } from "../support/vmLab.js";
 
 const HOSTILE = `x'; rm -rf / #"$(touch /tmp/c1m-pwned)\`id\` %h $HOME \\`;
 
@@ -118,14 +119,7 @@ describe("systemd unit", () => {
       "TasksMax=infinity",
       "KillSignal=SIGTERM",
       "TimeoutStopSec=30",
-      "DynamicUser=yes",
-      "NoNewPrivileges=yes",
-      "ProtectSystem=strict",
-      "ProtectHome=yes",
-      "PrivateTmp=yes",
-      "ProtectKernelTunables=yes",
-      "ProtectControlGroups=yes",
-      "RestrictSUIDSGID=yes",
+      ...UNIT_HARDENING,
       "",
       "[Install]",
       "WantedBy=multi-user.target",
