@@ -60,7 +60,7 @@ test("two stacks' client images are their own: one's removal leaves the other's 
   const idA = build(a, "stack-a");
   const idB = build(b, "stack-b");
   assert.notEqual(idA, idB, "another stack, another image id");
-  assert.equal(runScript(`docker image inspect -f '{{index .Config.Labels "c1m-lab.stack"}}' ${b}`).stdout.trim(), "stack-b");
+  assert.equal(runScript(`docker image inspect -f '{{index .Config.Labels "c1m-lab.image-of"}}' ${b}`).stdout.trim(), "stack-b");
   const run = runScript(
     `docker run -d --name ${running} --network none --entrypoint /usr/local/bin/node ${b} -e 'setInterval(() => {}, 1000)'`,
   );
