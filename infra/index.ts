@@ -11,7 +11,8 @@ import { ConfigError, parseLabConfig, type LabConfig } from "./config/schema.js"
 import { hostFactsScript, parseHostFacts } from "./plan/facts.js";
 import type { HostFacts } from "./plan/capacity.js";
 import { Lab } from "./lab.js";
-import { ScriptInputError, q } from "./shell.js";
+import { ScriptInputError, q, script } from "./shell.js";
+import { localScript } from "./localScript.js";
 import { pinFacts, pinnedFile } from "./plan/pinned.js";
 import { secretConfigProblem, SSH_KEY_HINT, SSH_PRIVATE_KEY, withoutSecretKeys } from "./config/secrets.js";
 import { labSteps } from "./server/netns/steps.js";
@@ -134,11 +135,11 @@ export default async function main() {
         ? new Lab("lab", { config, plan, steps: labSteps(config, plan, stack, paths), paths })
         : vmLab(config, plan, stack, paths, pinned.home);
     // The pinned values go with the stack: the next lab under this name reads them anew.
-    new command.local.Command("pinned-facts", {
-      create: "true",
-      delete: `rm -f -- ${q(pinnedAt)}`,
-      interpreter: ["/bin/bash", "-c"],
-    });
+    localScript(
+      "pinned-facts",
+      { create: script("pinned facts: kept", ["true"]), delete: script("pinned facts remove", [`rm -f -- ${q(pinnedAt)}`]) },
+      {},
+    );
     return {
       target: plan.target,
       predicted: plan.predicted,
