@@ -19,6 +19,8 @@ export interface TcpHandle {
   readStart(): number;
   writeBuffer(req: WriteReq, data: Uint8Array): number;
   close(callback?: () => void): void;
+  /** Closes with SO_LINGER 0: the kernel sends RST and frees the socket at once (Node ≥ 16.17). */
+  reset?(callback?: () => void): number;
   useUserBuffer(buffer: Uint8Array): void;
   /** Must stay a function: Node asserts on anything else (null aborts the process). */
   onread: (this: TcpHandle) => void;

@@ -100,6 +100,36 @@ test("ramps, pings each socket about once per interval, counts drops, exits 0 on
   assert.ok(statuses.length >= 10 && statuses.length <= 25, `${statuses.length} status lines`);
 });
 
+for (const [transport, env] of [
+  ["bare TCP handles", {}],
+  ["net.Socket", { C1M_CLIENT_NET_SOCKETS: "1" }],
+] as const) {
+  test(`on SIGTERM every connection is reset, none closed with FIN (${transport})`, async (t) => {
+    const ends = { reset: 0, fin: 0 };
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      s.on("end", () => ends.fin++);
+      s.on("error", (e: NodeJS.ErrnoException) => {
+        if (e.code === "ECONNRESET") ends.reset++;
+      });
+      s.resume();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.43", () => resolve()));
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    });
+    const port = (server.address() as net.AddressInfo).port;
+    const client = startClient(t, ["--targets", `127.0.0.43:${port}`, "--connections", "300", "--ping-interval-seconds", "0"], { env });
+    await client.waitJson<ClientStatus>((s) => s.established === 300, 10_000, "300 established");
+    const { code } = await client.stop("SIGTERM");
+    assert.equal(code, 0);
+    await waitUntil(() => ends.reset + ends.fin === 300, 5000, `300 closes seen (reset ${ends.reset}, FIN ${ends.fin})`);
+    assert.deepEqual(ends, { reset: 300, fin: 0 });
+  });
+}
+
 test("pings are heartbeats: a socket's first ping comes an interval after its connect, also mid-ramp", async (t) => {
   const srv = await recordingServer(t, "127.0.0.45");
   // A 2 s ramp (40 at 20/s) under a 1 s ping tick: sockets connect between ticks all along.

@@ -30,6 +30,7 @@ async function connects(args: string[]): Promise<Array<[number, number]>> {
           abort() {},
           write() {},
           isOpen: () => true,
+          reset() {},
         }),
       },
     );

@@ -303,7 +303,21 @@ export class ConnectionClient {
     if (this.pumpTimer !== undefined) clearInterval(this.pumpTimer);
     if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
     this.out(this.status(true));
+    this.resetAll();
     this.onFinish(code);
+  }
+
+  /**
+   * Every connection closed with a reset before the process exits. An exit closes them with FIN,
+   * and the kernel keeps each as an orphan until the server's ACK comes back; at a million, with
+   * the NAT entries already deleted (see infra/clients/drain.ts), none comes back: "TCP: too many
+   * orphaned sockets", and the first `pulumi destroy` of the million stack hung there. A reset
+   * leaves no orphan and no TIME_WAIT.
+   */
+  private resetAll(): void {
+    for (const c of this.open) if (this.transport.isOpen(c)) this.transport.reset(c);
+    for (const c of this.pending.keys()) this.transport.reset(c);
+    this.pending.clear();
   }
 }
 

@@ -23,6 +23,8 @@ export interface Transport<C> {
   /** Best effort: a broken connection shows up as it closing. */
   write(conn: C, payload: Buffer): void;
   isOpen(conn: C): boolean;
+  /** Closes at once with a reset (SO_LINGER 0), no events: for a client that is exiting. */
+  reset(conn: C): void;
 }
 
 // Servers in the lab never send; if one does, reads land in one shared buffer and are dropped.
@@ -67,6 +69,12 @@ export function netTransport(
       if (!socket.destroyed && socket.writable) socket.write(payload);
     },
     isOpen: (socket) => !socket.destroyed,
+    reset(socket) {
+      socket.removeListener("close", onClose);
+      // resetAndDestroy() throws on a socket that has not connected yet.
+      if (socket.pending) socket.destroy();
+      else socket.resetAndDestroy();
+    },
   };
 }
 
@@ -147,5 +155,11 @@ export function handleTransport(
       h.writeBuffer(req, payload);
     },
     isOpen: (h) => h.c1mState !== GONE,
+    reset(h) {
+      if (h.c1mState === GONE) return;
+      h.c1mState = GONE;
+      if (typeof h.reset === "function") h.reset();
+      else h.close();
+    },
   };
 }
