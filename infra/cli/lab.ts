@@ -26,6 +26,7 @@ import {
 } from "../direct/owner.js";
 import { labSteps } from "../server/netns/steps.js";
 import { EngineMissing, findEngine, missingPlugins, type Engine } from "./engine.js";
+import { interruptAgain, stallWatch } from "./stall.js";
 import { ensureStackFile, readStackConfig, stackFilePath, stackNames } from "../config/stackFile.js";
 import { readHostFacts } from "../plan/readFacts.js";
 
@@ -180,22 +181,33 @@ export function verifySummary(stdout: string): string {
 
 const outputValues = (outputs: OutputMap) => Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, o.value as unknown]));
 
+/** Seconds without an engine event after which a destroy counts as stalled (C1M_DESTROY_STALL_SECONDS). */
+const stallSeconds = () => Number(process.env.C1M_DESTROY_STALL_SECONDS) || 360;
+
 /**
  * Seen at 1M: a destroy stops ~20k-socket clients but loses a provider on the way ("connection
- * reset by peer"); the next finishes in seconds. Up to three tries; every failure is reported.
+ * reset by peer", or no answer at all: see stall.ts); the next finishes in seconds. Up to three
+ * tries, a stalled one interrupted; every failure is reported.
  */
-async function destroyWithRetries(stack: Stack, onOutput: (s: string) => void, tries = 3): Promise<void> {
+async function destroyWithRetries(stack: Stack, bin: string, onOutput: (s: string) => void, tries = 3): Promise<void> {
   const failures: string[] = [];
   for (let i = 1; i <= tries; i++) {
+    const abort = new AbortController();
+    const watch = stallWatch(stallSeconds() * 1000, () => {
+      console.error(`c1m-lab: destroy made no progress for ${stallSeconds()} s: interrupting it`);
+      abort.abort();
+      setTimeout(() => interruptAgain(bin, stack.name), 15_000).unref();
+    });
     try {
-      await stack.destroy({ onOutput });
+      await stack.destroy({ onOutput, onEvent: () => watch.poke(), signal: abort.signal });
       if (failures.length) console.error(`c1m-lab: destroy finished on try ${i}; earlier: ${failures.join("; ")}`);
       return;
     } catch (e) {
-      failures.push(
-        `try ${i}: ${(e as Error).message.split("\n").find((l) => /error/i.test(l)) ?? (e as Error).message.split("\n")[0]}`,
-      );
+      const line = (e as Error).message.split("\n").find((l) => /error/i.test(l)) ?? (e as Error).message.split("\n")[0];
+      failures.push(`try ${i}: ${watch.stalled ? `stalled for ${stallSeconds()} s, interrupted` : line}`);
       console.error(`c1m-lab: destroy failed (${failures.at(-1)})${i < tries ? "; trying again" : ""}`);
+    } finally {
+      watch.stop();
     }
   }
   throw new Error(`destroy failed ${tries} times: ${failures.join("; ")}`);
@@ -229,7 +241,7 @@ async function viaEngine(
     const result = await stack.up({ onOutput, ...only });
     console.log(outcomeLines(outputValues(result.outputs)).join("\n"));
   } else {
-    await destroyWithRetries(stack, onOutput);
+    await destroyWithRetries(stack, engine.bin, onOutput);
   }
   return 0;
 }

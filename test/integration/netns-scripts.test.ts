@@ -194,6 +194,36 @@ test("tuning raises host limits only when below, sets namespace keys, and restor
   ok(netnsHostDeleteScript(host), "host delete");
 });
 
+test("tuning delete leaves a key that someone changed since create as it is, and restores the rest", async (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+  ok(netnsHostCreateScript(host), "host create");
+  const key = "net.netfilter.nf_conntrack_max";
+  const timeWait = "net.netfilter.nf_conntrack_tcp_timeout_time_wait";
+  const read = (k: string) => sh(`sysctl -n ${k}`).trim();
+  const before = read(key);
+  const timeWaitBefore = read(timeWait);
+  t.after(() => {
+    runScript(`sysctl -qw ${key}=${before} ${timeWait}=${timeWaitBefore}`);
+  });
+  const tuning: TuningArgs = {
+    stateDir,
+    raise: { [key]: Number(before) + 4096 },
+    set: { [timeWait]: "7" },
+    namespace: host.namespace,
+    namespaceSysctls: {},
+  };
+  ok(tuningCreateScript(tuning), "tuning create");
+  // Another lab raises the limit further while this one runs.
+  sh(`sysctl -qw ${key}=${Number(before) + 8192}`);
+  const r = runScript(tuningDeleteScript(tuning));
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(read(key), String(Number(before) + 8192), "the other lab's value stays");
+  assert.match(r.stderr, /net\.netfilter\.nf_conntrack_max is \d+, not the value the lab set .*left as it is/);
+  assert.equal(read(timeWait), timeWaitBefore, "a key still holding the lab's value is restored");
+  ok(netnsHostDeleteScript(host), "host delete");
+});
+
 test("the NAT pool rule is added once, ahead of Docker's, and removed completely", async (t) => {
   if (!needsRoot(t)) return;
   const nat: NatPoolArgs = {

@@ -18,16 +18,19 @@ const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, "/")}`;
 
 export function tuningCreateScript(a: TuningArgs): string {
   const dir = `${a.stateDir}/sysctl.before`;
+  const ours = `${a.stateDir}/sysctl.set`;
   return script("tuning create", [
     ...SUDO_PRELUDE,
-    `as_root mkdir -p ${q(dir)}`,
+    `as_root mkdir -p ${q(dir)} ${q(ours)}`,
     // Records a key's value once, so re-running create never records our own value.
     `remember() { [ -f ${q(dir)}/"$1" ] || cat "/proc/sys/$(echo "$1" | tr . /)" | as_root tee ${q(dir)}/"$1" >/dev/null; }`,
+    // What the lab set, as the kernel shows it: delete restores a key only while it still holds this.
+    `mine() { cat "/proc/sys/$(echo "$1" | tr . /)" | as_root tee ${q(ours)}/"$1" >/dev/null; }`,
     `[ -e ${q(procPath("net.netfilter.nf_conntrack_max"))} ] || as_root modprobe nf_conntrack 2>/dev/null || true`,
     ...Object.entries(a.raise).flatMap(([key, want]) => [
-      `if [ "$(cat ${q(procPath(key))})" -lt ${q(want)} ]; then remember ${q(key)}; as_root sysctl -qw ${q(`${key}=${want}`)}; fi`,
+      `if [ "$(cat ${q(procPath(key))})" -lt ${q(want)} ]; then remember ${q(key)}; as_root sysctl -qw ${q(`${key}=${want}`)}; mine ${q(key)}; fi`,
     ]),
-    ...Object.entries(a.set).map(([key, value]) => `remember ${q(key)}; as_root sysctl -qw ${q(`${key}=${value}`)}`),
+    ...Object.entries(a.set).map(([key, value]) => `remember ${q(key)}; as_root sysctl -qw ${q(`${key}=${value}`)}; mine ${q(key)}`),
     ...(a.namespace
       ? Object.entries(a.namespaceSysctls).map(
           ([key, value]) => `as_root ${cmd("ip", "netns", "exec", a.namespace!, "sysctl", "-qw", `${key}=${value}`)}`,
@@ -36,16 +39,30 @@ export function tuningCreateScript(a: TuningArgs): string {
   ]);
 }
 
+/**
+ * Puts back each key the lab changed, unless it no longer holds the lab's value: another lab on
+ * this machine (or the user) changed it since, and restoring would undo theirs. Seen here: a test
+ * stack's destroy put nf_conntrack_max back to 262,144 under a running million lab, the table
+ * filled, and the engine's own loopback connections to its plugins were dropped.
+ */
 export function tuningDeleteScript(a: Pick<TuningArgs, "stateDir">): string {
   const dir = `${a.stateDir}/sysctl.before`;
+  const ours = `${a.stateDir}/sysctl.set`;
   return script("tuning delete", [
     ...SUDO_PRELUDE,
     `[ -d ${q(dir)} ] || exit 0`,
+    `norm() { tr -s ' \t' '  '; }`,
     `for f in ${q(dir)}/*; do`,
     `  [ -f "$f" ] || continue`,
-    `  as_root sysctl -qw "$(basename "$f")=$(cat "$f")"`,
-    `  as_root rm -f "$f"`,
+    `  key=$(basename "$f"); now=$(norm < "/proc/sys/$(echo "$key" | tr . /)")`,
+    `  if [ -f ${q(ours)}/"$key" ] && [ "$now" != "$(norm < ${q(ours)}/"$key")" ]; then`,
+    `    echo "c1m-lab: $key is $now, not the value the lab set ($(norm < ${q(ours)}/"$key")): someone changed it since, left as it is" >&2`,
+    `  else`,
+    `    as_root sysctl -qw "$key=$(cat "$f")"`,
+    `  fi`,
+    `  as_root rm -f "$f" ${q(ours)}/"$key"`,
     `done`,
+    `as_root rm -rf ${q(ours)}`,
     `as_root rmdir ${q(dir)}`,
     // The state dir goes too once nothing else (the netns host's pid and log files) is in it.
     `as_root rmdir ${q(a.stateDir)} 2>/dev/null || true`,
