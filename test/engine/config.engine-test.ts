@@ -22,8 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await disposeStack(stack);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if ((await disposeStack(stack)) && dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test("clients.natPortRange 70000-80000: up fails naming the key and what is valid, and creates nothing", async (t) => {

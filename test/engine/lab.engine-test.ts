@@ -68,8 +68,7 @@ before(async () => {
 
 after(async () => {
   // Whatever a failed step left: destroy through the engine, then the stack and its files.
-  await disposeStack(stack);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if ((await disposeStack(stack)) && dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const outputs = async (natPortRange: string | undefined, baseImage?: string) => {

@@ -66,8 +66,8 @@ before(async () => {
 });
 
 after(async () => {
-  await disposeStack(stack);
-  for (const d of [dir, keyDir, `${root}/reports/${name}`]) if (d) rmSync(d, { recursive: true, force: true });
+  if ((await disposeStack(stack)) && dir) rmSync(dir, { recursive: true, force: true });
+  for (const d of [keyDir, `${root}/reports/${name}`]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 test(

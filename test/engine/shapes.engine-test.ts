@@ -37,8 +37,9 @@ before(async () => {
 });
 
 after(async () => {
-  for (const s of stacks.values()) await disposeStack(s);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  let gone = true;
+  for (const s of stacks.values()) gone = (await disposeStack(s)) && gone;
+  if (gone && dir) rmSync(dir, { recursive: true, force: true });
   for (const s of [snat3, clientIps]) rmSync(`${root}/reports/${s}`, { recursive: true, force: true });
 });
 

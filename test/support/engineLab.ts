@@ -47,12 +47,25 @@ export function newEngineStack(engine: Engine, dir: string, stackName: string, p
   );
 }
 
-/** What a stack still holds after a failed case: destroyed through the engine, then removed. */
-export async function disposeStack(stack: Stack | undefined): Promise<void> {
-  if (!stack) return;
+/**
+ * What a stack still holds after a failed case: destroyed through the engine (tried twice: a
+ * provider plugin can fail to start on a loaded machine), then removed. False when it could not
+ * be destroyed: the caller then keeps the project dir, whose state is what can still remove it.
+ */
+export async function disposeStack(stack: Stack | undefined): Promise<boolean> {
+  if (!stack) return true;
   await stack.cancel().catch(() => undefined); // a lock a killed update left
-  await stack.destroy().catch((e: Error) => console.error(`after: destroy of ${stack.name} failed: ${e.message}`));
-  await stack.workspace.removeStack(stack.name).catch(() => undefined);
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      await stack.destroy();
+      await stack.workspace.removeStack(stack.name).catch(() => undefined);
+      return true;
+    } catch (e) {
+      console.error(`after: destroy of ${stack.name} failed (attempt ${attempt}): ${(e as Error).message}`);
+    }
+  }
+  console.error(`after: ${stack.name} is kept in ${stack.workspace.workDir} (pulumi destroy --stack ${stack.name} there)`);
+  return false;
 }
 
 /** The operations of a preview or update other than `same`. */
@@ -82,6 +95,8 @@ export function assertLabGone(stack: string, before: Record<string, string>): vo
   assert.deepEqual(natRules(stack), []);
   assert.equal(sh(`iptables -S | grep -c 'c1m-lab:${stack}' || true`).trim(), "0");
   assert.equal(sh(`docker ps -aq --filter label=c1m-lab.stack=${stack}`).trim(), "");
+  // The containers the image's classic build committed its steps from (they carry its labels).
+  assert.equal(sh(`docker ps -aq --filter label=c1m-lab.image-of=${stack}`).trim(), "", "no build-step containers");
   assert.equal(sh(`docker network ls -q --filter label=c1m-lab.stack=${stack}`).trim(), "");
   assert.equal(sh(`docker images -q c1m-lab-client:${stack}; docker images -q c1m-lab-node:${stack}`).trim(), "");
   assert.equal(runScript(`ls /run/c1m-lab/${stack}`).code, 2, "no state dir");
