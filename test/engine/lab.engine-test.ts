@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,19 +16,18 @@ import type { Engine } from "../../infra/cli/engine.js";
 import { requireEngine } from "../support/engine.js";
 import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { runScript, sh } from "../support/sh.js";
+import {
+  assertLabGone,
+  disposeStack,
+  engineProject,
+  hostSysctls as sysctls,
+  natRules as natRulesOf,
+  newEngineStack,
+  upOutputs,
+} from "../support/engineLab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const name = `eng${process.pid % 10_000}`;
-const SYSCTLS = [
-  "fs.file-max",
-  "fs.nr_open",
-  "net.netfilter.nf_conntrack_max",
-  "net.netfilter.nf_conntrack_buckets",
-  "net.ipv4.ip_forward",
-];
-const sysctls = () =>
-  Object.fromEntries(SYSCTLS.map((k) => [k, readFileSync(`/proc/sys/${k.replace(/\./g, "/")}`, "utf8").trim()]));
-
 let engine: Engine;
 let dir: string;
 let stack: Stack;
@@ -62,57 +61,22 @@ const config = (natPortRange: string | undefined, baseImage?: string) => ({
 
 before(async () => {
   engine = await requireEngine(root, { plugins: true });
-  dir = mkdtempSync(join(tmpdir(), "c1m-engine-e2e-"));
-  for (const f of ["Pulumi.yaml", "package.json", "dist", "node_modules"]) symlinkSync(join(root, f), join(dir, f));
-  mkdirSync(join(dir, "state"));
+  dir = engineProject(root, "c1m-engine-e2e-");
   before0 = sysctls();
-  stack = await LocalWorkspace.createStack(
-    { stackName: name, workDir: dir },
-    {
-      pulumiCommand: engine.command,
-      envVars: {
-        PULUMI_BACKEND_URL: `file://${join(dir, "state")}`,
-        PULUMI_CONFIG_PASSPHRASE: "engine-e2e",
-        PULUMI_SKIP_UPDATE_CHECK: "true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-        // The program's pinned facts (infra/plan/pinned.ts) in the test's own directory.
-        C1M_PINNED_DIR: join(dir, "pinned"),
-      },
-    },
-  );
+  stack = await newEngineStack(engine, dir, name);
 });
 
 after(async () => {
   // Whatever a failed step left: destroy through the engine, then the stack and its files.
-  if (stack) {
-    await stack.cancel().catch(() => undefined); // a lock a killed update left
-    await stack.destroy().catch((e: Error) => console.error(`after: destroy failed: ${e.message}`));
-    await stack.workspace.removeStack(stack.name).catch(() => undefined);
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if ((await disposeStack(stack)) && dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const outputs = async (natPortRange: string | undefined, baseImage?: string) => {
   await stack.setAllConfig(config(natPortRange, baseImage));
-  const r = await stack.up();
-  return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, v.value as unknown]));
+  return upOutputs(stack);
 };
-function assertNothingLeft(): void {
-  assert.equal(runScript(`ip netns list | grep -c c1mt-${name}`).stdout.trim(), "0");
-  assert.equal(runScript(`ip -br link | grep -c c1mt-${name}`).stdout.trim(), "0");
-  assert.deepEqual(natRules(), []);
-  assert.equal(sh(`iptables -S | grep -c 'c1m-lab:${name}' || true`).trim(), "0");
-  assert.equal(sh(`docker ps -aq --filter label=c1m-lab.stack=${name}`).trim(), "");
-  assert.equal(sh(`docker network ls -q --filter label=c1m-lab.stack=${name}`).trim(), "");
-  assert.equal(sh(`docker images -q c1m-lab-client:${name}; docker images -q c1m-lab-node:${name}`).trim(), "");
-  assert.equal(runScript(`ls /run/c1m-lab/${name}`).code, 2, "no state dir");
-  assert.deepEqual(sysctls(), before0);
-}
-
-const natRules = () =>
-  sh("iptables -t nat -S POSTROUTING")
-    .split("\n")
-    .filter((l) => l.includes(`c1m-lab:${name}`));
+const assertNothingLeft = () => assertLabGone(name, before0);
+const natRules = () => natRulesOf(name);
 
 test("up: the wall, with the outputs the plan predicts", async () => {
   const o = await outputs("40000-40999");

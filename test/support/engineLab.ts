@@ -1,0 +1,104 @@
+// A lab stack through the real engine, for test/engine/: a temp Pulumi project (the compiled
+// program linked in, a file:// backend inside), the stack's environment, and what every case
+// checks after a destroy (nothing of a netns lab left, host sysctls as before).
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
+import type { Engine } from "../../infra/cli/engine.js";
+import { runScript, sh } from "./sh.js";
+
+const HOST_SYSCTLS = [
+  "fs.file-max",
+  "fs.nr_open",
+  "net.netfilter.nf_conntrack_max",
+  "net.netfilter.nf_conntrack_buckets",
+  "net.ipv4.ip_forward",
+];
+
+/** The host-wide sysctls a lab may raise, as they are now (a snapshot to compare after destroy). */
+export const hostSysctls = (): Record<string, string> =>
+  Object.fromEntries(HOST_SYSCTLS.map((k) => [k, readFileSync(`/proc/sys/${k.replace(/\./g, "/")}`, "utf8").trim()]));
+
+/** A temp Pulumi project: our Pulumi.yaml, the compiled program and node_modules, and a state dir. */
+export function engineProject(root: string, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  for (const f of ["Pulumi.yaml", "package.json", "dist", "node_modules"]) symlinkSync(join(root, f), join(dir, f));
+  mkdirSync(join(dir, "state"));
+  return dir;
+}
+
+/** A stack in that project, its secrets under `passphrase`, plugins never fetched. */
+export function newEngineStack(engine: Engine, dir: string, stackName: string, passphrase = "engine-e2e"): Promise<Stack> {
+  return LocalWorkspace.createStack(
+    { stackName, workDir: dir },
+    {
+      pulumiCommand: engine.command,
+      envVars: {
+        PULUMI_BACKEND_URL: `file://${join(dir, "state")}`,
+        PULUMI_CONFIG_PASSPHRASE: passphrase,
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        // The program's pinned facts (infra/plan/pinned.ts) in the test's own directory.
+        C1M_PINNED_DIR: join(dir, "pinned"),
+      },
+    },
+  );
+}
+
+/**
+ * What a stack still holds after a failed case: destroyed through the engine (tried twice: a
+ * provider plugin can fail to start on a loaded machine), then removed. False when it could not
+ * be destroyed: the caller then keeps the project dir, whose state is what can still remove it.
+ */
+export async function disposeStack(stack: Stack | undefined): Promise<boolean> {
+  if (!stack) return true;
+  await stack.cancel().catch(() => undefined); // a lock a killed update left
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      await stack.destroy();
+      await stack.workspace.removeStack(stack.name).catch(() => undefined);
+      return true;
+    } catch (e) {
+      console.error(`after: destroy of ${stack.name} failed (attempt ${attempt}): ${(e as Error).message}`);
+    }
+  }
+  console.error(`after: ${stack.name} is kept in ${stack.workspace.workDir} (pulumi destroy --stack ${stack.name} there)`);
+  return false;
+}
+
+/** The operations of a preview or update other than `same`. */
+export const changes = (summary: Record<string, number | undefined>): [string, number | undefined][] =>
+  Object.entries(summary).filter(([op, n]) => op !== "same" && (n ?? 0) > 0);
+
+/** `up`, then the stack outputs as plain values. */
+export async function upOutputs(stack: Stack): Promise<Record<string, unknown>> {
+  const r = await stack.up();
+  return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, v.value as unknown]));
+}
+
+/** The lab's NAT rules (marked c1m-lab:<stack>) in POSTROUTING. */
+export const natRules = (stack: string): string[] =>
+  sh("iptables -t nat -S POSTROUTING")
+    .split("\n")
+    .filter((l) => l.includes(`c1m-lab:${stack}`));
+
+/**
+ * Nothing of the lab of `stack` is left (a netns lab's namespace and links are named c1mt-<stack>…):
+ * namespaces, links, NAT and filter rules, containers, networks, images, the state dir; the host
+ * sysctls are as in `before`.
+ */
+export function assertLabGone(stack: string, before: Record<string, string>): void {
+  assert.equal(runScript(`ip netns list | grep -c c1mt-${stack}`).stdout.trim(), "0");
+  assert.equal(runScript(`ip -br link | grep -c c1mt-${stack}`).stdout.trim(), "0");
+  assert.deepEqual(natRules(stack), []);
+  assert.equal(sh(`iptables -S | grep -c 'c1m-lab:${stack}' || true`).trim(), "0");
+  assert.equal(sh(`docker ps -aq --filter label=c1m-lab.stack=${stack}`).trim(), "");
+  // The containers the image's classic build committed its steps from (they carry its labels).
+  assert.equal(sh(`docker ps -aq --filter label=c1m-lab.image-of=${stack}`).trim(), "", "no build-step containers");
+  assert.equal(sh(`docker network ls -q --filter label=c1m-lab.stack=${stack}`).trim(), "");
+  assert.equal(sh(`docker images -q c1m-lab-client:${stack}; docker images -q c1m-lab-node:${stack}`).trim(), "");
+  assert.equal(runScript(`ls /run/c1m-lab/${stack}`).code, 2, "no state dir");
+  assert.deepEqual(hostSysctls(), before);
+}
