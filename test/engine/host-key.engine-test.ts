@@ -6,7 +6,7 @@
 // host; with the key back, destroy finishes. Loopback only; sshd and the stack are removed in after().
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,6 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { requireEngine } from "../support/engine.js";
 import { need, sh } from "../support/sh.js";
+import { startSshd, stopSshd } from "../support/sshd.js";
 import { SshServerHost } from "../../infra/server/vm/host.js";
 import { SSH_KEY_ENV } from "../../shared/protocol.js";
 
@@ -38,30 +39,10 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-/** sshd on 127.0.0.1:port presenting `hostKeyFile`, in the foreground (a child of this test). */
-async function startSshd(hostKeyFile: string): Promise<void> {
-  if (sshd) {
-    const old = sshd;
-    await new Promise((resolve) => {
-      old.once("exit", resolve);
-      old.kill("SIGTERM");
-    });
-  }
-  // prettier-ignore
-  sshd = spawn("/usr/sbin/sshd", [
-    "-D", "-f", "/dev/null", "-o", `HostKey=${hostKeyFile}`, "-o", `AuthorizedKeysFile=${dir}/authorized_keys`,
-    "-o", "PidFile=none", "-o", "StrictModes=no", "-o", "ListenAddress=127.0.0.1", "-o", "PermitRootLogin=yes",
-    "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no", "-p", String(port),
-  ], { stdio: "ignore" });
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: "127.0.0.1", port }, () => (s.destroy(), resolve(true)));
-      s.on("error", () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("sshd did not come up");
+/** sshd on 127.0.0.1:port presenting `hostKeyFile` (the one before it stopped first). */
+async function restartSshd(hostKeyFile: string): Promise<void> {
+  if (sshd) await stopSshd(sshd);
+  sshd = await startSshd({ hostKey: hostKeyFile, authorizedKeys: `${dir}/authorized_keys`, listen: "127.0.0.1", port });
 }
 
 before(async () => {
@@ -72,10 +53,9 @@ before(async () => {
   sh(`ssh-keygen -q -t ed25519 -N '' -C '' -f ${dir}/id`);
   for (const k of ["host_a", "host_b"]) sh(`ssh-keygen -q -t ed25519 -N '' -C '' -f ${dir}/${k}`);
   writeFileSync(`${dir}/authorized_keys`, readFileSync(`${dir}/id.pub`));
-  mkdirSync("/run/sshd", { recursive: true });
   mkdirSync(`${dir}/state`);
   port = await freePort();
-  await startSshd(`${dir}/host_a`);
+  await restartSshd(`${dir}/host_a`);
   const privateKey = readFileSync(`${dir}/id`, "utf8");
   const hostKey = pub(`${dir}/host_a.pub`);
   stack = await LocalWorkspace.createOrSelectStack(
@@ -109,7 +89,7 @@ before(async () => {
 
 after(async () => {
   if (stack) {
-    await startSshd(`${dir}/host_a`).catch(() => undefined);
+    await restartSshd(`${dir}/host_a`).catch(() => undefined);
     await stack.cancel().catch(() => undefined);
     await stack.destroy().catch((e: Error) => console.error(`after: destroy failed: ${e.message}`));
     await stack.workspace.removeStack(stack.name).catch(() => undefined);
@@ -126,7 +106,7 @@ test("up: the host presenting the pinned key lets every step in (the wait, the p
 });
 
 test("the host's key changed: the provider refuses the connection; destroy fails and touches nothing", async () => {
-  await startSshd(`${dir}/host_b`);
+  await restartSshd(`${dir}/host_b`);
   const started = Date.now();
   await assert.rejects(stack!.destroy(), (e: Error) => {
     assert.match(e.message, /ssh: host key mismatch/);
@@ -138,7 +118,7 @@ test("the host's key changed: the provider refuses the connection; destroy fails
 });
 
 test("the key back: destroy finishes and removes the upload directory", async () => {
-  await startSshd(`${dir}/host_a`);
+  await restartSshd(`${dir}/host_a`);
   await stack!.destroy();
   assert.equal(existsSync(`/root/${staging}`), false);
 });

@@ -6,7 +6,7 @@
 // stack runs it, with --metrics-ssh. Traffic: loopback only. Everything is stopped in after().
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { need, sh } from "../support/sh.js";
+import { startSshd } from "../support/sshd.js";
 import { openSshTunnel, SshTunnelError } from "../../workload/verify/sshTunnel.js";
 import { loadFixture } from "../unit/verify-fixtures.js";
 
@@ -45,12 +46,6 @@ async function until(ok: () => Promise<boolean>, what: string): Promise<void> {
   throw new Error(`${what} did not come up`);
 }
 
-const connects = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port }, () => (s.destroy(), resolve(true)));
-    s.on("error", () => resolve(false));
-  });
-
 /** ssh-keygen's own fingerprint of a public key file (not the code under test's). */
 const fingerprintOf = (pub: string) => sh(`ssh-keygen -lf ${pub}`).split(" ")[1]!;
 
@@ -64,7 +59,6 @@ describe("the connection test's ssh tunnel to a VM's metrics", () => {
     writeFileSync(`${tmp}/authorized_keys`, readFileSync(`${tmp}/id.pub`));
     hostKey = readFileSync(`${tmp}/host_key.pub`, "utf8").split(" ").slice(0, 2).join(" ");
     userKey = readFileSync(`${tmp}/id`, "utf8");
-    mkdirSync("/run/sshd", { recursive: true });
 
     metrics = createServer((req, res) => {
       peers.push(req.socket.remoteAddress ?? "");
@@ -74,37 +68,13 @@ describe("the connection test's ssh tunnel to a VM's metrics", () => {
     metricsPort = (metrics.address() as AddressInfo).port;
 
     sshPort = await freePort();
-    // -D: in the foreground, a child of this test (stopped by its pid in after()).
-    sshd = spawn(
-      "/usr/sbin/sshd",
-      [
-        "-D",
-        "-f",
-        "/dev/null",
-        "-o",
-        `HostKey=${tmp}/host_key`,
-        "-o",
-        `AuthorizedKeysFile=${tmp}/authorized_keys`,
-        "-o",
-        "PidFile=none",
-        "-o",
-        "StrictModes=no",
-        "-o",
-        "ListenAddress=127.0.0.1",
-        "-o",
-        "PermitRootLogin=yes",
-        "-o",
-        "PasswordAuthentication=no",
-        "-o",
-        "KbdInteractiveAuthentication=no",
-        "-o",
-        "AllowTcpForwarding=yes",
-        "-p",
-        String(sshPort),
-      ],
-      { stdio: "ignore" },
-    );
-    await until(() => connects(sshPort), "sshd");
+    sshd = await startSshd({
+      hostKey: `${tmp}/host_key`,
+      authorizedKeys: `${tmp}/authorized_keys`,
+      listen: "127.0.0.1",
+      port: sshPort,
+      extra: ["-o", "AllowTcpForwarding=yes"],
+    });
   });
 
   after(async () => {

@@ -11,6 +11,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { need } from "../support/sh.js";
+import { sshdArgs } from "../support/sshd.js";
 import { findNetplanId, renderNetplanDropIn } from "../../netplan/render.js";
 import {
   installNetplanDropInScript,
@@ -140,28 +141,14 @@ describe("VM scripts over ssh into a namespace", () => {
       "exec",
       NS,
       "/usr/sbin/sshd",
-      "-f",
-      "/dev/null",
-      "-o",
-      `HostKey=${tmp}/host_key`,
-      "-o",
-      `AuthorizedKeysFile=${tmp}/authorized_keys`,
-      "-o",
-      `PidFile=${tmp}/sshd.pid`,
-      "-o",
-      "StrictModes=no",
-      "-o",
-      `ListenAddress=${nsIp}`,
-      "-p",
-      String(PORT),
-      "-o",
-      "PermitRootLogin=yes",
-      "-o",
-      "PasswordAuthentication=no",
-      "-o",
-      "KbdInteractiveAuthentication=no",
-      "-o",
-      "MaxStartups=100",
+      ...sshdArgs({
+        hostKey: `${tmp}/host_key`,
+        authorizedKeys: `${tmp}/authorized_keys`,
+        listen: nsIp,
+        port: PORT,
+        pidFile: `${tmp}/sshd.pid`,
+        extra: ["-o", "MaxStartups=100"],
+      }),
     ]);
     for (let i = 0; i < 50 && (await probe(nsIp, PORT)) !== "open"; i++) await new Promise((r) => setTimeout(r, 100));
   });
