@@ -55,8 +55,9 @@ export class ConnectionTest extends pulumi.ComponentResource {
       .output(args.tunnel)
       .apply((t) => verifyScript(args.node, args.verifyJs, [...args.verifyArgs, ...(t ? metricsTunnelArgs(t) : [])]));
     const environment = { C1M_PLAN: args.planJson };
-    const key: Record<string, pulumi.Input<string>> =
-      args.tunnel !== undefined && args.sshPrivateKey !== undefined ? { [SSH_KEY_ENV]: pulumi.secret(args.sshPrivateKey) } : {};
+    const key: Record<string, pulumi.Input<string>> = args.tunnel !== undefined && args.sshPrivateKey !== undefined
+      ? { [SSH_KEY_ENV]: pulumi.secret(args.sshPrivateKey) }
+      : {};
     const run = new command.local.Command(
       `${name}-verify`,
       {

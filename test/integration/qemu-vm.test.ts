@@ -123,14 +123,21 @@ async function assertWrongKeyRefused(vm: TestVm, keyPath: string, wrong: string)
   assert.notEqual(wait.code, 0);
   assert.match(
     wait.stderr,
-    new RegExp(`c1m-lab: ssh c1m@${vm.address.replace(/\./g, "\\.")}:22 does not present the pinned host key ${wrong.replace(/[+/.]/g, "\\$&")}: refused, not retried .*Host key verification failed`),
+    new RegExp(
+      `c1m-lab: ssh c1m@${vm.address.replace(/\./g, "\\.")}:22 does not present the pinned host key ${wrong.replace(/[+/.]/g, "\\$&")}: refused, not retried .*Host key verification failed`,
+    ),
   );
   assert.ok(Date.now() - started < 30_000, `refused at once, not retried for 120 s (${Date.now() - started} ms)`);
   await assert.rejects(
-    openSshTunnel({ user: "c1m", host: vm.address, port: 22, hostKey: wrong }, { host: "127.0.0.1", port: 9100 }, {
-      privateKey: readFileSync(keyPath, "utf8"),
-    }),
-    (e: Error) => e instanceof SshTunnelError && / presented host key SHA256:\S+, not the pinned SHA256:\S+: refused$/.test(e.message),
+    openSshTunnel(
+      { user: "c1m", host: vm.address, port: 22, hostKey: wrong },
+      { host: "127.0.0.1", port: 9100 },
+      {
+        privateKey: readFileSync(keyPath, "utf8"),
+      },
+    ),
+    (e: Error) =>
+      e instanceof SshTunnelError && / presented host key SHA256:\S+, not the pinned SHA256:\S+: refused$/.test(e.message),
   );
 }
 
@@ -277,7 +284,10 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       const hostKey = pub.stdout.trim().split(" ").slice(0, 2).join(" ");
       assert.equal(hostKey, vm.hostKey, "the VM presents the host key its seed gave it");
       assert.equal(
-        execFileSync("ssh-keyscan", ["-t", "ed25519", vm.address], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim(),
+        execFileSync("ssh-keyscan", ["-t", "ed25519", vm.address], {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"],
+        }).trim(),
         `${vm.address} ${vm.hostKey}`,
         "and offers it to anyone who asks (ssh-keyscan)",
       );
@@ -305,7 +315,10 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       );
       assertPass(r, subnet, [3, 4, 5]);
       // (c) The server listens on the lab's addresses only, its metrics on loopback (read through ssh by the test above).
-      assert.deepEqual(await serverListeners(vm), [`${subnet}.3:9000`, `${subnet}.4:9000`, `${subnet}.5:9000`, "127.0.0.1:9100"].sort());
+      assert.deepEqual(
+        await serverListeners(vm),
+        [`${subnet}.3:9000`, `${subnet}.4:9000`, `${subnet}.5:9000`, "127.0.0.1:9100"].sort(),
+      );
       assert.deepEqual(
         await Promise.all([probe(`${subnet}.2`, 9000), probe(`${subnet}.2`, 9100), probe(`${subnet}.3`, 9100)]),
         ["ECONNREFUSED", "ECONNREFUSED", "ECONNREFUSED"],
@@ -408,7 +421,10 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       // (a) The key the disk step made (and printed: its public half only) is the one the VM presents.
       vm.hostKey = hostKeyFrom(engine.output("server-host-disk").stdout, "server-host-disk");
       assert.equal(
-        execFileSync("ssh-keyscan", ["-t", "ed25519", vm.address], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim(),
+        execFileSync("ssh-keyscan", ["-t", "ed25519", vm.address], {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"],
+        }).trim(),
         `${vm.address} ${vm.hostKey}`,
       );
       const priv = readFileSync(`${dir}/ssh_host_ed25519_key`, "utf8");
@@ -428,7 +444,10 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       // (b) Pinned to another key, nothing of the lab gets in.
       await assertWrongKeyRefused(vm, key.path, otherKey(tmp));
       // (c) The server on the lab's addresses, its metrics on the VM's loopback only.
-      assert.deepEqual(await serverListeners(vm), [`${subnet}.2:9000`, `${subnet}.3:9000`, `${subnet}.4:9000`, "127.0.0.1:9100"].sort());
+      assert.deepEqual(
+        await serverListeners(vm),
+        [`${subnet}.2:9000`, `${subnet}.3:9000`, `${subnet}.4:9000`, "127.0.0.1:9100"].sort(),
+      );
       assert.equal(await probe(`${subnet}.2`, 9100), "ECONNREFUSED", "no metrics on the lab network");
       const inVm = await vm.ssh(
         "ip -br -4 addr show dev eth0; networkctl status eth0 --no-pager; sudo cat /run/systemd/network/10-netplan-eth0.network; " +

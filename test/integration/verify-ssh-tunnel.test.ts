@@ -52,7 +52,10 @@ const fingerprintOf = (pub: string) => sh(`ssh-keygen -lf ${pub}`).split(" ")[1]
 describe("the connection test's ssh tunnel to a VM's metrics", () => {
   before(async () => {
     need(process.getuid?.() === 0, "root (sshd): run the tests as root");
-    need(existsSync("/usr/sbin/sshd") && existsSync("/usr/bin/ssh-agent"), "openssh-server and openssh-client: apt-get install -y openssh-server openssh-client");
+    need(
+      existsSync("/usr/sbin/sshd") && existsSync("/usr/bin/ssh-agent"),
+      "openssh-server and openssh-client: apt-get install -y openssh-server openssh-client",
+    );
     tmp = mkdtempSync(join(tmpdir(), "c1mt-tunnel-"));
     sh(`ssh-keygen -q -t ed25519 -N '' -C c1mt -f ${tmp}/id && ssh-keygen -q -t ed25519 -N '' -C c1mt-host -f ${tmp}/host_key`);
     sh(`ssh-keygen -q -t ed25519 -N '' -C other -f ${tmp}/other_key`);
@@ -62,7 +65,9 @@ describe("the connection test's ssh tunnel to a VM's metrics", () => {
 
     metrics = createServer((req, res) => {
       peers.push(req.socket.remoteAddress ?? "");
-      res.writeHead(req.url === "/stats" ? 200 : 404, { "content-type": "application/json" }).end(JSON.stringify({ url: req.url }));
+      res
+        .writeHead(req.url === "/stats" ? 200 : 404, { "content-type": "application/json" })
+        .end(JSON.stringify({ url: req.url }));
     });
     await new Promise<void>((resolve) => metrics!.listen(0, "127.0.0.1", resolve));
     metricsPort = (metrics.address() as AddressInfo).port;
@@ -153,7 +158,9 @@ describe("the connection test's ssh tunnel to a VM's metrics", () => {
     const snapshots = fx.run.observations.map((o) => o.server!);
     let k = 0;
     const stats = createServer((req, res) => {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(snapshots[Math.min(k++, snapshots.length - 1)]));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify(snapshots[Math.min(k++, snapshots.length - 1)]));
     });
     // Only on the host's loopback, as on a VM: reached through sshd alone.
     await new Promise<void>((resolve) => stats.listen(0, "127.0.0.1", resolve));
@@ -196,7 +203,13 @@ describe("the connection test's ssh tunnel to a VM's metrics", () => {
       const ok = await run(hostKey);
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal(JSON.parse(ok.stdout).verdict, "plateau-as-expected");
-      assert.match(ok.stderr, new RegExp(`^verify: metrics http://127\\.0\\.0\\.1:${port} on root@127\\.0\\.0\\.1 through ssh \\(http://127\\.0\\.0\\.1:\\d+\\)$`, "m"));
+      assert.match(
+        ok.stderr,
+        new RegExp(
+          `^verify: metrics http://127\\.0\\.0\\.1:${port} on root@127\\.0\\.0\\.1 through ssh \\(http://127\\.0\\.0\\.1:\\d+\\)$`,
+          "m",
+        ),
+      );
       assert.ok(k >= 5, "polled through the tunnel");
 
       const wrong = readFileSync(`${tmp}/other_key.pub`, "utf8").split(" ").slice(0, 2).join(" ");

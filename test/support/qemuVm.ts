@@ -139,7 +139,11 @@ export class TestVm {
     const knownHosts = `${this.key.path}.known_hosts-${this.address}`;
     writeFileSync(knownHosts, `${this.address} ${this.hostKey}\n`);
     return sshOptions(this.key.path).map((o) =>
-      o === "StrictHostKeyChecking=no" ? "StrictHostKeyChecking=yes" : o === "UserKnownHostsFile=/dev/null" ? `UserKnownHostsFile=${knownHosts}` : o,
+      o === "StrictHostKeyChecking=no"
+        ? "StrictHostKeyChecking=yes"
+        : o === "UserKnownHostsFile=/dev/null"
+          ? `UserKnownHostsFile=${knownHosts}`
+          : o,
     );
   }
 

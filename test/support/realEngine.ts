@@ -127,7 +127,11 @@ export class RealEngine {
     const knownHosts = join(this.tmp, `known_hosts-${n}`);
     writeFileSync(knownHosts, `${c.port === 22 ? c.host : `[${c.host}]:${c.port}`} ${c.hostKey}\n`);
     const pinned = sshOptions(key).map((o) =>
-      o === "StrictHostKeyChecking=no" ? "StrictHostKeyChecking=yes" : o === "UserKnownHostsFile=/dev/null" ? `UserKnownHostsFile=${knownHosts}` : o,
+      o === "StrictHostKeyChecking=no"
+        ? "StrictHostKeyChecking=yes"
+        : o === "UserKnownHostsFile=/dev/null"
+          ? `UserKnownHostsFile=${knownHosts}`
+          : o,
     );
     return [...pinned, "-o", `HostKeyAlgorithms=${c.hostKey.split(" ")[0]}`];
   }

@@ -263,7 +263,10 @@ describe("stack qemu", () => {
     assert.match(String(wait.inputs.create), /^host=10\.202\.0\.2$/m);
     assert.match(String(wait.inputs.create), /^user=c1m$/m);
     assert.match(String(wait.inputs.create), new RegExp(`^hostkey='${VM_HOST_KEY}'$`, "m"));
-    assert.match(String(wait.inputs.create), /^opts\+=\(-o StrictHostKeyChecking=yes -o UserKnownHostsFile="\$tmpd\/known_hosts"\)$/m);
+    assert.match(
+      String(wait.inputs.create),
+      /^opts\+=\(-o StrictHostKeyChecking=yes -o UserKnownHostsFile="\$tmpd\/known_hosts"\)$/m,
+    );
     // Every remote step pins it (the connection is secret by @pulumi/command's own doing; what it holds is ours).
     for (const x of r.resources.filter((y) => y.type.startsWith("command:remote:"))) {
       const connection = x.inputs.connection;
@@ -314,7 +317,9 @@ test("a disk step that printed no host key: the update fails naming it; no remot
     /: c1m-lab: server-host-disk printed no ssh host key line \("c1m-lab: ssh host key ssh-ed25519 AAAA\.\.\."\): the VM's host key cannot be pinned$/,
   );
   assert.deepEqual(
-    r.resources.filter((x) => x.registered && (x.type.startsWith("command:remote:") || x.name === "server-host-ssh-wait")).map((x) => x.name),
+    r.resources
+      .filter((x) => x.registered && (x.type.startsWith("command:remote:") || x.name === "server-host-ssh-wait"))
+      .map((x) => x.name),
     [],
   );
 });

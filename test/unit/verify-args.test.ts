@@ -133,7 +133,9 @@ describe("verify args", () => {
       rejects(
         // `=`: a value starting with a dash reaches the check (parseArgs refuses `--metrics-ssh -o...` itself).
         [...base, `--metrics-ssh=${bad}`, "--metrics-ssh-host-key", KEY],
-        new RegExp(`^--metrics-ssh: expected USER@HOST\\[:PORT\\] like c1m@10\\.202\\.0\\.2 or ubuntu@10\\.0\\.0\\.5:2222, got "`),
+        new RegExp(
+          `^--metrics-ssh: expected USER@HOST\\[:PORT\\] like c1m@10\\.202\\.0\\.2 or ubuntu@10\\.0\\.0\\.5:2222, got "`,
+        ),
       );
     }
     rejects(

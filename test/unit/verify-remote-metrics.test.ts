@@ -34,12 +34,24 @@ test("withTunnelErrors: a failed read gets the tunnel's last error; a good one i
     conntrack: null,
     conntrackError: null,
   };
-  const failed = withTunnelErrors(async () => base, () => "ssh c1m@10.202.0.2:22: connect ECONNREFUSED 10.202.0.2:22");
+  const failed = withTunnelErrors(
+    async () => base,
+    () => "ssh c1m@10.202.0.2:22: connect ECONNREFUSED 10.202.0.2:22",
+  );
   assert.equal((await failed()).serverError, "fetch failed (ssh c1m@10.202.0.2:22: connect ECONNREFUSED 10.202.0.2:22)");
-  const quiet = withTunnelErrors(async () => base, () => null);
+  const quiet = withTunnelErrors(
+    async () => base,
+    () => null,
+  );
   assert.equal((await quiet()).serverError, "fetch failed");
   const ok = { ...base, serverError: null };
-  assert.deepEqual(await withTunnelErrors(async () => ok, () => "stale")(), ok);
+  assert.deepEqual(
+    await withTunnelErrors(
+      async () => ok,
+      () => "stale",
+    )(),
+    ok,
+  );
 });
 
 test("metricsTunnelArgs: verify's flags for the tunnel, one word each", () => {

@@ -370,7 +370,8 @@ describe("local scripts", () => {
   test("hostKeyFrom: the last host key line of a step's output; none, or not a key, is an error naming the step", () => {
     const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc";
     assert.equal(hostKeyFrom(`c1m-lab: overlay x\nc1m-lab: ssh host key ${key}\n`, "server-host-disk"), key);
-    const none = /^HostKeyError: server-host-disk printed no ssh host key line \("c1m-lab: ssh host key ssh-ed25519 AAAA\.\.\."\): the VM's host key cannot be pinned$/;
+    const none =
+      /^HostKeyError: server-host-disk printed no ssh host key line \("c1m-lab: ssh host key ssh-ed25519 AAAA\.\.\."\): the VM's host key cannot be pinned$/;
     assert.throws(() => hostKeyFrom("4242", "server-host-disk"), none);
     assert.throws(() => hostKeyFrom("c1m-lab: ssh host key ssh-ed25519 AAAAC3Nza", "server-host-disk"), none, "a truncated key");
   });
@@ -391,7 +392,7 @@ describe("local scripts", () => {
     assertLinesInOrder(
       text,
       [
-        '  launched=1',
+        "  launched=1",
         'pub=$(timeout 60 multipass exec "$name" -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d " " -f 1,2) || pub=',
         'if [ "$launched" = 1 ] && [ "$pub" != "$(cut -d " " -f 1,2 < "$hostkey.pub")" ]; then',
         `printf '%s%s\\n' 'c1m-lab: ssh host key ' "$pub"`,

@@ -98,7 +98,9 @@ export function parseMetricsSsh(raw: string | undefined, hostKey: string | undef
     throw new UsageError("--metrics-ssh-host-key: required with --metrics-ssh (the host's public key, 'ssh-ed25519 AAAA...')");
   }
   if (!/^[a-z0-9@.-]{1,64} [A-Za-z0-9+/]+={0,2}$/.test(hostKey)) {
-    throw new UsageError(`--metrics-ssh-host-key: expected a public key like 'ssh-ed25519 AAAA...' (type and key, no comment), got "${hostKey}"`);
+    throw new UsageError(
+      `--metrics-ssh-host-key: expected a public key like 'ssh-ed25519 AAAA...' (type and key, no comment), got "${hostKey}"`,
+    );
   }
   return { user: m[1]!, host: m[2]!, port, hostKey };
 }

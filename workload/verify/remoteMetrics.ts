@@ -8,7 +8,10 @@ import type { Poll } from "./wait.js";
 /** Where the tunnel forwards to on the host: the metrics URL's address and port. */
 export function forwardTarget(metricsUrl: string): { host: string; port: number } {
   const u = new URL(metricsUrl);
-  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: u.port === "" ? (u.protocol === "https:" ? 443 : 80) : Number(u.port) };
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ""),
+    port: u.port === "" ? (u.protocol === "https:" ? 443 : 80) : Number(u.port),
+  };
 }
 
 /** The metrics URL with the tunnel's local end in place of the host's address (path kept). */

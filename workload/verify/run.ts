@@ -62,13 +62,17 @@ export async function runConnectionTest(
       ? await openSshTunnel(options.metricsSsh, forwardTarget(options.metricsUrl), deps.sshAuth ?? {})
       : null;
   if (tunnel && options.metricsSsh) {
-    progress(`verify: metrics ${options.metricsUrl} on ${options.metricsSsh.user}@${options.metricsSsh.host} through ssh (${tunnel.url})`);
+    progress(
+      `verify: metrics ${options.metricsUrl} on ${options.metricsSsh.user}@${options.metricsSsh.host} through ssh (${tunnel.url})`,
+    );
   }
   const observer = (url: string) =>
     createObserver({ metricsUrl: url, clientsLabel: options.clientsLabel, conntrack: options.conntrack, ...deps.observer });
   const poll =
     deps.poll ??
-    (tunnel ? withTunnelErrors(observer(throughTunnel(options.metricsUrl, tunnel.url)), tunnel.lastError) : observer(options.metricsUrl));
+    (tunnel
+      ? withTunnelErrors(observer(throughTunnel(options.metricsUrl, tunnel.url)), tunnel.lastError)
+      : observer(options.metricsUrl));
 
   let state = initialState(options.stack, options.plan, options.dashboard?.lingerSeconds ?? 0);
   const dashboard = options.dashboard ? await openDashboard(options.dashboard, state, progress) : null;

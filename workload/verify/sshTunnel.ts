@@ -95,7 +95,9 @@ export async function openSshTunnel(
   opts: { readyTimeoutMs?: number } = {},
 ): Promise<SshTunnel> {
   if (!auth.privateKey && !auth.agent) {
-    throw new SshTunnelError(`ssh ${where(target)}: no key to log in with (neither a private key nor an ssh-agent socket was given)`);
+    throw new SshTunnelError(
+      `ssh ${where(target)}: no key to log in with (neither a private key nor an ssh-agent socket was given)`,
+    );
   }
   const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
   let session: Promise<ssh2.Client> | null = connect(target, auth, readyTimeoutMs);

@@ -39,7 +39,9 @@ export function hostKeyFrom(stdout: string, step: string): string {
   const lines = stdout.split("\n").filter((l) => l.startsWith(HOST_KEY_LINE));
   const key = lines.at(-1)?.slice(HOST_KEY_LINE.length).trim();
   if (key === undefined || !isHostKeyLine(key)) {
-    throw new HostKeyError(`${step} printed no ssh host key line ("${HOST_KEY_LINE}ssh-ed25519 AAAA..."): the VM's host key cannot be pinned`);
+    throw new HostKeyError(
+      `${step} printed no ssh host key line ("${HOST_KEY_LINE}ssh-ed25519 AAAA..."): the VM's host key cannot be pinned`,
+    );
   }
   return key;
 }
