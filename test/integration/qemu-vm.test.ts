@@ -279,7 +279,8 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       const before = await snapshot();
       assert.match(before, new RegExp(`eth0 +UP +${subnet}\\.2/24 `));
       // server.hostKey: the VM's own key. (a) It is the one the disk step made and seeded: the VM holds it.
-      const pub = await vm.ssh("cat /etc/ssh/ssh_host_ed25519_key.pub");
+      // (cloud-init writes the seeded public half 0600: root reads it.)
+      const pub = await vm.ssh("sudo cat /etc/ssh/ssh_host_ed25519_key.pub");
       assert.equal(pub.code, 0, pub.stderr);
       const hostKey = pub.stdout.trim().split(" ").slice(0, 2).join(" ");
       assert.equal(hostKey, vm.hostKey, "the VM presents the host key its seed gave it");
