@@ -7,7 +7,7 @@ import { homedir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { planCapacity, PlanError } from "./plan/capacity.js";
 import { type CapacityPlan } from "../shared/plan.js";
-import { ConfigError, parseLabConfig, type LabConfig } from "./config/schema.js";
+import { ConfigError, configWarnings, parseLabConfig, type LabConfig } from "./config/schema.js";
 import { hostFactsScript, parseHostFacts } from "./plan/facts.js";
 import type { HostFacts } from "./plan/capacity.js";
 import { Lab } from "./lab.js";
@@ -123,7 +123,7 @@ export default async function main() {
     const pinned = pinFacts(pinnedAt, { fdHardLimit: live.fdHardLimit, node: process.execPath, home: homedir() });
     const facts = { ...live, fdHardLimit: pinned.fdHardLimit };
     const plan = planCapacity(config, facts);
-    for (const warning of [...plan.warnings, ...plan.liveWarnings]) pulumi.log.warn(warning);
+    for (const warning of [...configWarnings(config), ...plan.warnings, ...plan.liveWarnings]) pulumi.log.warn(warning);
     const paths: LabPaths = {
       root,
       node: pinned.node,

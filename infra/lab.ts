@@ -61,6 +61,8 @@ export class Lab extends pulumi.ComponentResource {
         planJson: JSON.stringify(stablePlan(plan)),
         root: paths.root,
         triggers: [server.stepId, fleet.containerIds.apply((ids) => ids.join(","))],
+        ...(side.metricsTunnel ? { tunnel: side.metricsTunnel } : {}),
+        ...("sshPrivateKey" in args && args.sshPrivateKey ? { sshPrivateKey: args.sshPrivateKey } : {}),
       },
       { parent: this, dependsOn: [fleet] },
     );

@@ -89,3 +89,9 @@ export const CLIENT_ENV = {
   sourceAddresses: "C1M_SOURCE_ADDRESSES", // optional: bind to these, round-robin
   clientName: "C1M_CLIENT_NAME",
 } as const;
+
+/**
+ * The environment variable the lab's local ssh steps (the wait for ssh, the connection test's
+ * tunnel to a VM's metrics) read the ssh private key from; unset: the ssh-agent at SSH_AUTH_SOCK.
+ */
+export const SSH_KEY_ENV = "C1M_SSH_PRIVATE_KEY";

@@ -9,6 +9,8 @@ import { VERIFY_USAGE, parseVerifyArgs } from "./verify/args.js";
 import { runConnectionTest } from "./verify/run.js";
 import { wrap } from "./verify/format.js";
 import { PROGRESS_WIDTH } from "./verify/progress.js";
+import { SshTunnelError, type SshAuth } from "./verify/sshTunnel.js";
+import { SSH_KEY_ENV } from "../shared/protocol.js";
 
 export {
   runConnectionTest,
@@ -34,12 +36,32 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     process.stdout.write(VERIFY_USAGE);
     return 0;
   }
-  const { output } = await runConnectionTest(parsed.options);
+  let output;
+  try {
+    ({ output } = await runConnectionTest(parsed.options, { sshAuth: sshAuth() }));
+  } catch (err) {
+    if (err instanceof SshTunnelError) {
+      process.stderr.write(`verify: cannot reach the server's metrics: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
   process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
   // The one-sentence diagnosis, wrapped to the progress lines' width.
   const lines = wrap(`verify: ${output.verdict.toUpperCase()} — ${output.diagnosis}`, PROGRESS_WIDTH, "  ");
   process.stderr.write(`${lines.join("\n")}\n${output.reportDir ? `verify: report in ${output.reportDir}\n` : ""}`);
   return output.verdict === "fail" ? 1 : 0;
+}
+
+/**
+ * The tunnel's login: the key from the environment (taken out of it, so no program verify starts
+ * inherits it), else the ssh-agent.
+ */
+function sshAuth(): SshAuth {
+  const privateKey = process.env[SSH_KEY_ENV];
+  delete process.env[SSH_KEY_ENV];
+  const agent = process.env.SSH_AUTH_SOCK;
+  return privateKey ? { privateKey } : agent ? { agent } : {};
 }
 
 function isEntryPoint(): boolean {

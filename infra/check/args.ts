@@ -42,3 +42,17 @@ export function connectionTestArgs(
   }
   return verifyArgs;
 }
+
+/** Where the connection test reaches a VM's metrics: ssh to the host, which must present `hostKey`. */
+export interface MetricsTunnel {
+  user: string;
+  host: string;
+  port: number;
+  /** "ssh-ed25519 AAAA...": the host key every remote step pins too. */
+  hostKey: string;
+}
+
+/** verify's flags for the tunnel: `--metrics-url` is then the URL on the host (loopback by default). */
+export function metricsTunnelArgs(t: MetricsTunnel): string[] {
+  return ["--metrics-ssh", `${t.user}@${t.host}:${t.port}`, "--metrics-ssh-host-key", t.hostKey];
+}

@@ -47,14 +47,15 @@ export const STACK_LABEL = "c1m-lab.stack";
 
 /**
  * Client image, networks, containers, NAT pool rules and the connection test's flags. `natDestinations`:
- * where lab traffic goes (the veth subnet in netns, each lab address /32 on a VM).
+ * where lab traffic goes (the veth subnet in netns, each lab address /32 on a VM); `metricsUrl`:
+ * the server's metrics as the test reads them (default: the primary address).
  */
 export function clientSteps(
   config: LabConfig,
   plan: CapacityPlan,
   stack: string,
   paths: LabPaths,
-  options: { natDestinations: string[] },
+  options: { natDestinations: string[]; metricsUrl?: string },
 ): ClientSteps {
   const { server, clients } = config;
   const labels = { [STACK_LABEL]: stack, "c1m-lab.managed": "true" };
@@ -116,7 +117,8 @@ export function clientSteps(
         )
       : [];
 
-  const metricsUrl = `http://${primary}:${server.metricsPort}`;
+  // On a VM: the URL on the server host, which the test reaches through ssh (see vm/steps.ts).
+  const metricsUrl = options.metricsUrl ?? `http://${primary}:${server.metricsPort}`;
   const verifyArgs = connectionTestArgs(config, stack, paths, { metricsUrl, clientsLabel: `${STACK_LABEL}=${stack}` });
 
   return {

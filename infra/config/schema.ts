@@ -84,6 +84,13 @@ const netnsServer = z
   .strict();
 
 /**
+ * Where the server's /stats, /metrics and /healthz listen on a VM (no authentication): loopback
+ * by default, read by the connection test through an ssh tunnel. Another address (0.0.0.0, or
+ * one of the server's) is allowed, with a warning (configWarnings).
+ */
+const metricsAddress = ipv4.default("127.0.0.1");
+
+/**
  * How ssh authenticates to a VM or host: false = the `c1m-lab:sshPrivateKey` secret; true = the
  * ssh-agent at SSH_AUTH_SOCK (the key stays in the agent and the stack holds no secret). The
  * socket path is never stored: the command provider and ssh find it in their environment.
@@ -119,6 +126,7 @@ const multipassServer = z
     sshAgent,
     interface: ifName.default("ens3"),
     ...serverCommon,
+    metricsAddress,
   })
   .strict();
 
@@ -163,7 +171,13 @@ const sshServer = z
     /** The host's public key ("ssh-ed25519 AAAA..."): ssh (the wait step and every remote step) talks to no other machine. */
     hostKey,
     interface: ifName,
+    /**
+     * The clients also connect to primaryAddress, the host's own (perhaps public) address, and the
+     * server listens there. Off by default: the server listens on the lab's secondary addresses only.
+     */
+    targetPrimary: z.boolean().default(false),
     ...serverCommon,
+    metricsAddress,
   })
   .strict();
 
@@ -200,6 +214,7 @@ const qemuServer = z
     interface: ifName.default("eth0"),
     ...serverCommon,
     primaryAddress: cidr.default("10.202.0.2/24"),
+    metricsAddress,
   })
   .strict();
 
@@ -406,6 +421,24 @@ export const labConfigSchema = z
       }
     }
     if (c.server.provider !== "netns") {
+      const ma = c.server.metricsAddress;
+      if (!isLoopback(ma) && ma !== "0.0.0.0" && !all.some((a) => addressOf(a) === ma)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["server", "metricsAddress"],
+          message: `metricsAddress ${ma} is not an address of the server host: use 127.0.0.1 (the default; the test reads the metrics through ssh), 0.0.0.0, primaryAddress or one of secondaryAddresses`,
+        });
+      }
+    }
+    if (c.server.provider === "ssh" && !c.server.targetPrimary && all.length < 2) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["server", "secondaryAddresses"],
+        message:
+          "secondaryAddresses lists no address: on an ssh host the server listens on the lab's own secondary addresses only; add free addresses there, or set server.targetPrimary: true to test against the host's own primaryAddress",
+      });
+    }
+    if (c.server.provider !== "netns") {
       // On a VM the server's unit runs as an unprivileged user (infra/server/vm/scripts/unit.ts).
       for (const key of ["port", "metricsPort"] as const) {
         if (c.server[key] < 1024) {
@@ -468,8 +501,24 @@ export const labConfigSchema = z
         }
       }
     }
-    return { ...c, server: { ...c.server, addresses: all } };
+    // The addresses the clients connect to and the server listens on: on an adopted ssh host the
+    // host's own primary only when targetPrimary says so.
+    const targets = c.server.provider === "ssh" && !c.server.targetPrimary ? all.slice(1) : all;
+    return { ...c, server: { ...c.server, addresses: targets } };
   });
+
+const isLoopback = (ip: string) => ip.startsWith("127.");
+
+/** What is valid but worth a word before `up` (printed as warnings): a metrics endpoint off loopback. */
+export function configWarnings(config: LabConfig): string[] {
+  const server = config.server;
+  if (server.provider === "netns" || isLoopback(server.metricsAddress)) return [];
+  return [
+    `server.metricsAddress is ${server.metricsAddress}, not loopback: the server's /stats, /metrics and /healthz (no authentication) ` +
+      `are reachable from every network that reaches ${server.metricsAddress === "0.0.0.0" ? "any address of the host" : server.metricsAddress}; ` +
+      `the connection test reads them through ssh either way, so 127.0.0.1 (the default) is enough for the lab`,
+  ];
+}
 
 /** Where a config value came from: a key, or an entry of a list (with its value as written). */
 interface Origin {

@@ -3,9 +3,14 @@ import type { CapacityPlan } from "../../shared/plan.js";
 import type { LabConfig } from "../config/schema.js";
 import { addressOf } from "../plan/net.js";
 
-/** The connection server's command-line flags: every lab address, the plan's workers, metrics on the primary. */
+/**
+ * The connection server's command-line flags: the plan's server addresses (the ones the clients
+ * target, nothing else), the plan's workers, metrics on the namespace's primary address or on a
+ * VM's server.metricsAddress (loopback unless configured).
+ */
 export function connectionServerArgs(config: LabConfig, plan: CapacityPlan): string[] {
   const { server } = config;
+  const metricsAddress = server.provider === "netns" ? addressOf(server.primaryAddress) : server.metricsAddress;
   return [
     "--port",
     String(server.port),
@@ -16,7 +21,7 @@ export function connectionServerArgs(config: LabConfig, plan: CapacityPlan): str
     "--metrics-port",
     String(server.metricsPort),
     "--metrics-address",
-    addressOf(server.primaryAddress),
+    metricsAddress,
     "--backlog",
     "4096",
     "--expect-connections",

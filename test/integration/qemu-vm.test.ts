@@ -7,11 +7,16 @@
 // connections over 3 server IPs). Two stacks:
 //   - `ssh` adopting a VM the test booted itself: after destroy the VM runs on, as it was before;
 //   - `qemu`: the provider boots the VM; destroy leaves nothing of the lab on this machine.
+// Both pin the VM's host key (the one its disk step made and put in the seed): every ssh hop, the
+// connection test's tunnel to the metrics included, and a wrong key is refused. On both the server
+// listens on the lab's addresses only (never the adopted host's own primary, never 0.0.0.0) and its
+// metrics on the VM's loopback, as `ss -ltn` in the VM shows.
 // Traffic: only to the VMs' addresses on the test's own bridges, and to the test's containers.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +27,9 @@ import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
 import { runProgram, type ProgramRun } from "../support/mockProgram.js";
 import { freeSubnet, keyPair, requireVmTools, TestVm } from "../support/qemuVm.js";
 import { RealEngine, run } from "../support/realEngine.js";
+import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
+import { hostKeyFrom } from "../../infra/server/vm/scripts/hostKey.js";
+import { openSshTunnel, SshTunnelError } from "../../workload/verify/sshTunnel.js";
 import {
   qemuDiskCreateScript,
   qemuDiskDeleteScript,
@@ -69,11 +77,68 @@ function assertNoClientResidue(stack: string, conntrackMax: string) {
   assert.equal(existsSync(`/run/c1m-lab/${stack}`), false, "state removed");
 }
 
-function assertPass(r: ProgramRun, subnet: string) {
+/** Each of the three server addresses `subnet.<last>` holds one container's 850. */
+function assertPass(r: ProgramRun, subnet: string, last: number[]) {
   assert.equal(r.error, undefined, String((r.error as Error | undefined)?.message ?? r.error));
   assert.equal(r.outputs.verdict, "pass", String(r.outputs.diagnosis));
   assert.equal(r.outputs.total, 2550);
-  assert.deepEqual(r.outputs.perServerIp, { [`${subnet}.2`]: 850, [`${subnet}.3`]: 850, [`${subnet}.4`]: 850 });
+  assert.deepEqual(r.outputs.perServerIp, Object.fromEntries(last.map((n) => [`${subnet}.${n}`, 850])));
+}
+
+/** What listens on the server's ports in the VM (`ss -ltn`): "address:port", sorted. */
+async function serverListeners(vm: TestVm): Promise<string[]> {
+  const r = await vm.ssh("ss -ltnH");
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/)[3] ?? "")
+    .filter((a) => /:(9000|9100)$/.test(a))
+    .sort();
+}
+
+/** A TCP connect from this machine: "open", or why not ("ECONNREFUSED" = nothing listens there). */
+function probe(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port, timeout: 5000 });
+    s.on("connect", () => (s.destroy(), resolve("open")));
+    s.on("timeout", () => (s.destroy(), resolve("timeout")));
+    s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
+  });
+}
+
+/** Another valid ed25519 key: what a different machine at the VM's address would present. */
+function otherKey(dir: string): string {
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", `${dir}/other_host_key`]);
+  return readFileSync(`${dir}/other_host_key.pub`, "utf8").split(" ").slice(0, 2).join(" ");
+}
+
+/** (b) Every ssh client of the lab refuses the VM when the pinned key is another: the wait step at once, the test's tunnel too. */
+async function assertWrongKeyRefused(vm: TestVm, keyPath: string, wrong: string): Promise<void> {
+  const started = Date.now();
+  const wait = await run([
+    "/bin/bash",
+    "-c",
+    waitForSshScript({ host: vm.address, port: 22, user: "c1m", timeoutSeconds: 120, keyPath, hostKey: wrong }),
+  ]);
+  assert.notEqual(wait.code, 0);
+  assert.match(
+    wait.stderr,
+    new RegExp(
+      `c1m-lab: ssh c1m@${vm.address.replace(/\./g, "\\.")}:22 does not present the pinned host key ${wrong.replace(/[+/.]/g, "\\$&")}: refused, not retried .*Host key verification failed`,
+    ),
+  );
+  assert.ok(Date.now() - started < 30_000, `refused at once, not retried for 120 s (${Date.now() - started} ms)`);
+  await assert.rejects(
+    openSshTunnel(
+      { user: "c1m", host: vm.address, port: 22, hostKey: wrong },
+      { host: "127.0.0.1", port: 9100 },
+      {
+        privateKey: readFileSync(keyPath, "utf8"),
+      },
+    ),
+    (e: Error) =>
+      e instanceof SshTunnelError && / presented host key SHA256:\S+, not the pinned SHA256:\S+: refused$/.test(e.message),
+  );
 }
 
 describe("qemu host checks: a clear error before anything is created", () => {
@@ -213,10 +278,23 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       };
       const before = await snapshot();
       assert.match(before, new RegExp(`eth0 +UP +${subnet}\\.2/24 `));
-      // server.hostKey: the VM's own key, read over the test's channel (the VM's console stands for it).
-      const pub = await vm.ssh("cat /etc/ssh/ssh_host_ed25519_key.pub");
+      // server.hostKey: the VM's own key. (a) It is the one the disk step made and seeded: the VM holds it.
+      // (cloud-init writes the seeded public half 0600: root reads it.)
+      const pub = await vm.ssh("sudo cat /etc/ssh/ssh_host_ed25519_key.pub");
       assert.equal(pub.code, 0, pub.stderr);
       const hostKey = pub.stdout.trim().split(" ").slice(0, 2).join(" ");
+      assert.equal(hostKey, vm.hostKey, "the VM presents the host key its seed gave it");
+      assert.equal(
+        execFileSync("ssh-keyscan", ["-t", "ed25519", vm.address], {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"],
+        }).trim(),
+        `${vm.address} ${vm.hostKey}`,
+        "and offers it to anyone who asks (ssh-keyscan)",
+      );
+
+      // (b) With another key pinned, the lab's ssh clients do not get in (the provider's own check: test/engine/host-key).
+      await assertWrongKeyRefused(vm, key.path, otherKey(tmp));
 
       const r = await up(
         stack,
@@ -228,20 +306,31 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
             hostKey,
             interface: "eth0",
             primaryAddress: `${subnet}.2/24`,
-            secondaryAddresses: [`${subnet}.3/24`, `${subnet}.4/24`],
+            // The host's own .2 is no target (targetPrimary off): the lab's three addresses are.
+            secondaryAddresses: [`${subnet}.3/24`, `${subnet}.4/24`, `${subnet}.5/24`],
           },
           clients: clients(`172.29.${200 + (id % 50)}.0/24`),
           test: TEST,
         },
         engine,
       );
-      assertPass(r, subnet);
+      assertPass(r, subnet, [3, 4, 5]);
+      // (c) The server listens on the lab's addresses only, its metrics on loopback (read through ssh by the test above).
+      assert.deepEqual(
+        await serverListeners(vm),
+        [`${subnet}.3:9000`, `${subnet}.4:9000`, `${subnet}.5:9000`, "127.0.0.1:9100"].sort(),
+      );
+      assert.deepEqual(
+        await Promise.all([probe(`${subnet}.2`, 9000), probe(`${subnet}.2`, 9100), probe(`${subnet}.3`, 9100)]),
+        ["ECONNREFUSED", "ECONNREFUSED", "ECONNREFUSED"],
+        "from here: nothing on the host's own address, no metrics on any network address",
+      );
       const inVm = await vm.ssh(
         "ip -br -4 addr show dev eth0; systemctl is-active c1m-lab-server; " +
           "systemctl show -p DynamicUser -p NoNewPrivileges -p ProtectSystem -p ProtectHome -p PrivateTmp -p LimitNOFILE c1m-lab-server; " +
           'p=$(systemctl show -p MainPID --value c1m-lab-server); echo "uid $(stat -c %u /proc/$p)"; grep "^Max open files" /proc/$p/limits',
       );
-      assert.match(inVm.stdout, new RegExp(`${subnet}\\.2/24 ${subnet}\\.3/24 ${subnet}\\.4/24`));
+      assert.match(inVm.stdout, new RegExp(`${subnet}\\.2/24 ${subnet}\\.3/24 ${subnet}\\.4/24 ${subnet}\\.5/24`));
       assert.match(inVm.stdout, /^active$/m);
       // The server ran the whole test hardened, as a dynamic (unprivileged) user, with the unit's fd limit.
       for (const line of [
@@ -317,14 +406,50 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
         },
         engine,
       );
-      assertPass(r, subnet);
+      assertPass(r, subnet, [2, 3, 4]);
       log(`connection test:\n${engine.output("connection-test-verify").stderr.trim()}`);
+      assert.match(
+        engine.output("connection-test-verify").stderr,
+        new RegExp(`^verify: metrics http://127\\.0\\.0\\.1:9100 on c1m@${subnet.replace(/\./g, "\\.")}\\.2 through ssh `, "m"),
+        "the test read the metrics through its ssh tunnel",
+      );
       log(`VM step: ${engine.output("server-host-vm").stdout.trim()}`);
       const vmStep = engine.log.find((l) => l.includes("server-host-vm"));
       log(`boot: ${engine.log.filter((l) => /server-host-(network|disk|vm|ssh-wait) /.test(l)).join(", ")}`);
       assert.ok(vmStep, "the VM step ran");
 
       const vm = new TestVm(TestVm.config(image, subnet, { bridge, tap }), key, root, stack);
+      // (a) The key the disk step made (and printed: its public half only) is the one the VM presents.
+      vm.hostKey = hostKeyFrom(engine.output("server-host-disk").stdout, "server-host-disk");
+      assert.equal(
+        execFileSync("ssh-keyscan", ["-t", "ed25519", vm.address], {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"],
+        }).trim(),
+        `${vm.address} ${vm.hostKey}`,
+      );
+      const priv = readFileSync(`${dir}/ssh_host_ed25519_key`, "utf8");
+      assert.equal(statSync(`${dir}/ssh_host_ed25519_key`).mode & 0o777, 0o600);
+      const privBody = priv.split("\n").filter((l) => l && !l.startsWith("-----"));
+      for (const m of engine.made) {
+        const printed = (() => {
+          try {
+            const o = engine.output(m.name);
+            return o.stdout + o.stderr;
+          } catch {
+            return "";
+          }
+        })();
+        assert.ok(!privBody.some((l) => printed.includes(l)), `${m.name} printed none of the private host key`);
+      }
+      // (b) Pinned to another key, nothing of the lab gets in.
+      await assertWrongKeyRefused(vm, key.path, otherKey(tmp));
+      // (c) The server on the lab's addresses, its metrics on the VM's loopback only.
+      assert.deepEqual(
+        await serverListeners(vm),
+        [`${subnet}.2:9000`, `${subnet}.3:9000`, `${subnet}.4:9000`, "127.0.0.1:9100"].sort(),
+      );
+      assert.equal(await probe(`${subnet}.2`, 9100), "ECONNREFUSED", "no metrics on the lab network");
       const inVm = await vm.ssh(
         "ip -br -4 addr show dev eth0; networkctl status eth0 --no-pager; sudo cat /run/systemd/network/10-netplan-eth0.network; " +
           "systemctl is-active c1m-lab-server; systemctl show -p LimitNOFILE c1m-lab-server; cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/tcp_max_syn_backlog; cat /etc/sysctl.d/60-c1m-lab.conf; " +

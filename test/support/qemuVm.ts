@@ -2,7 +2,7 @@
 // image `npm run vm:image` built for this machine, a key pair, a free lab subnet, and a VM booted
 // with the qemu provider's own scripts (for the tests that adopt it over ssh).
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { imageCacheRoot, localRecipe } from "../../infra/server/vm/qemu/buildImage.js";
 import { imageFiles, type ImageFiles } from "../../infra/server/vm/qemu/image.js";
 import { parseLabConfig } from "../../infra/config/schema.js";
@@ -17,6 +17,7 @@ import {
 } from "../../infra/server/vm/qemu/scripts.js";
 import { qemuSteps, type QemuServerConfig, type QemuSteps } from "../../infra/server/vm/qemu/steps.js";
 import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
+import { hostKeyFrom } from "../../infra/server/vm/scripts/hostKey.js";
 import { run, sshOptions, type Ran } from "./realEngine.js";
 
 const has = (c: string) => {
@@ -77,6 +78,8 @@ export class TestVm {
   readonly steps: QemuSteps;
   readonly address: string;
   bootSeconds = 0;
+  /** The host key the disk step made for the VM (its public half, as the step printed it); ssh pins it. */
+  hostKey = "";
 
   constructor(
     readonly server: QemuServerConfig,
@@ -108,19 +111,40 @@ export class TestVm {
 
   async boot(): Promise<void> {
     const started = Date.now();
+    const wait = () =>
+      waitForSshScript({
+        host: this.address,
+        port: 22,
+        user: this.server.user,
+        timeoutSeconds: 400,
+        keyPath: this.key.path,
+        hostKey: this.hostKey,
+      });
     for (const [what, text] of [
-      ["network", qemuNetworkCreateScript(this.steps.network)],
-      ["disk", qemuDiskCreateScript(this.steps.disk)],
-      ["start", qemuStartScript(this.steps.vm)],
-      [
-        "ssh",
-        waitForSshScript({ host: this.address, port: 22, user: this.server.user, timeoutSeconds: 400, keyPath: this.key.path }),
-      ],
+      ["network", () => qemuNetworkCreateScript(this.steps.network)],
+      ["disk", () => qemuDiskCreateScript(this.steps.disk)],
+      ["start", () => qemuStartScript(this.steps.vm)],
+      ["ssh", wait],
     ] as const) {
-      const r = await bash(text, 600_000);
+      const r = await bash(text(), 600_000);
       if (r.code !== 0) throw new Error(`test VM ${what} failed (exit ${r.code}): ${r.stderr}\n${r.stdout}`);
+      if (what === "disk") this.hostKey = hostKeyFrom(r.stdout, "the test VM's disk step");
     }
     this.bootSeconds = (Date.now() - started) / 1000;
+  }
+
+  /** ssh options that let in only a host presenting the disk step's key. */
+  private pinned(): string[] {
+    // Beside the test's key, not in the lab's directory (its delete removes that directory when empty).
+    const knownHosts = `${this.key.path}.known_hosts-${this.address}`;
+    writeFileSync(knownHosts, `${this.address} ${this.hostKey}\n`);
+    return sshOptions(this.key.path).map((o) =>
+      o === "StrictHostKeyChecking=no"
+        ? "StrictHostKeyChecking=yes"
+        : o === "UserKnownHostsFile=/dev/null"
+          ? `UserKnownHostsFile=${knownHosts}`
+          : o,
+    );
   }
 
   /** The instance token the running VM's start left (infra/instance.ts); "" when it is not running. */
@@ -128,9 +152,10 @@ export class TestVm {
     return (await bash(qemuInstanceScript(this.steps.vm))).stdout.trim();
   }
 
-  /** Runs a command line on the VM as the lab user (sudo for root). */
+  /** Runs a command line on the VM as the lab user (sudo for root); a VM booted here must present its pinned key. */
   ssh(command: string): Promise<Ran> {
-    return run(["ssh", ...sshOptions(this.key.path), `${this.server.user}@${this.address}`, command], { timeoutMs: 120_000 });
+    const opts = this.hostKey ? this.pinned() : sshOptions(this.key.path);
+    return run(["ssh", ...opts, `${this.server.user}@${this.address}`, command], { timeoutMs: 120_000 });
   }
 
   /** Stops the VM and removes overlay, seed, tap, bridge and rules; returns the failures. */

@@ -3,8 +3,8 @@
 // (runProgram), and every resource it registers is made for real, in the order the SDK registers
 // them (a resource waits for what it depends on, as under the engine): local.Command's `create`
 // with `bash -c` (its interpreter) and its environment; remote.Command's `create` over ssh with
-// the resource's own connection (ssh hands the string to the login shell, as the provider's
-// session does); CopyToRemote with scp; the Docker image, network and containers with the docker
+// the resource's own connection, its hostKey pinned as the provider pins it (ssh hands the string
+// to the login shell, as the provider's session does); CopyToRemote with scp; the Docker image, network and containers with the docker
 // CLI. `destroy` runs the deletes in reverse order of creation (local deletes see
 // PULUMI_COMMAND_STDOUT, as the provider sets it). What runs is exactly the registered scripts.
 import { spawn } from "node:child_process";
@@ -92,6 +92,8 @@ interface Connection {
   port: number;
   user: string;
   privateKey: string;
+  /** "TYPE BASE64": the only key the host may present (the provider's ssh.FixedHostKey). */
+  hostKey?: string;
   dialErrorLimit?: number;
 }
 
@@ -118,9 +120,20 @@ export class RealEngine {
   }
 
   private sshArgs(c: Connection): string[] {
-    const key = join(this.tmp, `key-${this.keys++}`);
+    const n = this.keys++;
+    const key = join(this.tmp, `key-${n}`);
     writeFileSync(key, c.privateKey.endsWith("\n") ? c.privateKey : `${c.privateKey}\n`, { mode: 0o600 });
-    return sshOptions(key);
+    if (c.hostKey === undefined) return sshOptions(key);
+    const knownHosts = join(this.tmp, `known_hosts-${n}`);
+    writeFileSync(knownHosts, `${c.port === 22 ? c.host : `[${c.host}]:${c.port}`} ${c.hostKey}\n`);
+    const pinned = sshOptions(key).map((o) =>
+      o === "StrictHostKeyChecking=no"
+        ? "StrictHostKeyChecking=yes"
+        : o === "UserKnownHostsFile=/dev/null"
+          ? `UserKnownHostsFile=${knownHosts}`
+          : o,
+    );
+    return [...pinned, "-o", `HostKeyAlgorithms=${c.hostKey.split(" ")[0]}`];
   }
 
   /** Like the provider, a connection that cannot be made is retried (dialErrorLimit); a command that fails is not. */

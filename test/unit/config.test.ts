@@ -1,7 +1,7 @@
 // Stack config: defaults, derived addresses, and errors that name the key, the value and what is valid.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, parseLabConfig } from "../../infra/config/schema.js";
+import { ConfigError, configWarnings, parseLabConfig } from "../../infra/config/schema.js";
 
 test("an empty config gives the working local default", () => {
   const c = parseLabConfig({});
@@ -38,12 +38,47 @@ const SSH = {
   hostKey: HOST_KEY,
   interface: "eth0",
   primaryAddress: "10.0.0.5/24",
+  secondaryAddresses: ["10.0.0.6/24"],
 };
 
 test("an ssh host: its host key is kept as given", () => {
   const c = parseLabConfig({ server: SSH });
   assert.ok(c.server.provider === "ssh");
   assert.equal(c.server.hostKey, HOST_KEY);
+});
+
+test("an ssh host: the lab's secondary addresses are the targets, the host's own primary only with targetPrimary; metrics on loopback", () => {
+  const c = parseLabConfig({ server: { ...SSH, secondaryAddresses: ["10.0.0.6/24", "10.0.0.7/24"] } });
+  assert.ok(c.server.provider === "ssh");
+  assert.equal(c.server.targetPrimary, false);
+  assert.deepEqual(c.server.addresses, ["10.0.0.6/24", "10.0.0.7/24"]);
+  assert.equal(c.server.metricsAddress, "127.0.0.1");
+  const withPrimary = parseLabConfig({ server: { ...SSH, targetPrimary: true } });
+  assert.deepEqual(withPrimary.server.addresses, ["10.0.0.5/24", "10.0.0.6/24"]);
+  const alone = parseLabConfig({ server: { ...SSH, secondaryAddresses: [], targetPrimary: true } });
+  assert.deepEqual(alone.server.addresses, ["10.0.0.5/24"]);
+});
+
+test("lab-made VMs: every lab address is a target (the primary too); metrics on loopback unless configured", () => {
+  const qemu = parseLabConfig({ server: { provider: "qemu", image: "/x.qcow2", secondaryAddresses: { count: 1 } } });
+  assert.deepEqual(qemu.server.addresses, ["10.202.0.2/24", "10.202.0.3/24"]);
+  assert.ok(qemu.server.provider === "qemu");
+  assert.equal(qemu.server.metricsAddress, "127.0.0.1");
+  const mp = parseLabConfig({ server: { provider: "multipass", primaryAddress: "10.9.0.2/24", metricsAddress: "10.9.0.2" } });
+  assert.ok(mp.server.provider === "multipass");
+  assert.equal(mp.server.metricsAddress, "10.9.0.2");
+});
+
+test("configWarnings: a metrics address off loopback is named, with what it exposes; loopback and netns say nothing", () => {
+  assert.deepEqual(configWarnings(parseLabConfig({ server: SSH })), []);
+  assert.deepEqual(configWarnings(parseLabConfig({ server: { ...SSH, metricsAddress: "127.0.0.2" } })), []);
+  assert.deepEqual(configWarnings(parseLabConfig({})), []);
+  assert.deepEqual(configWarnings(parseLabConfig({ server: { ...SSH, metricsAddress: "0.0.0.0" } })), [
+    "server.metricsAddress is 0.0.0.0, not loopback: the server's /stats, /metrics and /healthz (no authentication) are reachable from every network that reaches any address of the host; the connection test reads them through ssh either way, so 127.0.0.1 (the default) is enough for the lab",
+  ]);
+  assert.deepEqual(configWarnings(parseLabConfig({ server: { ...SSH, metricsAddress: "10.0.0.5" } })), [
+    "server.metricsAddress is 10.0.0.5, not loopback: the server's /stats, /metrics and /healthz (no authentication) are reachable from every network that reaches 10.0.0.5; the connection test reads them through ssh either way, so 127.0.0.1 (the default) is enough for the lab",
+  ]);
 });
 
 const bad: [string, Record<string, unknown>, string][] = [
@@ -140,6 +175,21 @@ const bad: [string, Record<string, unknown>, string][] = [
     "a privileged port on a VM (its server runs unprivileged)",
     { server: { ...SSH, port: 80 } },
     "Invalid c1m-lab config:\n✖ port 80 is below 1024: on a ssh host the server runs as an unprivileged user, which cannot bind it; use 1024-65535\n  → at server.port",
+  ],
+  [
+    "an ssh host with no secondary address and targetPrimary off",
+    { server: { ...SSH, secondaryAddresses: [] } },
+    "Invalid c1m-lab config:\n✖ secondaryAddresses lists no address: on an ssh host the server listens on the lab's own secondary addresses only; add free addresses there, or set server.targetPrimary: true to test against the host's own primaryAddress\n  → at server.secondaryAddresses",
+  ],
+  [
+    "a metrics address that is not the server host's",
+    { server: { ...SSH, metricsAddress: "10.0.0.9" } },
+    "Invalid c1m-lab config:\n✖ metricsAddress 10.0.0.9 is not an address of the server host: use 127.0.0.1 (the default; the test reads the metrics through ssh), 0.0.0.0, primaryAddress or one of secondaryAddresses\n  → at server.metricsAddress",
+  ],
+  [
+    "a metrics address on the namespace provider (its metrics are on the primary)",
+    { server: { provider: "netns", metricsAddress: "127.0.0.1" } },
+    'Invalid c1m-lab config:\n✖ Unrecognized key: "metricsAddress"\n  → at server',
   ],
   [
     "a bad NAT port range",

@@ -50,7 +50,11 @@ after(() => {
   rmSync(home, { recursive: true, force: true });
 });
 
-function run(server: Record<string, unknown> = {}, withKey = true): Promise<ProgramRun> {
+/** The VM's public host key, as the disk step prints it (the mocks' stand-in for ssh-keygen's). */
+const VM_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc";
+const DISK_STDOUT = `c1m-lab: overlay x on y (qcow2), seed z\nc1m-lab: ssh host key ${VM_HOST_KEY}\n`;
+
+function run(server: Record<string, unknown> = {}, withKey = true, disk: string = DISK_STDOUT): Promise<ProgramRun> {
   const config = pulumiConfigJson(root, "qemu", { shipped: true });
   config["c1m-lab:server"] = JSON.stringify({
     ...(readStackConfig(root, "qemu", { shipped: true }).server as object),
@@ -60,7 +64,14 @@ function run(server: Record<string, unknown> = {}, withKey = true): Promise<Prog
   return runProgram(config, {
     stack: "qemu",
     secretKeys: ["c1m-lab:sshPrivateKey"],
-    stdout: (name) => (name.endsWith("-probe") ? PROBE : name.endsWith("-staging") ? "/home/c1m/.c1m-lab/qemu" : undefined),
+    stdout: (name) =>
+      name.endsWith("-probe")
+        ? PROBE
+        : name.endsWith("-staging")
+          ? "/home/c1m/.c1m-lab/qemu"
+          : name === "server-host-disk"
+            ? disk
+            : undefined,
   });
 }
 
@@ -160,7 +171,7 @@ describe("stack qemu", () => {
     }
   });
 
-  test("disk: overlay on the resolved base (never written), the NoCloud seed (cidata) with the user's key and the primary address", () => {
+  test("disk: overlay on the resolved base (never written), the NoCloud seed (cidata) with the user's key, the VM's new host key and the primary address", () => {
     const create = script("server-host-disk", "create");
     const lines = create.split("\n");
     const cache = `${home}/.cache/c1m-lab/vm-image/current`;
@@ -172,11 +183,24 @@ describe("stack qemu", () => {
       'timeout 60 qemu-img create -q -f qcow2 -F "$fmt" -b "$base" "$overlay"',
       'timeout 60 genisoimage -quiet -output "$seed.tmp" -volid cidata -joliet -rock "$dir/seed/user-data" "$dir/seed/meta-data" "$dir/seed/network-config"',
       `printf '%s\\n' '#cloud-config' users: '  - name: c1m' '    groups:' '      - sudo' '    sudo: ALL=(ALL) NOPASSWD:ALL' '    shell: /bin/bash' '    lock_passwd: true' '    ssh_authorized_keys:' '      - ${PUBLIC_KEY}' > "$dir/seed/"user-data`,
+      // The host key: made here, beside the overlay, into the seed's user-data; only its public half printed.
+      `hostkey=${dir}/ssh_host_ed25519_key`,
+      'rm -f -- "$hostkey" "$hostkey.pub"',
+      '(umask 077; timeout 60 ssh-keygen -q -t ed25519 -N "" -C "" -f "$hostkey" </dev/null)',
+      'pub=$(cut -d " " -f 1,2 < "$hostkey.pub")',
+      "  printf '%s\\n' 'ssh_deletekeys: true' 'ssh_keys:' '  ed25519_private: |'",
+      "  sed 's/^/    /' \"$hostkey\"",
+      "  printf '  ed25519_public: %s\\n' \"$pub\"",
+      '} >> "$dir/seed/user-data"',
+      `printf '%s%s\\n' 'c1m-lab: ssh host key ' "$pub"`,
       `printf '%s\\n' 'instance-id: c1m-qemu-1ef61b' 'local-hostname: c1m-qemu' > "$dir/seed/"meta-data`,
       `printf '%s\\n' 'version: 2' ethernets: '  eth0:' '    match:' '      macaddress: 52:54:00:1e:f6:1b' '    set-name: eth0' '    addresses:' '      - 10.202.0.2/24' > "$dir/seed/"network-config`,
     ]) {
       assert.ok(lines.includes(line), line);
     }
+    // The key goes into the user-data after it is written, before the seed ISO is made of it.
+    assert.ok(lines.indexOf('} >> "$dir/seed/user-data"') > lines.findIndex((l) => l.endsWith('> "$dir/seed/"user-data')));
+    assert.ok(lines.indexOf('} >> "$dir/seed/user-data"') < lines.findIndex((l) => l.startsWith("timeout 60 genisoimage")));
     assert.ok(!create.includes("curl"), "a local image is not downloaded");
     assert.equal(
       script("server-host-disk", "delete"),
@@ -185,7 +209,7 @@ describe("stack qemu", () => {
         "set -euo pipefail",
         `trap 'echo "c1m-lab: qemu disk delete failed at line $LINENO" >&2' ERR`,
         `dir=${dir}`,
-        'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp" "$dir/qemu.log" "$dir/console.log" "$dir/kvm-probe.log" "$dir/qemu.pid"',
+        'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp" "$dir/ssh_host_ed25519_key" "$dir/ssh_host_ed25519_key.pub" "$dir/qemu.log" "$dir/console.log" "$dir/kvm-probe.log" "$dir/qemu.pid"',
         'rmdir -- "$dir" 2>/dev/null || true',
         'rmdir -- "$(dirname -- "$dir")" 2>/dev/null || true',
         'echo "c1m-lab: removed the overlay and seed in $dir"',
@@ -233,18 +257,26 @@ describe("stack qemu", () => {
     assert.ok(del.includes('  kill -TERM "$p" 2>/dev/null || true'));
   });
 
-  test("the VM steps: ssh to 10.202.0.2 as c1m with the secret key; the drop-in adds only the secondaries", async () => {
+  test("the VM steps: ssh to 10.202.0.2 as c1m with the secret key, pinned to the disk step's host key; the drop-in adds only the secondaries", async () => {
     const wait = r.byName("server-host-ssh-wait");
     assert.ok(isSecretValue(wait.inputs.environment));
     assert.match(String(wait.inputs.create), /^host=10\.202\.0\.2$/m);
     assert.match(String(wait.inputs.create), /^user=c1m$/m);
-    // The connection is secret by @pulumi/command's own doing; what it holds is ours.
-    const connection = r.byName("secondary-ips-probe").inputs.connection;
-    const conn = (isSecretValue(connection) ? connection.value : connection) as Record<string, unknown>;
-    assert.deepEqual(
-      { host: conn.host, user: conn.user, port: conn.port, privateKey: conn.privateKey },
-      { host: "10.202.0.2", user: "c1m", port: 22, privateKey: PRIVATE_KEY },
+    assert.match(String(wait.inputs.create), new RegExp(`^hostkey='${VM_HOST_KEY}'$`, "m"));
+    assert.match(
+      String(wait.inputs.create),
+      /^opts\+=\(-o StrictHostKeyChecking=yes -o UserKnownHostsFile="\$tmpd\/known_hosts"\)$/m,
     );
+    // Every remote step pins it (the connection is secret by @pulumi/command's own doing; what it holds is ours).
+    for (const x of r.resources.filter((y) => y.type.startsWith("command:remote:"))) {
+      const connection = x.inputs.connection;
+      const conn = (isSecretValue(connection) ? connection.value : connection) as Record<string, unknown>;
+      assert.deepEqual(
+        { host: conn.host, user: conn.user, port: conn.port, privateKey: conn.privateKey, hostKey: conn.hostKey },
+        { host: "10.202.0.2", user: "c1m", port: 22, privateKey: PRIVATE_KEY, hostKey: VM_HOST_KEY },
+        x.name,
+      );
+    }
     const text = String(r.byName("secondary-ips-drop-in").inputs.stdin);
     assert.deepEqual(parse(text), {
       network: { version: 2, ethernets: { eth0: { addresses: ["10.202.0.3/24", "10.202.0.4/24"] } } },
@@ -254,12 +286,42 @@ describe("stack qemu", () => {
       /^addresses=\(10\.202\.0\.3\/24 10\.202\.0\.4\/24\)$/m,
     );
     assert.match(script("clients-nat-pool", "create"), /-d 10\.202\.0\.4\/32 -p tcp .* -j MASQUERADE --to-ports 40000-40999/);
-    assert.equal(r.outputs.metricsUrl, "http://10.202.0.2:9100");
+    assert.equal(r.outputs.metricsUrl, "http://127.0.0.1:9100", "on the VM's loopback");
+    // The test reads them through ssh: same user, pinned key, and the private key as a secret environment variable.
+    const verify = r.byName("connection-test-verify");
+    assert.match(
+      String(verify.inputs.create),
+      new RegExp(
+        `/dist/workload/verify\\.js --metrics-url http://127\\.0\\.0\\.1:9100 .* --metrics-ssh c1m@10\\.202\\.0\\.2:22 --metrics-ssh-host-key '${VM_HOST_KEY}' > "\\$report"$`,
+        "m",
+      ),
+    );
+    const env = verify.inputs.environment;
+    assert.ok(isSecretValue(env), "the environment holds a secret");
+    assert.deepEqual(Object.keys(env.value as object).sort(), ["C1M_PLAN", "C1M_SSH_PRIVATE_KEY"]);
+    assert.equal((env.value as Record<string, unknown>).C1M_SSH_PRIVATE_KEY, PRIVATE_KEY);
+    assert.equal(r.outputs.verdict, "pass", "the report is read as ever");
     for (const x of r.resources) {
       const plainText = JSON.stringify(x.inputs, (_k, v: unknown) => (isSecretValue(v) ? "[secret]" : v));
       assert.ok(!plainText.includes("c1mLabQemuKeyStandIn"), `${x.name}: the key outside a secret`);
     }
   });
+});
+
+test("a disk step that printed no host key: the update fails naming it; no remote step is registered", async () => {
+  const r = await run({}, true, "c1m-lab: overlay x on y (qcow2), seed z\n");
+  assert.ok(pulumi.RunError.isInstance(r.error), String(r.error));
+  // The SDK prefixes the properties the failed value was on ("error serializing property ...").
+  assert.match(
+    (r.error as Error).message,
+    /: c1m-lab: server-host-disk printed no ssh host key line \("c1m-lab: ssh host key ssh-ed25519 AAAA\.\.\."\): the VM's host key cannot be pinned$/,
+  );
+  assert.deepEqual(
+    r.resources
+      .filter((x) => x.registered && (x.type.startsWith("command:remote:") || x.name === "server-host-ssh-wait"))
+      .map((x) => x.name),
+    [],
+  );
 });
 
 describe("qemu faults stop before anything is created", () => {

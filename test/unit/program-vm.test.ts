@@ -81,6 +81,8 @@ const SSH_PROBE = probeOutput(
   ],
 );
 const MANAGEMENT_ADDRESS = "10.95.44.7";
+/** The multipass VM's host key, as the launch step prints it (read there through `multipass exec`). */
+const VM_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc";
 
 let home = "";
 let savedHome: string | undefined;
@@ -105,11 +107,11 @@ interface Case {
   netplanId: string;
   /** Where ssh connects. */
   sshHost: string;
-  /** server.hostKey (the ssh stack's placeholder); none for multipass: whatever key its new VM has. */
-  hostKey?: string;
+  /** The pinned host key: server.hostKey (the ssh stack's placeholder), or the one the multipass launch step printed. */
+  hostKey: string;
   /** server.interface. */
   iface: string;
-  /** The server's primary lab address (metrics, /healthz). */
+  /** The server's primary lab address. */
   primary: string;
   /** What the drop-in adds (and destroy removes). */
   dropInAddresses: string[];
@@ -134,6 +136,7 @@ const CASES: Record<string, Case> = {
     probe: MULTIPASS_PROBE,
     netplanId: "default",
     sshHost: MANAGEMENT_ADDRESS,
+    hostKey: VM_HOST_KEY,
     iface: "ens3",
     primary: "10.95.44.201",
     // multipass: the DHCP address is for ssh only; every lab address is added, the primary too.
@@ -156,11 +159,11 @@ const CASES: Record<string, Case> = {
     hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDREPLACE/WITH/THE/HOSTS/OWN/KEY/SEE/ABOVE/0",
     iface: "eth0",
     primary: "10.0.0.5",
-    // ssh: the primary is the host's own address; only the secondaries are added.
+    // ssh: the primary is the host's own address (no target: targetPrimary is off); only the secondaries are added.
     dropInAddresses: ["10.0.0.6/24", "10.0.0.7/24"],
-    serverAddresses: ["10.0.0.5", "10.0.0.6", "10.0.0.7"],
+    serverAddresses: ["10.0.0.6", "10.0.0.7"],
     target: 45000,
-    containerTargets: Array.from({ length: 3 }, () => "10.0.0.5:9000,10.0.0.6:9000,10.0.0.7:9000"),
+    containerTargets: Array.from({ length: 3 }, () => "10.0.0.6:9000,10.0.0.7:9000"),
     nofile: 20_000,
     fileMax: 155648,
     conntrack: 72704,
@@ -181,6 +184,9 @@ function run(
     stdout: (name) => {
       if (name.endsWith("-probe")) return opts.probe ?? c.probe;
       if (name === "server-host-address") return MANAGEMENT_ADDRESS;
+      if (name === "server-host-instance") {
+        return `c1m-lab: launched multipass instance c1m-server\nc1m-lab: multipass instance c1m-server is ready\nc1m-lab: ssh host key ${VM_HOST_KEY}\n`;
+      }
       if (name.endsWith("-staging")) return `/home/ubuntu/.c1m-lab/${c.stack}`;
       return undefined;
     },
@@ -323,15 +329,10 @@ for (const name of VM_STACKS) {
           "keyenv=C1M_SSH_PRIVATE_KEY",
           `(umask 077; printf '%s\\n' "\${!keyenv}" > "$tmpd/key")`,
           'opts+=(-i "$tmpd/key" -o IdentitiesOnly=yes)',
-          ...(c.hostKey
-            ? [
-                // ssh: only the host with server.hostKey is let in.
-                `hostkey='${c.hostKey}'`,
-                `if [ "$port" = 22 ]; then printf '%s %s\\n' "$host" "$hostkey"; else printf '[%s]:%s %s\\n' "$host" "$port" "$hostkey"; fi > "$tmpd/known_hosts"`,
-                'opts+=(-o StrictHostKeyChecking=yes -o UserKnownHostsFile="$tmpd/known_hosts")',
-              ]
-            : // multipass: no host key configured, whatever key its VM presents.
-              ["opts+=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null)"]),
+          // Only the host with the pinned key is let in (ssh: server.hostKey; multipass: its launch step's).
+          `hostkey='${c.hostKey}'`,
+          `if [ "$port" = 22 ]; then printf '%s %s\\n' "$host" "$hostkey"; else printf '[%s]:%s %s\\n' "$host" "$port" "$hostkey"; fi > "$tmpd/known_hosts"`,
+          'opts+=(-o StrictHostKeyChecking=yes -o UserKnownHostsFile="$tmpd/known_hosts")',
           "deadline=$((SECONDS + 600))",
           '  if err=$(timeout "$left" ssh "${opts[@]}" -- "$user@$host" true 2>&1 </dev/null); then',
         ],
@@ -374,7 +375,15 @@ for (const name of VM_STACKS) {
         assertBashSyntax(ci.inputs.create, "cloud-init create");
         assertLinesInOrder(
           ci.inputs.create,
-          [`file=${cloudInitPath}`, "umask 077", 'mv -f -- "$file.tmp" "$file"'],
+          [
+            `file=${cloudInitPath}`,
+            `hostkey=${root}/.c1m-lab/${name}/ssh_host_ed25519_key`,
+            "umask 077",
+            '(umask 077; timeout 60 ssh-keygen -q -t ed25519 -N "" -C "" -f "$hostkey" </dev/null)',
+            '} >> "$file.tmp"',
+            'mv -f -- "$file.tmp" "$file"',
+            `printf '%s%s\\n' 'c1m-lab: ssh host key ' "$pub"`,
+          ],
           "cloud-init",
         );
         assert.ok(String(ci.inputs.create).includes(PUBLIC_KEY.split(" ")[1]!), "the public key goes into cloud-init");
@@ -382,8 +391,12 @@ for (const name of VM_STACKS) {
         const dir = mkdtempSync(join(tmpdir(), "c1m-ci-"));
         try {
           const file = `${dir}/cloud-init.yaml`;
-          execFileSync("bash", ["-c", String(ci.inputs.create).replace(`file=${cloudInitPath}\n`, `file=${file}\n`)]);
+          const local = String(ci.inputs.create)
+            .replace(`file=${cloudInitPath}\n`, `file=${file}\n`)
+            .replace(`hostkey=${root}/.c1m-lab/${name}/ssh_host_ed25519_key\n`, `hostkey=${dir}/ssh_host_ed25519_key\n`);
+          const out = execFileSync("bash", ["-c", local], { encoding: "utf8" });
           const text = readFileSync(file, "utf8");
+          const pub = readFileSync(`${dir}/ssh_host_ed25519_key.pub`, "utf8").trim();
           assert.ok(text.startsWith("#cloud-config\n"), text);
           assert.deepEqual(parse(text), {
             users: ["default"],
@@ -392,11 +405,18 @@ for (const name of VM_STACKS) {
               ["snap", "wait", "system", "seed.loaded"],
               ["snap", "install", "node", "--classic", "--channel=20"],
             ],
+            ssh_deletekeys: true,
+            ssh_keys: { ed25519_private: readFileSync(`${dir}/ssh_host_ed25519_key`, "utf8"), ed25519_public: pub },
           });
+          assert.ok(out.endsWith(`c1m-lab: ssh host key ${pub}\n`), out);
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
-        assertLinesInOrder(ci.inputs.delete, [`file=${cloudInitPath}`, 'rm -f -- "$file" "$file.tmp"'], "cloud-init delete");
+        assertLinesInOrder(
+          ci.inputs.delete,
+          [`file=${cloudInitPath}`, 'rm -f -- "$file" "$file.tmp" "$hostkey" "$hostkey.pub"'],
+          "cloud-init delete",
+        );
 
         const instance = r.byName("server-host-instance");
         assertBashSyntax(instance.inputs.create, "launch");
@@ -411,6 +431,10 @@ for (const name of VM_STACKS) {
             '  echo "c1m-lab: launched multipass instance $name"',
             "fi",
             'timeout 900 multipass exec "$name" -- cloud-init status --wait >/dev/null 2>&1 || rc=$?',
+            // The host key through multipass's own channel; a launched VM's must be the one it was given.
+            'pub=$(timeout 60 multipass exec "$name" -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d " " -f 1,2) || pub=',
+            'if [ "$launched" = 1 ] && [ "$pub" != "$(cut -d " " -f 1,2 < "$hostkey.pub")" ]; then',
+            `printf '%s%s\\n' 'c1m-lab: ssh host key ' "$pub"`,
           ],
           "launch",
         );
@@ -628,7 +652,8 @@ for (const name of VM_STACKS) {
           "unitfile=/etc/systemd/system/c1m-lab-server.service",
           "workdir=/opt/c1m-lab",
           "entry=/opt/c1m-lab/c1m-server.mjs",
-          `host=${c.primary}`,
+          // /healthz on the VM's loopback, where the metrics listen.
+          "host=127.0.0.1",
           "port=9100",
           'if [ 1048576 -gt "$cur" ]; then',
           "as_root timeout 60 systemctl daemon-reload",
@@ -644,7 +669,7 @@ for (const name of VM_STACKS) {
         [
           "[Service]",
           "WorkingDirectory=/opt/c1m-lab",
-          `ExecStart=/opt/c1m-lab/bin/node /opt/c1m-lab/c1m-server.mjs --port 9000 --addresses ${c.serverAddresses.join(",")} --workers 1 --metrics-port 9100 --metrics-address ${c.primary} --backlog 4096 --expect-connections ${c.target}`,
+          `ExecStart=/opt/c1m-lab/bin/node /opt/c1m-lab/c1m-server.mjs --port 9000 --addresses ${c.serverAddresses.join(",")} --workers 1 --metrics-port 9100 --metrics-address 127.0.0.1 --backlog 4096 --expect-connections ${c.target}`,
           "Restart=on-failure",
           "LimitNOFILE=1048576",
           ...UNIT_HARDENING,
@@ -666,22 +691,27 @@ for (const name of VM_STACKS) {
         ],
         "unit remove",
       );
-      assert.equal(r.outputs.metricsUrl, `http://${c.primary}:9100`);
+      assert.equal(r.outputs.metricsUrl, "http://127.0.0.1:9100", "on the VM's loopback");
     });
 
-    test("clients and the connection test: local Docker through this machine's NAT, metrics on the primary", () => {
+    test("clients and the connection test: local Docker through this machine's NAT, metrics through ssh to the pinned host", () => {
       const verify = r.byName("connection-test-verify");
       // verify's report is passed on only when it reads as one (else the step fails).
       assertLinesInOrder(
         verify.inputs.create,
         [
-          `${node} ${root}/dist/workload/verify.js --metrics-url http://${c.primary}:9100 --clients-label c1m-lab.stack=${name} ` +
-            `--conntrack local ${c.verify} --stack ${name} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 > "$report"`,
+          `${node} ${root}/dist/workload/verify.js --metrics-url http://127.0.0.1:9100 --clients-label c1m-lab.stack=${name} ` +
+            `--conntrack local ${c.verify} --stack ${name} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 ` +
+            `--metrics-ssh ubuntu@${c.sshHost}:22 --metrics-ssh-host-key '${c.hostKey}' > "$report"`,
           'cat "$report"',
         ],
         "connection test",
       );
-      const plan = JSON.parse((verify.inputs.environment as { C1M_PLAN: string }).C1M_PLAN) as Record<string, unknown>;
+      // The environment holds the key for the tunnel: secret as a whole.
+      const env = unwrapped(verify.inputs.environment) as Record<string, string>;
+      assert.ok(isSecretValue(verify.inputs.environment));
+      assert.deepEqual(Object.keys(env).sort(), ["C1M_PLAN", "C1M_SSH_PRIVATE_KEY"]);
+      const plan = JSON.parse(env.C1M_PLAN!) as Record<string, unknown>;
       assert.deepEqual(
         [plan.target, plan.predicted, plan.bindingLimit, plan.serverAddresses, plan.serverWorkers],
         [c.target, c.target, "target", c.serverAddresses, 1],
@@ -709,13 +739,13 @@ for (const name of VM_STACKS) {
       assert.equal(r.outputs.predicted, c.target);
     });
 
-    test("the private key: in no plain input, script or output; only the wait step and the ssh connections hold it", () => {
+    test("the private key: in no plain input, script or output; only the wait step, the ssh connections and the test's tunnel hold it", () => {
       for (const x of remotes()) {
         const conn = unwrapped(x.inputs.connection) as Record<string, unknown>;
         assert.deepEqual(
           [conn.host, conn.port, conn.user, conn.privateKey, conn.hostKey],
           [c.sshHost, 22, "ubuntu", PRIVATE_KEY, c.hostKey],
-          `${x.name} connects with the key (and checks the host's, when the stack has one)`,
+          `${x.name} connects with the key and checks the host's`,
         );
       }
       const plain = (x: RecordedResource) => JSON.stringify(withoutSecrets(x.inputs));
@@ -726,8 +756,8 @@ for (const name of VM_STACKS) {
       const holders = r.resources.filter((x) => JSON.stringify(x.inputs).includes(KEY_BODY)).map((x) => x.name);
       assert.deepEqual(
         holders.sort(),
-        [waitName, ...remotes().map((x) => x.name)].sort(),
-        "only the wait step and the ssh connections hold it",
+        [waitName, "connection-test-verify", ...remotes().map((x) => x.name)].sort(),
+        "only the wait step, the ssh connections and the connection test (its tunnel) hold it",
       );
     });
   });
@@ -876,7 +906,8 @@ test("natPortRange on a VM: our MASQUERADE --to-ports rule per lab address, ahea
     },
   });
   assert.equal(r.error, undefined, String(r.error));
-  const rules = ["10.0.0.5", "10.0.0.6", "10.0.0.7"].map(
+  // The lab's addresses only: the host's own primary is no target.
+  const rules = ["10.0.0.6", "10.0.0.7"].map(
     (a) => `-s 172.30.211.0/24 -d ${a}/32 -p tcp -m comment --comment c1m-lab:ssh -j MASQUERADE --to-ports 40000-40999`,
   );
   const nat = r.byName("clients-nat-pool");

@@ -26,6 +26,7 @@ test("qemu: the defaults around an image", () => {
     port: 9000,
     metricsPort: 9100,
     workers: "auto",
+    metricsAddress: "127.0.0.1",
     addresses: ["10.202.0.2/24", "10.202.0.3/24", "10.202.0.4/24"],
   });
 });

@@ -32,6 +32,7 @@ describe("verify args", () => {
     assert.deepEqual(rest, {
       dashboard: null,
       metricsUrl: "http://10.201.0.2:9100",
+      metricsSsh: null,
       clientsLabel: null,
       conntrack: "local",
       expect: "all",
@@ -69,6 +70,10 @@ describe("verify args", () => {
       "9180",
       "--dashboard-linger-seconds",
       "2.5",
+      "--metrics-ssh",
+      "c1m@10.202.0.2:2222",
+      "--metrics-ssh-host-key",
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc",
     ]);
     assert.ok(!r.help);
     const { plan, ...rest } = r.options;
@@ -76,6 +81,12 @@ describe("verify args", () => {
     assert.deepEqual(rest, {
       dashboard: { host: "127.0.0.1", port: 9180, lingerSeconds: 2.5 },
       metricsUrl: "http://10.201.0.2:9100",
+      metricsSsh: {
+        user: "c1m",
+        host: "10.202.0.2",
+        port: 2222,
+        hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc",
+      },
       clientsLabel: "c1m-lab.stack=dev",
       conntrack: "none",
       expect: "plateau",
@@ -107,6 +118,30 @@ describe("verify args", () => {
     );
     rejects([...base, "--dashboard", "me:80"], /^--dashboard: expected \[HOST:\]PORT/);
     rejects([...base, "--dashboard-linger-seconds", "3"], /^--dashboard-linger-seconds: only with --dashboard$/);
+  });
+
+  it("takes the metrics' ssh tunnel as USER@HOST[:PORT] with its pinned host key, both or neither", () => {
+    const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc";
+    const r = parse([...base, "--metrics-ssh", "ubuntu@db1.example", "--metrics-ssh-host-key", KEY]);
+    assert.deepEqual(!r.help && r.options.metricsSsh, { user: "ubuntu", host: "db1.example", port: 22, hostKey: KEY });
+    rejects(
+      [...base, "--metrics-ssh", "ubuntu@db1.example"],
+      /^--metrics-ssh-host-key: required with --metrics-ssh \(the host's public key, 'ssh-ed25519 AAAA\.\.\.'\)$/,
+    );
+    rejects([...base, "--metrics-ssh-host-key", KEY], /^--metrics-ssh-host-key: only with --metrics-ssh$/);
+    for (const bad of ["db1.example", "-oProxyCommand=id@h", "u@-oProxyCommand=id", "u@h:0", "u@h:70000", "u@h;id"]) {
+      rejects(
+        // `=`: a value starting with a dash reaches the check (parseArgs refuses `--metrics-ssh -o...` itself).
+        [...base, `--metrics-ssh=${bad}`, "--metrics-ssh-host-key", KEY],
+        new RegExp(
+          `^--metrics-ssh: expected USER@HOST\\[:PORT\\] like c1m@10\\.202\\.0\\.2 or ubuntu@10\\.0\\.0\\.5:2222, got "`,
+        ),
+      );
+    }
+    rejects(
+      [...base, "--metrics-ssh", "u@h", "--metrics-ssh-host-key", `${KEY} root@vm`],
+      /^--metrics-ssh-host-key: expected a public key like 'ssh-ed25519 AAAA\.\.\.' \(type and key, no comment\), got "ssh-ed25519 AAAA.* root@vm"$/,
+    );
   });
 
   it("answers --help", () => {

@@ -31,6 +31,8 @@ import {
   renderCloudInit,
 } from "../../infra/server/vm/multipass/scripts.js";
 import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
+import { assertLinesInOrder } from "../support/mockProgram.js";
+import { hostKeyFrom, seedHostKeyLines } from "../../infra/server/vm/scripts/hostKey.js";
 import { UNIT_HARDENING } from "../support/vmLab.js";
 
 const HOSTILE = `x'; rm -rf / #"$(touch /tmp/c1m-pwned)\`id\` %h $HOME \\`;
@@ -323,6 +325,57 @@ describe("local scripts", () => {
     assert.throws(() => waitForSshScript({ host: "h", port: 0, user: "u", timeoutSeconds: 5 }), /port 0 is not valid/);
   });
 
+  test("waitForSshScript with a pinned host key: known_hosts holds it alone, strict checking; a refused key fails at once", () => {
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc";
+    const text = waitForSshScript({ host: "10.0.0.2", port: 2222, user: "ubuntu", timeoutSeconds: 30, hostKey: key });
+    assertSyntax(text);
+    assert.equal(shellValue(text, "hostkey"), key);
+    assertLinesInOrder(
+      text,
+      [
+        `if [ "$port" = 22 ]; then printf '%s %s\\n' "$host" "$hostkey"; else printf '[%s]:%s %s\\n' "$host" "$port" "$hostkey"; fi > "$tmpd/known_hosts"`,
+        'opts+=(-o StrictHostKeyChecking=yes -o UserKnownHostsFile="$tmpd/known_hosts")',
+        '  case "$err" in',
+        '    *"Host key verification failed"*|*"no matching host key type"*)',
+        `      fail "ssh $user@$host:$port does not present the pinned host key $hostkey: refused, not retried (another machine at that address, or the host's key changed); ssh said: $(printf '%s' "$err" | tr -d '\\r' | tail -n 3 | tr '\\n' ' ')" ;;`,
+        "  esac",
+        '  if [ "$SECONDS" -ge "$deadline" ]; then',
+      ],
+      "wait for ssh",
+    );
+    assert.doesNotMatch(text, /StrictHostKeyChecking=no/);
+    // Only the tests' own throwaway VMs go without one.
+    const loose = waitForSshScript({ host: "10.0.0.2", port: 22, user: "u", timeoutSeconds: 5 });
+    assert.match(loose, /^opts\+=\(-o StrictHostKeyChecking=no -o UserKnownHostsFile=\/dev\/null\)$/m);
+    assert.doesNotMatch(loose, /Host key verification failed/);
+    assert.throws(
+      () => waitForSshScript({ host: "h", port: 22, user: "u", timeoutSeconds: 5, hostKey: "ssh-ed25519 AAAA\nProxyCommand id" }),
+      /hostKey "ssh-ed25519 AAAA\\nProxyCommand id" is not valid/,
+    );
+  });
+
+  test("seedHostKeyLines: a new key in $hostkey, appended to the user-data as ssh_keys, the public half in $pub", () => {
+    assert.deepEqual(seedHostKeyLines('"$dir/seed/user-data"'), [
+      'rm -f -- "$hostkey" "$hostkey.pub"',
+      '(umask 077; timeout 60 ssh-keygen -q -t ed25519 -N "" -C "" -f "$hostkey" </dev/null)',
+      'pub=$(cut -d " " -f 1,2 < "$hostkey.pub")',
+      "{",
+      "  printf '%s\\n' 'ssh_deletekeys: true' 'ssh_keys:' '  ed25519_private: |'",
+      "  sed 's/^/    /' \"$hostkey\"",
+      "  printf '  ed25519_public: %s\\n' \"$pub\"",
+      '} >> "$dir/seed/user-data"',
+    ]);
+  });
+
+  test("hostKeyFrom: the last host key line of a step's output; none, or not a key, is an error naming the step", () => {
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc";
+    assert.equal(hostKeyFrom(`c1m-lab: overlay x\nc1m-lab: ssh host key ${key}\n`, "server-host-disk"), key);
+    const none =
+      /^HostKeyError: server-host-disk printed no ssh host key line \("c1m-lab: ssh host key ssh-ed25519 AAAA\.\.\."\): the VM's host key cannot be pinned$/;
+    assert.throws(() => hostKeyFrom("4242", "server-host-disk"), none);
+    assert.throws(() => hostKeyFrom("c1m-lab: ssh host key ssh-ed25519 AAAAC3Nza", "server-host-disk"), none, "a truncated key");
+  });
+
   test("multipass scripts: hostile cloud-init path is one word; names and sizes are checked", () => {
     const text = multipassLaunchScript({
       instance: "c1m-server",
@@ -334,6 +387,18 @@ describe("local scripts", () => {
     });
     assertSyntax(text);
     assert.equal(shellValue(text, "cloudinit"), `/tmp/${HOSTILE}`);
+    assert.equal(shellValue(text, "hostkey"), `/tmp/${HOSTILE.slice(0, HOSTILE.lastIndexOf("/"))}/ssh_host_ed25519_key`);
+    // The host key, read through multipass's own channel; on a VM it launched, the one it was given.
+    assertLinesInOrder(
+      text,
+      [
+        "  launched=1",
+        'pub=$(timeout 60 multipass exec "$name" -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d " " -f 1,2) || pub=',
+        'if [ "$launched" = 1 ] && [ "$pub" != "$(cut -d " " -f 1,2 < "$hostkey.pub")" ]; then',
+        `printf '%s%s\\n' 'c1m-lab: ssh host key ' "$pub"`,
+      ],
+      "multipass launch",
+    );
     assert.match(
       text,
       /multipass launch 24\.04 --name c1m-server --cpus 2 --memory 4G --disk 20G --cloud-init - --timeout 900 < "\$cloudinit"/,

@@ -52,11 +52,12 @@ const SSH = {
   hostKey: HOST_KEY,
   interface: "eth0",
   primaryAddress: "10.0.0.5/24",
+  secondaryAddresses: ["10.0.0.6/24"],
 };
 const MULTIPASS = { provider: "multipass", primaryAddress: "10.95.44.201/24", secondaryAddresses: { count: 2 } };
 
 describe("vmLabSteps", () => {
-  test("ssh: the primary is the host's own address; only secondaries go in the drop-in", () => {
+  test("ssh: the primary is the host's own address, no target; only secondaries go in the drop-in; metrics on loopback", () => {
     const { config, plan } = lab({ ...SSH, secondaryAddresses: ["10.0.0.6/24", "10.0.0.7/24"], sshPort: 2222 });
     const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
     assert.equal(s.provider, "ssh");
@@ -74,7 +75,7 @@ describe("vmLabSteps", () => {
       stagedPath: ".c1m-lab/ssh/60-c1m-lab.yaml",
     });
     assert.equal(s.primaryAddress, "10.0.0.5");
-    assert.equal(s.metricsUrl, "http://10.0.0.5:9100");
+    assert.equal(s.metricsUrl, "http://127.0.0.1:9100", "the URL on the host: the test reaches it through ssh");
     assert.equal(s.multipass, undefined);
     assert.deepEqual(s.server.workload, {
       stagedPath: ".c1m-lab/ssh/c1m-server.mjs",
@@ -84,18 +85,61 @@ describe("vmLabSteps", () => {
     assert.equal(s.server.unit.nodePath, "/opt/c1m-lab/bin/node");
     // A VM's server unit: 1,048,576 fds unless the plan needs more.
     assert.equal(s.server.unit.limitNofile, 1_048_576);
-    assert.equal(s.server.unit.metricsHost, "10.0.0.5");
-    assert.deepEqual(s.server.unit.serverArgs.slice(0, 4), ["--port", "9000", "--addresses", "10.0.0.5,10.0.0.6,10.0.0.7"]);
+    assert.equal(s.server.unit.metricsHost, "127.0.0.1");
+    assert.deepEqual(s.server.unit.serverArgs, [
+      "--port",
+      "9000",
+      "--addresses",
+      "10.0.0.6,10.0.0.7",
+      "--workers",
+      "1",
+      "--metrics-port",
+      "9100",
+      "--metrics-address",
+      "127.0.0.1",
+      "--backlog",
+      "4096",
+      "--expect-connections",
+      "15000",
+    ]);
+    assert.deepEqual(s.verifyArgs.slice(0, 2), ["--metrics-url", "http://127.0.0.1:9100"]);
     assert.ok(s.verifyArgs.includes("--conntrack") && s.verifyArgs[s.verifyArgs.indexOf("--conntrack") + 1] === "local");
     // test.dashboard's defaults: the live page on loopback, 5 s after the verdict.
     assert.deepEqual(s.verifyArgs.slice(-4), ["--dashboard", "127.0.0.1:9180", "--dashboard-linger-seconds", "5"]);
   });
 
-  test("ssh: the host key is passed on; no secondaries means no drop-in addresses", () => {
-    const { config, plan } = lab(SSH);
+  test("ssh with targetPrimary: the host's own address is a target the server listens on, never in the drop-in", () => {
+    const { config, plan } = lab({ ...SSH, targetPrimary: true });
     const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
-    assert.equal(s.ssh.hostKey, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc");
-    assert.deepEqual(s.addresses.addresses, []);
+    assert.deepEqual(s.addresses.addresses, ["10.0.0.6/24"]);
+    assert.deepEqual(s.server.unit.serverArgs.slice(2, 4), ["--addresses", "10.0.0.5,10.0.0.6"]);
+    const alone = lab({ ...SSH, targetPrimary: true, secondaryAddresses: [] });
+    const a = vmLabSteps(alone.config, alone.plan, "ssh", paths, { bundle: BUNDLE });
+    assert.equal(a.ssh.hostKey, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc");
+    assert.deepEqual(a.addresses.addresses, [], "no drop-in addresses");
+    assert.deepEqual(a.server.unit.serverArgs.slice(2, 4), ["--addresses", "10.0.0.5"]);
+  });
+
+  test("metricsAddress 0.0.0.0: the server binds it; the health check and the test's tunnel go to loopback", () => {
+    const { config, plan } = lab({ ...SSH, metricsAddress: "0.0.0.0" });
+    const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
+    const args = s.server.unit.serverArgs;
+    assert.equal(args[args.indexOf("--metrics-address") + 1], "0.0.0.0");
+    assert.equal(s.server.unit.metricsHost, "127.0.0.1");
+    assert.equal(s.metricsUrl, "http://127.0.0.1:9100");
+    const primary = lab({ ...SSH, metricsAddress: "10.0.0.5", metricsPort: 9200 });
+    const p = vmLabSteps(primary.config, primary.plan, "ssh", paths, { bundle: BUNDLE });
+    assert.equal(p.server.unit.metricsHost, "10.0.0.5");
+    assert.equal(p.metricsUrl, "http://10.0.0.5:9200");
+  });
+
+  test("qemu: the seed's primary is a target; the drop-in adds the rest", () => {
+    const { config, plan } = lab({ provider: "qemu", image: "/i.qcow2", secondaryAddresses: { count: 2 } });
+    const s = vmLabSteps(config, plan, "q", paths, { bundle: BUNDLE, sshPublicKey: PUBLIC_KEY, home: "/root" });
+    assert.deepEqual(s.addresses.addresses, ["10.202.0.3/24", "10.202.0.4/24"]);
+    assert.deepEqual(s.server.unit.serverArgs.slice(2, 4), ["--addresses", "10.202.0.2,10.202.0.3,10.202.0.4"]);
+    assert.equal(s.ssh.hostKey, undefined, "made with the VM, not configured");
+    assert.equal(s.metricsUrl, "http://127.0.0.1:9100");
   });
 
   test("multipass: primary and secondaries are all lab addresses; cloud-init has the key and Node 20 from the snap store", () => {
@@ -150,10 +194,8 @@ describe("vmLabSteps", () => {
     const s = vmLabSteps(config, plan, "n", paths, { bundle: BUNDLE });
     assert.deepEqual(
       s.natPool.map((r) => [r.source, r.destination, r.from, r.to, r.toSource]),
-      [
-        ["172.30.201.0/24", "10.0.0.5/32", 40000, 40999, undefined],
-        ["172.30.201.0/24", "10.0.0.6/32", 40000, 40999, undefined],
-      ],
+      [["172.30.201.0/24", "10.0.0.6/32", 40000, 40999, undefined]],
+      "the host's own address is no lab address",
     );
   });
 
@@ -286,14 +328,32 @@ describe("vmScripts", () => {
     }
   });
 
-  test("writeCloudInitScript writes the text exactly, 0600 (run for real into a temp directory)", () => {
+  test("writeCloudInitScript writes the text exactly, then the VM's new host key as ssh_keys; 0600; prints only the public key (run for real)", () => {
     const dir = mkdtempSync(join(tmpdir(), "c1m-ci-"));
     try {
       const file = `${dir}/sub/cloud-init.yaml`;
       const text = vmCloudInit({ sshPublicKey: PUBLIC_KEY, user: "lab-user" }) + "# it's $(not run) `x`\n";
-      execFileSync("bash", ["-c", writeCloudInitScript(file, text)]);
-      assert.equal(readFileSync(file, "utf8"), text);
-      assert.equal(statSync(file).mode & 0o777, 0o600);
+      const out = execFileSync("bash", ["-c", writeCloudInitScript(file, text)], { encoding: "utf8" });
+      const priv = readFileSync(`${dir}/sub/ssh_host_ed25519_key`, "utf8");
+      const pub = readFileSync(`${dir}/sub/ssh_host_ed25519_key.pub`, "utf8").trim();
+      assert.match(pub, /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA[A-Za-z0-9+/]{44}$/, "ed25519, no comment");
+      const written = readFileSync(file, "utf8");
+      assert.equal(
+        written,
+        text +
+          "ssh_deletekeys: true\nssh_keys:\n  ed25519_private: |\n" +
+          priv
+            .trimEnd()
+            .split("\n")
+            .map((l) => `    ${l}\n`)
+            .join("") +
+          `  ed25519_public: ${pub}\n`,
+      );
+      const doc = parse(written) as { ssh_keys: Record<string, string>; ssh_deletekeys: boolean };
+      assert.deepEqual(doc.ssh_keys, { ed25519_private: priv, ed25519_public: pub }, "cloud-init reads the key back exactly");
+      assert.equal(doc.ssh_deletekeys, true);
+      assert.equal(out, `c1m-lab: wrote ${file}\nc1m-lab: ssh host key ${pub}\n`, "no private key line printed");
+      for (const f of [file, `${dir}/sub/ssh_host_ed25519_key`]) assert.equal(statSync(f).mode & 0o777, 0o600, f);
       assert.throws(() => writeCloudInitScript("relative/x", text), /path "relative\/x" is not valid/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { UsageError, parseFlags, parseNumberOption } from "../cliArgs.js";
 import type { ConnectionTestOptions } from "./run.js";
 import { planSchema, type VerifyPlan } from "./types.js";
+import type { SshTarget } from "./sshTunnel.js";
 
 export const VERIFY_USAGE = `Usage: node dist/workload/verify.js --plan FILE --metrics-url URL [options]
 
@@ -13,7 +14,15 @@ stderr; the result JSON (the stack outputs) to stdout. Exit 0 = pass or plateau-
 1 = fail (report still written, diagnosis on stderr), 2 = bad arguments.
 
   --plan FILE              CapacityPlan JSON (or env C1M_PLAN holding the JSON text)
-  --metrics-url URL        the server's metrics endpoint, e.g. http://10.201.0.2:9100 (GET /stats)
+  --metrics-url URL        the server's metrics endpoint, e.g. http://10.201.0.2:9100 (GET /stats);
+                           with --metrics-ssh, as seen on that host (e.g. http://127.0.0.1:9100)
+  --metrics-ssh USER@HOST[:PORT]
+                           reach the metrics through an ssh tunnel to HOST (port 22 unless given),
+                           logging in with the key in $C1M_SSH_PRIVATE_KEY, else the ssh-agent
+                           at $SSH_AUTH_SOCK
+  --metrics-ssh-host-key KEY
+                           with --metrics-ssh (required): the host's public key, 'ssh-ed25519 AAAA...';
+                           a host presenting another key is refused
   --clients-label LABEL    docker label of the client containers, e.g. c1m-lab.stack=dev
                            (omit, or no container has it: judged on the server view alone,
                            with a warning, not a failure; DOCKER_HOST is honoured)
@@ -37,6 +46,8 @@ stderr; the result JSON (the stack outputs) to stdout. Exit 0 = pass or plateau-
 const OPTIONS = {
   plan: { type: "string" },
   "metrics-url": { type: "string" },
+  "metrics-ssh": { type: "string" },
+  "metrics-ssh-host-key": { type: "string" },
   "clients-label": { type: "string" },
   conntrack: { type: "string" },
   expect: { type: "string" },
@@ -70,6 +81,28 @@ export function parseListen(raw: string): { host: string; port: number } {
   const port = Number(m?.[2]);
   if (!m || port > 65535) throw new UsageError(`--dashboard: expected [HOST:]PORT like 9180 or 127.0.0.1:9180, got "${raw}"`);
   return { host: (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, ""), port };
+}
+
+/** "user@host[:port]" and the pinned host key → the ssh target (null without --metrics-ssh). */
+export function parseMetricsSsh(raw: string | undefined, hostKey: string | undefined): SshTarget | null {
+  if (raw === undefined) {
+    if (hostKey !== undefined) throw new UsageError("--metrics-ssh-host-key: only with --metrics-ssh");
+    return null;
+  }
+  const m = /^([a-z_][a-z0-9_-]{0,31})@([A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::(\d{1,5}))?$/.exec(raw);
+  const port = m?.[3] === undefined ? 22 : Number(m[3]);
+  if (!m || port < 1 || port > 65535) {
+    throw new UsageError(`--metrics-ssh: expected USER@HOST[:PORT] like c1m@10.202.0.2 or ubuntu@10.0.0.5:2222, got "${raw}"`);
+  }
+  if (hostKey === undefined) {
+    throw new UsageError("--metrics-ssh-host-key: required with --metrics-ssh (the host's public key, 'ssh-ed25519 AAAA...')");
+  }
+  if (!/^[a-z0-9@.-]{1,64} [A-Za-z0-9+/]+={0,2}$/.test(hostKey)) {
+    throw new UsageError(
+      `--metrics-ssh-host-key: expected a public key like 'ssh-ed25519 AAAA...' (type and key, no comment), got "${hostKey}"`,
+    );
+  }
+  return { user: m[1]!, host: m[2]!, port, hostKey };
 }
 
 /** Validates plan JSON text; `source` names where it came from in the message. */
@@ -122,6 +155,8 @@ export function parseVerifyArgs(
     throw new UsageError(`--metrics-url: expected an http:// or https:// URL, got "${metricsUrl}"`);
   }
 
+  const metricsSsh = parseMetricsSsh(values["metrics-ssh"], values["metrics-ssh-host-key"]);
+
   const label = values["clients-label"];
   if (label !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._/-]*(=[A-Za-z0-9._/:@-]*)?$/.test(label)) {
     throw new UsageError(`--clients-label: expected a docker label like c1m-lab.stack=dev (key or key=value), got "${label}"`);
@@ -148,6 +183,7 @@ export function parseVerifyArgs(
       dashboard,
       plan,
       metricsUrl,
+      metricsSsh,
       clientsLabel: label ?? null,
       conntrack: oneOf("conntrack", values.conntrack, ["local", "none"] as const, "local"),
       expect: oneOf("expect", values.expect, ["all", "plateau"] as const, "all"),

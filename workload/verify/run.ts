@@ -11,6 +11,8 @@ import { createObserver, statsUrl, type ObserverOptions } from "./observe.js";
 import { renderMarkdown, testOutput, timeline, type FullReport, type TestOutput, type TestSettings } from "./report.js";
 import type { Observation, VerifyPlan } from "./types.js";
 import { waitForRamp, type Clock, type Phase, type Poll } from "./wait.js";
+import { openSshTunnel, type SshAuth, type SshTarget, type SshTunnel } from "./sshTunnel.js";
+import { forwardTarget, metricsWhere, throughTunnel, withTunnelErrors } from "./remoteMetrics.js";
 
 export interface ConnectionTestOptions extends TestSettings {
   plan: VerifyPlan;
@@ -20,6 +22,8 @@ export interface ConnectionTestOptions extends TestSettings {
   reportsDir: string | null;
   /** See WaitOptions.minProgress. */
   minProgress?: number;
+  /** The metrics listen on a VM's loopback: read them through ssh to this host (metricsUrl is the URL there). */
+  metricsSsh?: SshTarget | null;
 }
 
 export interface ConnectionTestDeps {
@@ -32,6 +36,8 @@ export interface ConnectionTestDeps {
   progress?: (line: string) => void;
   /** Wall clock for the report's timestamps. */
   now?: () => Date;
+  /** How the tunnel to metricsSsh logs in (default: none; verify.ts passes the key or the agent). */
+  sshAuth?: SshAuth;
 }
 
 export interface ConnectionTestResult {
@@ -50,14 +56,23 @@ export async function runConnectionTest(
   const now = deps.now ?? (() => new Date());
   const progress = deps.progress ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const startedAt = now();
+  // A refused host key or login throws here, before the dashboard or any poll.
+  const tunnel: SshTunnel | null =
+    !deps.poll && options.metricsSsh
+      ? await openSshTunnel(options.metricsSsh, forwardTarget(options.metricsUrl), deps.sshAuth ?? {})
+      : null;
+  if (tunnel && options.metricsSsh) {
+    progress(
+      `verify: metrics ${options.metricsUrl} on ${options.metricsSsh.user}@${options.metricsSsh.host} through ssh (${tunnel.url})`,
+    );
+  }
+  const observer = (url: string) =>
+    createObserver({ metricsUrl: url, clientsLabel: options.clientsLabel, conntrack: options.conntrack, ...deps.observer });
   const poll =
     deps.poll ??
-    createObserver({
-      metricsUrl: options.metricsUrl,
-      clientsLabel: options.clientsLabel,
-      conntrack: options.conntrack,
-      ...deps.observer,
-    });
+    (tunnel
+      ? withTunnelErrors(observer(throughTunnel(options.metricsUrl, tunnel.url)), tunnel.lastError)
+      : observer(options.metricsUrl));
 
   let state = initialState(options.stack, options.plan, options.dashboard?.lingerSeconds ?? 0);
   const dashboard = options.dashboard ? await openDashboard(options.dashboard, state, progress) : null;
@@ -78,6 +93,8 @@ export async function runConnectionTest(
     // Never leave a listening dashboard behind: it would keep the process alive.
     await dashboard?.close();
     throw err;
+  } finally {
+    await tunnel?.close();
   }
 }
 
@@ -121,7 +138,7 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
 
   const diagnosis = diagnose(options.plan, run, {
     expect: options.expect,
-    metricsUrl: statsUrl(options.metricsUrl),
+    metricsUrl: metricsWhere(statsUrl(options.metricsUrl), options.metricsSsh),
     clientsLabel: options.clientsLabel,
   });
   const finishedAt = now();

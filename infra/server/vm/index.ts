@@ -23,7 +23,7 @@ export function vmServerSide(
       ? new MultipassServerHost("server-host", { ...hostArgs, multipass: steps.multipass! }, { parent })
       : steps.provider === "qemu"
         ? new QemuServerHost("server-host", { ...hostArgs, qemu: steps.qemu! }, { parent })
-        : new SshServerHost("server-host", { ...hostArgs, host: steps.ssh.host! }, { parent });
+        : new SshServerHost("server-host", { ...hostArgs, host: steps.ssh.host!, hostKey: steps.ssh.hostKey! }, { parent });
   const onHost = { connection: host.connection, hostId: host.hostId };
   const onMachine = "machine" in host ? { transformations: [deletedWithMachine(host.machine)] } : {};
   const addresses = new SecondaryIps(
@@ -41,5 +41,5 @@ export function vmServerSide(
     { ...steps.server, ...onHost, metricsUrl: steps.metricsUrl, triggers: [host.hostId, addresses.stepId, tuning.stepId] },
     { parent, dependsOn: [addresses, tuning], ...onMachine },
   );
-  return { address: host.address, server };
+  return { address: host.address, server, metricsTunnel: host.tunnel };
 }

@@ -5,10 +5,15 @@
 // reaching the VM's addresses through this machine's NAT.
 //
 // Lab addresses: on an adopted `ssh` host the primary address is the host's own (never added or
-// removed by the lab) and only the secondary addresses go in the netplan drop-in. On `multipass`
+// removed by the lab, and a target of the test, listened on by the server, only with
+// server.targetPrimary) and only the secondary addresses go in the netplan drop-in. On `multipass`
 // the DHCP address is for management (ssh) only; the primary and the secondary addresses are all
 // lab addresses the drop-in adds, so they must lie in the multipass network's subnet. On `qemu` the
 // cloud-init seed gives the VM its primary lab address (ssh goes there) and the drop-in adds the rest.
+//
+// Metrics: on every VM provider the server's /stats listens on server.metricsAddress (loopback by
+// default) and the connection test reads it through an ssh tunnel to the host, with the same user,
+// key and pinned host key as every remote step.
 import type { CapacityPlan } from "../../../shared/plan.js";
 import type { LabConfig } from "../../config/schema.js";
 import { addressOf } from "../../plan/net.js";
@@ -25,6 +30,7 @@ import { type LabPaths } from "../../plan/paths.js";
 import { vmCloudInit } from "./multipass/scripts.js";
 import { type InstallWorkloadOptions } from "./scripts/workload.js";
 import { qemuSteps, type QemuSteps } from "./qemu/steps.js";
+import { SSH_KEY_ENV } from "../../../shared/protocol.js";
 
 export type VmServerConfig = Extract<LabConfig["server"], { provider: "ssh" | "multipass" | "qemu" }>;
 
@@ -36,8 +42,8 @@ export class VmStepsError extends Error {
 export const VM_WORKDIR = "/opt/c1m-lab";
 /** Recorded sysctl values (for restore on destroy); root-only, survives reboots like /etc/sysctl.d does. */
 export const VM_STATE_DIR = "/var/lib/c1m-lab";
-/** The environment variable the local ssh wait step reads the private key from. */
-export const SSH_KEY_ENV = "C1M_SSH_PRIVATE_KEY";
+/** The environment variable the local ssh steps (the wait, the test's tunnel) read the private key from. */
+export { SSH_KEY_ENV };
 /** Upper bounds (seconds) of each remote step; the scripts bound their own waits inside these. */
 export const VM_TIMEOUTS = {
   sshWait: 600,
@@ -59,6 +65,7 @@ export interface SshSteps {
   host?: string;
   port: number;
   user: string;
+  /** ssh: server.hostKey. qemu, multipass: unset here; the key the lab generates for the VM at create. */
   hostKey?: string;
   /** The wait step's environment variable holding the private key; unset = the ssh-agent (server.sshAgent). */
   keyEnv?: string;
@@ -168,8 +175,11 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
   }
   const stagingDir = `.c1m-lab/${stack}`;
   const primary = addressOf(server.primaryAddress);
+  // Where the metrics answer on the host: the health check and the test's tunnel go there.
+  const metricsHost = server.metricsAddress === "0.0.0.0" ? "127.0.0.1" : server.metricsAddress;
   const client = clientSteps(config, plan, stack, paths, {
     natDestinations: server.addresses.map((a) => `${addressOf(a)}/32`),
+    metricsUrl: `http://${metricsHost}:${server.metricsPort}`,
   });
 
   // The key from the secret (through SSH_KEY_ENV), or none: ssh then asks the agent at SSH_AUTH_SOCK.
@@ -216,8 +226,9 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
     ssh = { port: 22, user: server.user, ...key, waitTimeoutSeconds: VM_TIMEOUTS.sshWait };
   }
 
-  // ssh: the host's own primary; qemu: the seed's. Only multipass adds the primary too.
-  const labAddresses = server.provider === "multipass" ? server.addresses : server.addresses.slice(1);
+  // ssh: the host's own primary (a target only with targetPrimary); qemu: the seed's. Only multipass adds the primary too.
+  const labAddresses =
+    server.provider === "multipass" ? server.addresses : server.addresses.filter((a) => addressOf(a) !== primary);
   const stagedBundle = `${stagingDir}/c1m-server.mjs`;
   return {
     ...client,
@@ -243,7 +254,7 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
         limitNofile: plan.needs.serverFdLimit,
         nrOpen: plan.needs.nrOpen,
         metricsPort: server.metricsPort,
-        metricsHost: primary,
+        metricsHost,
         healthTimeoutSeconds: 60,
       },
     },
@@ -252,16 +263,17 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
 
 /**
  * The local step that polls until ssh lets us in (the key comes from the environment variable,
- * never the command line; without one, from the ssh-agent).
+ * never the command line; without one, from the ssh-agent), talking only to a host that
+ * presents `hostKey`.
  */
-export function sshWaitScript(ssh: SshSteps, host: string): string {
+export function sshWaitScript(ssh: SshSteps, host: string, hostKey: string): string {
   return waitForSshScript({
     host,
     port: ssh.port,
     user: ssh.user,
     timeoutSeconds: ssh.waitTimeoutSeconds,
     ...(ssh.keyEnv ? { keyEnv: ssh.keyEnv } : {}),
-    ...(ssh.hostKey ? { hostKey: ssh.hostKey } : {}),
+    hostKey,
   });
 }
 

@@ -1,14 +1,16 @@
 // ServerHost, provider multipass: a local Ubuntu VM launched with cloud-init (our user and key,
-// Node.js 20), or an existing instance of that name adopted. Its DHCP address is for management
-// (ssh) only; the lab addresses come from the netplan drop-in. Destroy deletes the instance.
+// Node.js 20, an ssh host key made here), or an existing instance of that name adopted. Its DHCP
+// address is for management (ssh) only; the lab addresses come from the netplan drop-in. ssh pins
+// the host key the launch step read through `multipass exec`. Destroy deletes the instance.
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
 import { localScript } from "../../../localScript.js";
 import { multipassAddressScript, multipassDeleteScript, multipassLaunchScript } from "./scripts.js";
 import { removeCloudInitScript, writeCloudInitScript } from "./scripts.js";
 import type { MultipassSteps, SshSteps } from "../steps.js";
-import { SshServerHost } from "../host.js";
+import { hostKeyOf, SshServerHost } from "../host.js";
 import { deletedWithMachine } from "../deletedWith.js";
+import type { MetricsTunnel } from "../../../check/args.js";
 
 export interface MultipassServerHostArgs {
   multipass: MultipassSteps;
@@ -25,6 +27,7 @@ export class MultipassServerHost extends pulumi.ComponentResource {
   readonly managementAddress: pulumi.Output<string>;
   readonly connection: pulumi.Output<command.types.input.remote.ConnectionArgs>;
   readonly hostId: pulumi.Output<string>;
+  readonly tunnel: pulumi.Output<MetricsTunnel>;
 
   /** The instance: what lives on it goes with it (see deletedWithMachine). */
   readonly machine: pulumi.Resource;
@@ -57,6 +60,7 @@ export class MultipassServerHost extends pulumi.ComponentResource {
         privateKey: args.privateKey,
         stagingDir: args.stagingDir,
         primaryAddress: args.primaryAddress,
+        hostKey: hostKeyOf(instance.stdout, `${name}-instance`),
         triggers: [instance.id],
       },
       { parent: this, transformations: [deletedWithMachine(instance)] },
@@ -65,6 +69,7 @@ export class MultipassServerHost extends pulumi.ComponentResource {
     this.address = ssh.address;
     this.connection = ssh.connection;
     this.hostId = ssh.hostId;
+    this.tunnel = ssh.tunnel;
     this.registerOutputs({ address: this.address, managementAddress: this.managementAddress, hostId: this.hostId });
   }
 }

@@ -1,8 +1,10 @@
 // multipass on this machine: launch, address, delete, and the cloud-init file `multipass launch`
-// reads (the lab's user and key, Node.js 20 from the snap store). Pure: each returns a bash script.
+// reads (the lab's user and key, Node.js 20 from the snap store, the VM's ssh host key made here).
+// Pure: each returns a bash script.
 import { Document, parse } from "yaml";
 import { FAIL, ScriptInputError, cmd, q, script } from "../../../shell.js";
 import { SSH_PUBLIC_KEY, checkInt, checkPath, checkUser } from "../scripts/checks.js";
+import { PRINT_HOST_KEY, seedHostKeyLines } from "../scripts/hostKey.js";
 const MULTIPASS_JSON = (expr: string) =>
   `node -e 'let s="";process.stdin.on("data",(d)=>{s+=d}).on("end",()=>{let v="";try{const i=JSON.parse(s).info[process.argv[1]];v=${expr}}catch{}process.stdout.write(v==null?"":String(v))})' "$name"`;
 
@@ -27,7 +29,18 @@ export interface MultipassLaunchOptions {
   timeoutSeconds?: number;
 }
 
-/** Launches the VM, or adopts (and starts) an existing instance of the same name; waits for cloud-init. */
+/** Beside the cloud-init file: the VM's ssh host key (its private half goes into that file). */
+export function hostKeyPath(cloudInitPath: string): string {
+  const at = cloudInitPath.lastIndexOf("/");
+  return `${at < 0 ? "." : cloudInitPath.slice(0, at)}/ssh_host_ed25519_key`;
+}
+
+/**
+ * Launches the VM, or adopts (and starts) an existing instance of the same name; waits for
+ * cloud-init. Then prints the VM's ssh host key, read through multipass's own channel
+ * (`multipass exec`, not ssh): on a VM it launched, it must be the one the cloud-init file gave
+ * it; an adopted instance keeps its own, and that one is pinned.
+ */
 export function multipassLaunchScript(opts: MultipassLaunchOptions): string {
   const where = "multipassLaunchScript";
   const instance = checkInstance(opts.instance, where);
@@ -48,6 +61,8 @@ export function multipassLaunchScript(opts: MultipassLaunchOptions): string {
     ...FAIL,
     `name=${q(instance)}`,
     `cloudinit=${q(cloudInit)}`,
+    `hostkey=${q(hostKeyPath(cloudInit))}`,
+    "launched=0",
     'command -v multipass >/dev/null 2>&1 || fail "multipass is not installed (https://multipass.run): the multipass provider needs it"',
     'if timeout 60 multipass info "$name" >/dev/null 2>&1; then',
     `  state=$(timeout 60 multipass info "$name" --format json 2>/dev/null | ${MULTIPASS_JSON("i.state")}) || state=`,
@@ -63,12 +78,19 @@ export function multipassLaunchScript(opts: MultipassLaunchOptions): string {
     `  timeout ${timeout + 60} ${cmd("multipass", "launch", opts.release, "--name", instance, "--cpus", cpus, "--memory", opts.memory, "--disk", opts.disk)} --cloud-init - --timeout ${timeout} < "$cloudinit"`,
     // The delete step reads this line (PULUMI_COMMAND_STDOUT): only an instance we launched is deleted.
     '  echo "c1m-lab: launched multipass instance $name"',
+    "  launched=1",
     "fi",
     "rc=0",
     `timeout ${timeout} multipass exec "$name" -- cloud-init status --wait >/dev/null 2>&1 || rc=$?`,
     // 2 = finished with recoverable errors (cloud-init ≥ 23.4): the VM is usable.
     'case "$rc" in 0|2) ;; *) fail "cloud-init in $name did not finish cleanly (exit $rc): see multipass exec $name -- cloud-init status --long" ;; esac',
+    'pub=$(timeout 60 multipass exec "$name" -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d " " -f 1,2) || pub=',
+    '[ -n "$pub" ] || fail "cannot read the ssh host key of $name (multipass exec $name -- cat /etc/ssh/ssh_host_ed25519_key.pub): it has no ed25519 host key to pin"',
+    'if [ "$launched" = 1 ] && [ "$pub" != "$(cut -d " " -f 1,2 < "$hostkey.pub")" ]; then',
+    '  fail "$name presents another ssh host key than the one its cloud-init file gave it ($hostkey.pub): cloud-init did not install it"',
+    "fi",
     'echo "c1m-lab: multipass instance $name is ready"',
+    PRINT_HOST_KEY,
   ]);
 }
 
@@ -155,26 +177,35 @@ function checkLocalPath(path: string, where: string): string {
   return path;
 }
 
-/** Writes the cloud-init text (0600) for `multipass launch --cloud-init`. */
+/**
+ * Writes the cloud-init text (0600) for `multipass launch --cloud-init`, with a new ssh host key
+ * for the VM made beside it (scripts/hostKey.ts) appended; prints the public key.
+ */
 export function writeCloudInitScript(path: string, text: string): string {
   const file = checkLocalPath(path, "writeCloudInitScript");
   const lines = (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
   return script("cloud-init file write", [
+    ...FAIL,
     `file=${q(file)}`,
+    `hostkey=${q(hostKeyPath(file))}`,
+    `command -v ssh-keygen >/dev/null 2>&1 || fail "ssh-keygen is not installed on this machine: it makes the VM's host key (apt-get install openssh-client)"`,
     "umask 077",
     'mkdir -p -- "$(dirname -- "$file")"',
     `printf '%s\\n' ${lines.map(q).join(" ")} > "$file.tmp"`,
+    ...seedHostKeyLines('"$file.tmp"'),
     'mv -f -- "$file.tmp" "$file"',
     'echo "c1m-lab: wrote $file"',
+    PRINT_HOST_KEY,
   ]);
 }
 
-/** Removes the cloud-init file (and its directory when empty); idempotent. */
+/** Removes the cloud-init file and the host key beside it (and their directory when empty); idempotent. */
 export function removeCloudInitScript(path: string): string {
   const file = checkLocalPath(path, "removeCloudInitScript");
   return script("cloud-init file remove", [
     `file=${q(file)}`,
-    'rm -f -- "$file" "$file.tmp"',
+    `hostkey=${q(hostKeyPath(file))}`,
+    'rm -f -- "$file" "$file.tmp" "$hostkey" "$hostkey.pub"',
     'rmdir -- "$(dirname -- "$file")" 2>/dev/null || true',
   ]);
 }

@@ -1,15 +1,17 @@
 // ServerHost, provider qemu: a local VM on a lab-owned bridge. Bridge and tap (checks first: qemu
 // installed, names free) → overlay on the base image and the cloud-init seed → the VM process →
-// ssh on the primary lab address (the seed's network-config gives it), as for an adopted host.
+// ssh on the primary lab address (the seed's network-config gives it), as for an adopted host,
+// pinned to the host key the disk step generated for the VM and put in its seed.
 // Destroy, in reverse: upload directory, VM stopped, overlay and seed removed, tap, bridge and rules.
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
 import { hostInstance } from "../../../instance.js";
 import { localScript } from "../../../localScript.js";
 import { INSTANCE_ENV } from "../../../shell.js";
-import { SshServerHost } from "../host.js";
+import { hostKeyOf, SshServerHost } from "../host.js";
 import { deletedWithMachine } from "../deletedWith.js";
 import type { SshSteps } from "../steps.js";
+import type { MetricsTunnel } from "../../../check/args.js";
 import {
   qemuDiskCreateScript,
   qemuDiskDeleteScript,
@@ -34,6 +36,7 @@ export class QemuServerHost extends pulumi.ComponentResource {
   readonly address: pulumi.Output<string>;
   readonly connection: pulumi.Output<command.types.input.remote.ConnectionArgs>;
   readonly hostId: pulumi.Output<string>;
+  readonly tunnel: pulumi.Output<MetricsTunnel>;
   /** The VM's disk: what lives on the VM goes with it (see deletedWithMachine). */
   readonly machine: pulumi.Resource;
 
@@ -69,6 +72,8 @@ export class QemuServerHost extends pulumi.ComponentResource {
         privateKey: args.privateKey,
         stagingDir: args.stagingDir,
         primaryAddress: args.primaryAddress,
+        // Unknown at preview (the key is made at create): the connection is then unknown too.
+        hostKey: hostKeyOf(overlay.stdout, `${name}-disk`),
         triggers: [machine.id],
       },
       { parent: this, dependsOn: [machine], transformations: [deletedWithMachine(overlay)] },
@@ -76,6 +81,7 @@ export class QemuServerHost extends pulumi.ComponentResource {
     this.address = ssh.address;
     this.connection = ssh.connection;
     this.hostId = ssh.hostId;
+    this.tunnel = ssh.tunnel;
     this.machine = overlay;
     this.registerOutputs({ address: this.address, hostId: this.hostId });
   }

@@ -8,6 +8,7 @@ import { Document } from "yaml";
 import { isInterfaceName, isIpv4Cidr, isMacAddress } from "../../../../netplan/render.js";
 import { ScriptInputError } from "../../../shell.js";
 import { SSH_PUBLIC_KEY } from "../scripts/checks.js";
+import { PRINT_HOST_KEY, seedHostKeyLines } from "../scripts/hostKey.js";
 import { FAIL, PRINT_INSTANCE_TOKEN, cmd, q, script, writeText } from "../../../shell.js";
 
 export const QEMU_BINARY = "qemu-system-x86_64";
@@ -151,14 +152,15 @@ function disk(opts: QemuDiskOptions, where: string) {
   return { dir, ...qemuDiskFiles(dir) };
 }
 
-export function qemuDiskFiles(dir: string): { overlay: string; seedIso: string } {
-  return { overlay: `${dir}/overlay.qcow2`, seedIso: `${dir}/seed.iso` };
+export function qemuDiskFiles(dir: string): { overlay: string; seedIso: string; hostKey: string } {
+  return { overlay: `${dir}/overlay.qcow2`, seedIso: `${dir}/seed.iso`, hostKey: `${dir}/ssh_host_ed25519_key` };
 }
 
 /**
  * Gets the base image (a URL is downloaded once into the cache path), then creates the stack's
- * overlay on it (the base is opened read-only and never written) and the NoCloud seed ISO
- * (volume id `cidata`: user-data, meta-data, network-config).
+ * overlay on it (the base is opened read-only and never written), a new ssh host key for the VM
+ * beside it, and the NoCloud seed ISO (volume id `cidata`: user-data with the host key,
+ * meta-data, network-config). Prints the public host key (scripts/hostKey.ts).
  */
 export function qemuDiskCreateScript(opts: QemuDiskOptions): string {
   const where = "qemuDiskCreateScript";
@@ -178,6 +180,8 @@ export function qemuDiskCreateScript(opts: QemuDiskOptions): string {
     `dir=${q(d.dir)}`,
     `overlay=${q(d.overlay)}`,
     `seed=${q(d.seedIso)}`,
+    `hostkey=${q(d.hostKey)}`,
+    `command -v ssh-keygen >/dev/null 2>&1 || fail "ssh-keygen is not installed on this machine: it makes the VM's host key (apt-get install openssh-client)"`,
     ...(opts.url !== undefined
       ? [
           `url=${q(opts.url)}`,
@@ -200,9 +204,11 @@ export function qemuDiskCreateScript(opts: QemuDiskOptions): string {
     'rm -f -- "$overlay"',
     'timeout 60 qemu-img create -q -f qcow2 -F "$fmt" -b "$base" "$overlay"',
     ...files.map(([name, text]) => writeText(text, `"$dir/seed/"${q(name)}`)),
+    ...seedHostKeyLines('"$dir/seed/user-data"'),
     'timeout 60 genisoimage -quiet -output "$seed.tmp" -volid cidata -joliet -rock "$dir/seed/user-data" "$dir/seed/meta-data" "$dir/seed/network-config"',
     'mv -f -- "$seed.tmp" "$seed"',
     'echo "c1m-lab: overlay $overlay on $base ($fmt), seed $seed"',
+    PRINT_HOST_KEY,
   ]);
 }
 
@@ -212,7 +218,7 @@ export function qemuDiskDeleteScript(opts: Pick<QemuDiskOptions, "dir">): string
   return script("qemu disk delete", [
     `dir=${q(d.dir)}`,
     // With the VM's own files (a start that failed leaves its log): the directory is the lab's.
-    'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp" "$dir/qemu.log" "$dir/console.log" "$dir/kvm-probe.log" "$dir/qemu.pid"',
+    'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp" "$dir/ssh_host_ed25519_key" "$dir/ssh_host_ed25519_key.pub" "$dir/qemu.log" "$dir/console.log" "$dir/kvm-probe.log" "$dir/qemu.pid"',
     'rmdir -- "$dir" 2>/dev/null || true',
     'rmdir -- "$(dirname -- "$dir")" 2>/dev/null || true',
     'echo "c1m-lab: removed the overlay and seed in $dir"',

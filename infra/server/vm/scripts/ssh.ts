@@ -68,11 +68,14 @@ export interface WaitForSshOptions {
   keyPath?: string;
   /** Name of an environment variable holding the private key text (written to a 0600 temp file, never printed). */
   keyEnv?: string;
-  /** Expected host key ("ssh-ed25519 AAAA..."); unset = accept whatever the host presents. */
+  /** Expected host key ("ssh-ed25519 AAAA..."); unset = accept whatever the host presents (the tests' own VMs only). */
   hostKey?: string;
 }
 
-/** Polls `ssh ... true` until the host accepts the key, or fails after timeoutSeconds with ssh's last error. */
+/**
+ * Polls `ssh ... true` until the host accepts the key, or fails after timeoutSeconds with ssh's
+ * last error. With `hostKey`, a host that presents another key fails at once (never retried).
+ */
 export function waitForSshScript(opts: WaitForSshOptions): string {
   const where = "waitForSshScript";
   const host = checkHost(opts.host, "host", where);
@@ -133,6 +136,14 @@ export function waitForSshScript(opts: WaitForSshOptions): string {
     '    echo "c1m-lab: ssh $user@$host:$port is up (attempt $attempt, ${SECONDS}s)"',
     "    exit 0",
     "  fi",
+    ...(opts.hostKey !== undefined
+      ? [
+          '  case "$err" in',
+          '    *"Host key verification failed"*|*"no matching host key type"*)',
+          `      fail "ssh $user@$host:$port does not present the pinned host key $hostkey: refused, not retried (another machine at that address, or the host's key changed); ssh said: $(printf '%s' "$err" | tr -d '\\r' | tail -n 3 | tr '\\n' ' ')" ;;`,
+          "  esac",
+        ]
+      : []),
     '  if [ "$SECONDS" -ge "$deadline" ]; then',
     `    fail "ssh $user@$host:$port did not let us in within ${timeout}s ($attempt attempts); last error: $(printf '%s' "$err" | tr -d '\\r' | tail -n 3 | tr '\\n' ' ')"`,
     "  fi",
