@@ -1,17 +1,21 @@
-// The post-deploy connection test: runs workload/verify against the running lab and turns its
-// JSON report into stack outputs. It reruns whenever what it tests changes.
+// The post-deploy connection test: runs workload/verify (one bundle, installed into the stack's
+// directory) against the running lab and turns its JSON report into stack outputs. It reruns
+// whenever what it tests changes, or verify itself. It runs in the directory the engine runs
+// the steps in (the project's), so a relative --reports-dir lands there, and no checkout's path
+// is among its inputs.
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { replaceOnChange } from "../localScript.js";
+import { localScript, replaceOnChange } from "../localScript.js";
+import { installFileCreateScript, installFileDeleteScript, installedPath, type InstallFileArgs } from "../install/scripts.js";
 import { verifyScript } from "./script.js";
 
 export interface ConnectionTestArgs {
   node: string;
-  verifyJs: string;
+  /** verify's bundle and where it goes. */
+  install: InstallFileArgs;
   verifyArgs: string[];
   /** The capacity plan as JSON (C1M_PLAN). */
   planJson: string;
-  root: string;
   /** Ids of everything tested: the test reruns when any changes. */
   triggers: pulumi.Input<string>[];
 }
@@ -43,7 +47,12 @@ export class ConnectionTest extends pulumi.ComponentResource {
 
   constructor(name: string, args: ConnectionTestArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:test:ConnectionTest", name, {}, opts);
-    const create = verifyScript(args.node, args.verifyJs, args.verifyArgs);
+    const install = localScript(
+      `${name}-install`,
+      { create: installFileCreateScript(args.install), delete: installFileDeleteScript(args.install) },
+      { parent: this },
+    );
+    const create = verifyScript(args.node, installedPath(args.install), args.verifyArgs);
     const environment = { C1M_PLAN: args.planJson };
     const run = new command.local.Command(
       `${name}-verify`,
@@ -51,13 +60,12 @@ export class ConnectionTest extends pulumi.ComponentResource {
         interpreter: ["/bin/bash", "-c"],
         create,
         environment,
-        dir: args.root,
         // stdout is the report JSON (it becomes the outputs); the progress lines are on stderr.
         logging: "stderr",
         // A changed plan or flag is a new test, not an update of the old verdict.
-        triggers: replaceOnChange([create, environment], args.triggers),
+        triggers: replaceOnChange([create, environment], [...args.triggers, install.id]),
       },
-      { parent: this },
+      { parent: this, dependsOn: [install] },
     );
     this.report = run.stdout.apply(parseReport);
     this.registerOutputs({ report: this.report });

@@ -9,13 +9,16 @@
 // insists; --engine also builds the CLI when there is none.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, unlinkSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LocalWorkspace, type OutputMap, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { planCapacity } from "../plan/capacity.js";
 import { parseLabConfig, type LabConfig } from "../config/schema.js";
-import { labDown, labUp } from "../direct/runner.js";
+import { installConnectionTest, labDown, labUp } from "../direct/runner.js";
+import { localLabPaths } from "../install/stage.js";
+import { installedPath } from "../install/scripts.js";
 import {
   engineResourceCount,
   readDirectRecord,
@@ -95,14 +98,16 @@ export function engineEnv(
 
 /**
  * The engine's project directory for a stack, .c1m-lab/engine-workdir/<stack>: links to the
- * project (Pulumi.yaml, package.json, dist, node_modules) and a fresh copy of its stack file.
+ * project (Pulumi.yaml, package.json, dist, node_modules, and reports/, where the connection test
+ * run there writes) and a fresh copy of its stack file.
  * Pulumi writes the stack's encryptionsalt into the stack file it finds; here that is the copy,
  * never the tracked file (the state holds the salt too, for the next copy).
  */
 export function engineWorkDir(projectRoot: string, stack: string): string {
   const dir = join(projectRoot, ".c1m-lab", "engine-workdir", stack);
   mkdirSync(dir, { recursive: true });
-  for (const f of ["Pulumi.yaml", "package.json", "dist", "node_modules"]) {
+  mkdirSync(join(projectRoot, "reports"), { recursive: true });
+  for (const f of ["Pulumi.yaml", "package.json", "dist", "node_modules", "reports"]) {
     const link = join(dir, f);
     try {
       unlinkSync(link);
@@ -240,12 +245,7 @@ function viaDirect(config: LabConfig, action: "up" | "down" | "test", stack: str
   }
   if (action !== "test") refuseDirectOnEngine(engineEnv(process.env).PULUMI_BACKEND_URL!, "c1m-lab", stack);
   const plan = planCapacity(config, readHostFacts());
-  const steps = labSteps(config, plan, stack, {
-    root,
-    node: process.execPath,
-    stateDir: `/run/c1m-lab/${stack}`,
-    reportsDir: `${root}/reports`,
-  });
+  const steps = labSteps(config, plan, stack, localLabPaths(root, stack, { node: process.execPath, home: homedir() }));
   if (action === "down") {
     // What the up ran, not today's config: a renamed namespace or an old NAT rule goes too.
     const problems = labDown(readDirectRecord(root, stack) ?? steps);
@@ -266,8 +266,11 @@ function viaDirect(config: LabConfig, action: "up" | "down" | "test", stack: str
       throw e;
     }
   }
+  if (action === "test") installConnectionTest(steps); // this checkout's verify, as an up would install it
   // verify's stdout is its report JSON (the engine's stack outputs): summed up as the engine path does.
-  const r = spawnSync(process.execPath, [`${root}/dist/workload/verify.js`, ...steps.verifyArgs], {
+  // Run in the project directory, as the engine's step is: reports/ is the checkout's.
+  const r = spawnSync(process.execPath, [installedPath(steps.verifyInstall), ...steps.verifyArgs], {
+    cwd: root,
     stdio: ["ignore", "pipe", "inherit"],
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,

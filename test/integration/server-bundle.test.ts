@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { BundleError, writeServerBundle, type ServerBundle } from "../../infra/server/vm/bundle.js";
+import { BundleError, writeServerBundle, type ServerBundle } from "../../infra/install/bundle.js";
 import type { ServerStats } from "../../shared/protocol.js";
 import { pidAlive, Proc, sleep, waitUntil, type Listening } from "../support/workload-harness.js";
 

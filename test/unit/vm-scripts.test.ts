@@ -32,18 +32,13 @@ import {
 } from "../../infra/server/vm/multipass/scripts.js";
 import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
 import { UNIT_HARDENING } from "../support/vmLab.js";
+import { shellValue } from "../support/mockProgram.js";
 
 const HOSTILE = `x'; rm -rf / #"$(touch /tmp/c1m-pwned)\`id\` %h $HOME \\`;
 
 const assertSyntax = (text: string) => assertBashSyntax(text, "script");
 
 /** Runs the script's `name=...` line in bash and returns the value the variable holds. */
-function shellValue(text: string, name: string): string {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}=`));
-  assert.ok(line, `no ${name}= line`);
-  return execFileSync("bash", ["-c", `${line}\nprintf '%s' "$${name}"`], { encoding: "utf8" });
-}
-
 /** systemd's reading of an ExecStart value: specifiers on the raw line, then words with quotes and C escapes, then $$ / $VAR. */
 function systemdWords(line: string, env: Record<string, string> = {}): string[] {
   const raw = line.replace(/%(.)/g, (_, c: string) => {
@@ -323,27 +318,42 @@ describe("local scripts", () => {
     assert.throws(() => waitForSshScript({ host: "h", port: 0, user: "u", timeoutSeconds: 5 }), /port 0 is not valid/);
   });
 
-  test("multipass scripts: hostile cloud-init path is one word; names and sizes are checked", () => {
-    const text = multipassLaunchScript({
+  test("multipass scripts: hostile cloud-init text reaches multipass's stdin as it is; names, sizes and the record path are checked", () => {
+    const cloudInit = `#cloud-config\nusers: [${HOSTILE}]\n`;
+    const opts = {
       instance: "c1m-server",
       release: "24.04",
       cpus: 2,
       memory: "4G",
       disk: "20G",
-      cloudInitPath: `/tmp/${HOSTILE}`,
-    });
+      cloudInit,
+      recordPath: "/var/lib/c1m-lab/s/multipass-instance",
+    };
+    const text = multipassLaunchScript(opts);
     assertSyntax(text);
-    assert.equal(shellValue(text, "cloudinit"), `/tmp/${HOSTILE}`);
+    assert.equal(shellValue(text, "record"), "/var/lib/c1m-lab/s/multipass-instance");
+    const launch = text.split("\n").find((l) => l.startsWith("printf ") && l.includes(" multipass launch "))!;
     assert.match(
-      text,
-      /multipass launch 24\.04 --name c1m-server --cpus 2 --memory 4G --disk 20G --cloud-init - --timeout 900 < "\$cloudinit"/,
+      launch,
+      /\| timeout 960 multipass launch 24\.04 --name c1m-server --cpus 2 --memory 4G --disk 20G --cloud-init - --timeout 900$/,
     );
+    // The printf before the pipe, run on its own, prints the text byte for byte.
+    const printed = spawnSync("bash", ["-c", launch.slice(0, launch.indexOf(" | timeout "))], { encoding: "utf8" });
+    assert.equal(printed.stdout, cloudInit);
     assertSyntax(multipassAddressScript("c1m-server"));
-    assertSyntax(multipassDeleteScript("c1m-server"));
-    assert.throws(() => multipassDeleteScript("C1M; rm"), /instance "C1M; rm" is not valid/);
+    assertSyntax(multipassDeleteScript("c1m-server", "/var/lib/c1m-lab/s/multipass-instance"));
+    assert.throws(() => multipassDeleteScript("C1M; rm", "/x"), /instance "C1M; rm" is not valid/);
     assert.throws(
-      () => multipassLaunchScript({ instance: "a", release: "24.04", cpus: 2, memory: "4GB", disk: "20G", cloudInitPath: "/x" }),
+      () => multipassLaunchScript({ ...opts, memory: "4GB" }),
       (err: Error) => err instanceof ScriptInputError && /memory "4GB" is not valid: use a size like 4G/.test(err.message),
+    );
+    assert.throws(
+      () => multipassLaunchScript({ ...opts, recordPath: `/tmp/${HOSTILE}` }),
+      (err: Error) => err instanceof ScriptInputError && /path .* is not valid: use an absolute file path/.test(err.message),
+    );
+    assert.throws(
+      () => multipassLaunchScript({ ...opts, cloudInit: "users: []\n" }),
+      /cloudInit is not valid: it must be cloud-init user-data starting with #cloud-config/,
     );
   });
 

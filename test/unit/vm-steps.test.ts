@@ -16,7 +16,6 @@ import { ScriptInputError } from "../../infra/shell.js";
 import type { LabPaths } from "../../infra/plan/paths.js";
 import { installWorkloadScript } from "../../infra/server/vm/scripts/workload.js";
 import { remoteCommand, remoteSequence, stagingCreateScript, stagingDeleteScript } from "../../infra/server/vm/scripts/ssh.js";
-import { vmCloudInit, writeCloudInitScript } from "../../infra/server/vm/multipass/scripts.js";
 import {
   natHostTuning,
   netplanDropIn,
@@ -27,10 +26,19 @@ import {
 } from "../../infra/server/vm/steps.js";
 import { remoteSteps } from "../support/mockProgram.js";
 
-const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
-const paths: LabPaths = { root, node: "/usr/bin/node", stateDir: "/run/c1m-lab/t", reportsDir: `${root}/reports` };
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC1mTestKeyForUnitTestsOnly000000000000000000 c1m-test";
-const BUNDLE = { path: "/tmp/c1m-server.mjs", sha256: "a".repeat(64) };
+const BUNDLE = { path: `/stage/${"a".repeat(64)}/c1m-server.mjs`, sha256: "a".repeat(64) };
+const paths: LabPaths = {
+  node: "/usr/bin/node",
+  stateDir: "/run/c1m-lab/t",
+  installDir: "/var/lib/c1m-lab/t",
+  staged: {
+    server: BUNDLE,
+    verify: { path: `/stage/${"b".repeat(64)}/c1m-verify.mjs`, sha256: "b".repeat(64) },
+    clientImage: { context: `/stage/${"c".repeat(64)}`, dockerfile: `/stage/${"c".repeat(64)}/Dockerfile`, sha256: "c".repeat(64) },
+  },
+  reportsDir: "reports",
+};
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const probeOutput = (files: [string, string][], links: [string, string][]) =>
   JSON.stringify({
@@ -58,7 +66,7 @@ const MULTIPASS = { provider: "multipass", primaryAddress: "10.95.44.201/24", se
 describe("vmLabSteps", () => {
   test("ssh: the primary is the host's own address; only secondaries go in the drop-in", () => {
     const { config, plan } = lab({ ...SSH, secondaryAddresses: ["10.0.0.6/24", "10.0.0.7/24"], sshPort: 2222 });
-    const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
+    const s = vmLabSteps(config, plan, "ssh", paths, {});
     assert.equal(s.provider, "ssh");
     assert.deepEqual(s.ssh, {
       host: "db1.example",
@@ -93,30 +101,30 @@ describe("vmLabSteps", () => {
 
   test("ssh: the host key is passed on; no secondaries means no drop-in addresses", () => {
     const { config, plan } = lab(SSH);
-    const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
+    const s = vmLabSteps(config, plan, "ssh", paths, {});
     assert.equal(s.ssh.hostKey, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc");
     assert.deepEqual(s.addresses.addresses, []);
   });
 
   test("multipass: primary and secondaries are all lab addresses; cloud-init has the key and Node 20 from the snap store", () => {
     const { config, plan } = lab(MULTIPASS);
-    const s = vmLabSteps(config, plan, "mp", paths, { bundle: BUNDLE, sshPublicKey: `${PUBLIC_KEY}\n` });
+    const s = vmLabSteps(config, plan, "mp", paths, { sshPublicKey: `${PUBLIC_KEY}\n` });
     assert.deepEqual(s.addresses.addresses, ["10.95.44.201/24", "10.95.44.202/24", "10.95.44.203/24"]);
     assert.equal(s.ssh.host, undefined, "known once the VM has an address");
     assert.equal(s.ssh.user, "ubuntu");
     const mp = s.multipass!;
-    assert.equal(mp.cloudInitPath, `${root}/.c1m-lab/mp/cloud-init.yaml`);
-    assert.deepEqual(mp.launch, {
+    const { cloudInit, ...launch } = mp.launch;
+    assert.deepEqual(launch, {
       instance: "c1m-server",
       release: "24.04",
       cpus: 2,
       memory: "4G",
       disk: "20G",
-      cloudInitPath: `${root}/.c1m-lab/mp/cloud-init.yaml`,
+      recordPath: "/var/lib/c1m-lab/t/multipass-instance",
       timeoutSeconds: 900,
     });
-    const ci = parse(mp.cloudInit) as Record<string, unknown>;
-    assert.ok(mp.cloudInit.startsWith("#cloud-config\n"));
+    const ci = parse(cloudInit) as Record<string, unknown>;
+    assert.ok(cloudInit.startsWith("#cloud-config\n"));
     assert.deepEqual(ci.ssh_authorized_keys, [PUBLIC_KEY]);
     assert.deepEqual(ci.runcmd, [
       ["snap", "wait", "system", "seed.loaded"],
@@ -128,16 +136,16 @@ describe("vmLabSteps", () => {
   test("multipass without the public key, routed clients, or an odd stack name: a clear error", () => {
     const { config, plan } = lab(MULTIPASS);
     assert.throws(
-      () => vmLabSteps(config, plan, "mp", paths, { bundle: BUNDLE }),
+      () => vmLabSteps(config, plan, "mp", paths, {}),
       /needs the public key \(server\.sshPublicKeyPath\)/,
     );
     const routed = lab(SSH, { clients: { sourceIps: { strategy: "routed" } } });
     assert.throws(
-      () => vmLabSteps(routed.config, routed.plan, "x", paths, { bundle: BUNDLE }),
+      () => vmLabSteps(routed.config, routed.plan, "x", paths, {}),
       (e: Error) => e instanceof VmStepsError && /routed needs a route on the server back to the Docker network/.test(e.message),
     );
     assert.throws(
-      () => vmLabSteps(config, plan, "../x", paths, { bundle: BUNDLE, sshPublicKey: PUBLIC_KEY }),
+      () => vmLabSteps(config, plan, "../x", paths, { sshPublicKey: PUBLIC_KEY }),
       /cannot name a staging directory/,
     );
   });
@@ -147,7 +155,7 @@ describe("vmLabSteps", () => {
       { ...SSH, secondaryAddresses: ["10.0.0.6/24"] },
       { clients: { natPortRange: "40000-40999", containers: 2, connectionsPerContainer: 500 } },
     );
-    const s = vmLabSteps(config, plan, "n", paths, { bundle: BUNDLE });
+    const s = vmLabSteps(config, plan, "n", paths, {});
     assert.deepEqual(
       s.natPool.map((r) => [r.source, r.destination, r.from, r.to, r.toSource]),
       [
@@ -283,20 +291,6 @@ describe("vmScripts", () => {
         /workdir .* is not valid/,
         workdir,
       );
-    }
-  });
-
-  test("writeCloudInitScript writes the text exactly, 0600 (run for real into a temp directory)", () => {
-    const dir = mkdtempSync(join(tmpdir(), "c1m-ci-"));
-    try {
-      const file = `${dir}/sub/cloud-init.yaml`;
-      const text = vmCloudInit({ sshPublicKey: PUBLIC_KEY, user: "lab-user" }) + "# it's $(not run) `x`\n";
-      execFileSync("bash", ["-c", writeCloudInitScript(file, text)]);
-      assert.equal(readFileSync(file, "utf8"), text);
-      assert.equal(statSync(file).mode & 0o777, 0o600);
-      assert.throws(() => writeCloudInitScript("relative/x", text), /path "relative\/x" is not valid/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
