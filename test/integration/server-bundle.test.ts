@@ -1,4 +1,4 @@
-// The VM's one-file server (infra/server/vm/bundle.ts), for real: built by esbuild from this
+// The one-file server (infra/install/bundle.ts), for real: built by esbuild from this
 // checkout, copied alone into a directory with no node_modules anywhere above it, run there with
 // two workers on loopback; /stats counts what the test opened, /metrics (prom-client, bundled)
 // answers, SIGTERM stops the primary and its workers. Also: a second build is byte-identical and
@@ -162,7 +162,7 @@ describe("the server as one esbuild bundle", () => {
         (err: Error) =>
           err instanceof BundleError &&
           err.message ===
-            `${fake}/workload/server.ts is missing: writeServerBundle needs the root of a c1m-lab checkout, not ${fake}`,
+            `${fake}/workload/server.ts is missing: bundling needs the root of a c1m-lab checkout, not ${fake}`,
       );
       mkdirSync(`${fake}/workload`);
       writeFileSync(`${fake}/workload/server.ts`, 'import { Registry } from "prom-client";\nconsole.log(new Registry());\n');
