@@ -93,9 +93,7 @@ function assetsDefine(root: string, files: string[]): Record<string, string> {
 /** The bundle's bytes, built from the checkout at `root`. */
 export function bundleBytes(root: string, spec: BundleSpec): Uint8Array {
   if (!existsSync(join(root, spec.entry))) {
-    throw new BundleError(
-      `${join(root, spec.entry)} is missing: bundling needs the root of a c1m-lab checkout, not ${root}`,
-    );
+    throw new BundleError(`${join(root, spec.entry)} is missing: bundling needs the root of a c1m-lab checkout, not ${root}`);
   }
   const build = esbuildOf();
   const outfile = join(root, spec.file);

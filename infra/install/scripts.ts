@@ -15,8 +15,10 @@ export interface InstallFileArgs {
 }
 
 function checkArgs(a: InstallFileArgs): void {
-  if (!/^[0-9a-f]{64}$/.test(a.sha256)) throw new ScriptInputError(`install: sha256 ${JSON.stringify(a.sha256)} is not a sha256 hex digest`);
-  if (!/^[A-Za-z0-9_.-]+$/.test(a.file)) throw new ScriptInputError(`install: file ${JSON.stringify(a.file)} is not a plain file name`);
+  if (!/^[0-9a-f]{64}$/.test(a.sha256))
+    throw new ScriptInputError(`install: sha256 ${JSON.stringify(a.sha256)} is not a sha256 hex digest`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(a.file))
+    throw new ScriptInputError(`install: file ${JSON.stringify(a.file)} is not a plain file name`);
 }
 
 /** Copies the staged file in (0644, a directory of 0755: the test runs as whoever runs `up`), checked, then renamed into place. */

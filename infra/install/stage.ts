@@ -5,7 +5,16 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { stackInstallDir, type LabPaths, type StagedWorkload } from "../plan/paths.js";
-import { CLIENT_BUNDLE, SERVER_BUNDLE, VERIFY_BUNDLE, bundleBytes, sha256Of, writeIfChanged, type Bundle, type BundleSpec } from "./bundle.js";
+import {
+  CLIENT_BUNDLE,
+  SERVER_BUNDLE,
+  VERIFY_BUNDLE,
+  bundleBytes,
+  sha256Of,
+  writeIfChanged,
+  type Bundle,
+  type BundleSpec,
+} from "./bundle.js";
 
 /** Where stages live: $C1M_STAGE_DIR (tests), else a cache in the (pinned) home directory. */
 export function stageRootOf(home: string, env: NodeJS.ProcessEnv = process.env): string {

@@ -161,8 +161,7 @@ describe("the server as one esbuild bundle", () => {
         () => writeServerBundle(fake, `${fake}/out`),
         (err: Error) =>
           err instanceof BundleError &&
-          err.message ===
-            `${fake}/workload/server.ts is missing: bundling needs the root of a c1m-lab checkout, not ${fake}`,
+          err.message === `${fake}/workload/server.ts is missing: bundling needs the root of a c1m-lab checkout, not ${fake}`,
       );
       mkdirSync(`${fake}/workload`);
       writeFileSync(`${fake}/workload/server.ts`, 'import { Registry } from "prom-client";\nconsole.log(new Registry());\n');

@@ -588,14 +588,32 @@ describe(
           timeoutSeconds: 60,
           ...o,
         });
-      const since = (n: number) => calls().slice(n).map((c) => c.slice(0, 3).join(" "));
+      const since = (n: number) =>
+        calls()
+          .slice(n)
+          .map((c) => c.slice(0, 3).join(" "));
       const exists = () => existsSync(`${dir}/state/c1mt`);
 
       const launched = ok(run(launch()), "launch");
       assert.match(launched, /c1m-lab: launched multipass instance c1mt/);
       assert.deepEqual(
         calls().find((c) => c[0] === "launch"),
-        ["launch", "24.04", "--name", "c1mt", "--cpus", "2", "--memory", "1G", "--disk", "5G", "--cloud-init", "-", "--timeout", "60"],
+        [
+          "launch",
+          "24.04",
+          "--name",
+          "c1mt",
+          "--cpus",
+          "2",
+          "--memory",
+          "1G",
+          "--disk",
+          "5G",
+          "--cloud-init",
+          "-",
+          "--timeout",
+          "60",
+        ],
       );
       // Through stdin: the multipass snap cannot read files outside the user's home.
       assert.equal(readFileSync(`${dir}/state/cloud-init.stdin`, "utf8"), cloudInit);
@@ -607,7 +625,10 @@ describe(
       let n = calls().length;
       const again = run(launch());
       ok(again, "relaunch");
-      assert.match(again.stderr, /the multipass instance c1mt is this stack's, left by a create that did not finish: deleting it/);
+      assert.match(
+        again.stderr,
+        /the multipass instance c1mt is this stack's, left by a create that did not finish: deleting it/,
+      );
       assert.deepEqual(since(n), ["info c1mt", "delete --purge c1mt", "launch 24.04 --name", "exec c1mt --"]);
 
       // Not recorded (the user's own instance of that name): refused, left as it is.

@@ -3,10 +3,6 @@
 // its own test (integration/server-bundle.test.ts).
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
 import { assertBashSyntax } from "../support/sh.js";
 import { parse } from "yaml";
@@ -35,7 +31,11 @@ const paths: LabPaths = {
   staged: {
     server: BUNDLE,
     verify: { path: `/stage/${"b".repeat(64)}/c1m-verify.mjs`, sha256: "b".repeat(64) },
-    clientImage: { context: `/stage/${"c".repeat(64)}`, dockerfile: `/stage/${"c".repeat(64)}/Dockerfile`, sha256: "c".repeat(64) },
+    clientImage: {
+      context: `/stage/${"c".repeat(64)}`,
+      dockerfile: `/stage/${"c".repeat(64)}/Dockerfile`,
+      sha256: "c".repeat(64),
+    },
   },
   reportsDir: "reports",
 };
@@ -135,19 +135,13 @@ describe("vmLabSteps", () => {
 
   test("multipass without the public key, routed clients, or an odd stack name: a clear error", () => {
     const { config, plan } = lab(MULTIPASS);
-    assert.throws(
-      () => vmLabSteps(config, plan, "mp", paths, {}),
-      /needs the public key \(server\.sshPublicKeyPath\)/,
-    );
+    assert.throws(() => vmLabSteps(config, plan, "mp", paths, {}), /needs the public key \(server\.sshPublicKeyPath\)/);
     const routed = lab(SSH, { clients: { sourceIps: { strategy: "routed" } } });
     assert.throws(
       () => vmLabSteps(routed.config, routed.plan, "x", paths, {}),
       (e: Error) => e instanceof VmStepsError && /routed needs a route on the server back to the Docker network/.test(e.message),
     );
-    assert.throws(
-      () => vmLabSteps(config, plan, "../x", paths, { sshPublicKey: PUBLIC_KEY }),
-      /cannot name a staging directory/,
-    );
+    assert.throws(() => vmLabSteps(config, plan, "../x", paths, { sshPublicKey: PUBLIC_KEY }), /cannot name a staging directory/);
   });
 
   test("natPortRange on a VM: one MASQUERADE --to-ports rule per lab address /32", () => {

@@ -2,7 +2,7 @@
 // reads (the lab's user and key, Node.js 20 from the snap store). Pure: each returns a bash script.
 import { Document, parse } from "yaml";
 import { FAIL, SUDO_PRELUDE, ScriptInputError, cmd, q, script } from "../../../shell.js";
-import { SSH_PUBLIC_KEY, checkInt, checkPath, checkUser } from "../scripts/checks.js";
+import { SSH_PUBLIC_KEY, checkInt, checkUser } from "../scripts/checks.js";
 const MULTIPASS_JSON = (expr: string) =>
   `node -e 'let s="";process.stdin.on("data",(d)=>{s+=d}).on("end",()=>{let v="";try{const i=JSON.parse(s).info[process.argv[1]];v=${expr}}catch{}process.stdout.write(v==null?"":String(v))})' "$name"`;
 

@@ -117,7 +117,7 @@ export function installSysctlScript(opts: SysctlOptions): string {
     '    as_root rmdir -- "$state" 2>/dev/null || true',
     "  fi",
     "}",
-    "trap 'rc=$?; rm -f -- \"$tmp\"; [ \"$rc\" = 0 ] || undo' EXIT",
+    'trap \'rc=$?; rm -f -- "$tmp"; [ "$rc" = 0 ] || undo\' EXIT',
     // Load nf_conntrack first: its keys must exist before they are recorded or set.
     "if [ ! -e /proc/sys/net/netfilter/nf_conntrack_max ]; then",
     "  if command -v modprobe >/dev/null 2>&1 && as_root timeout 30 modprobe nf_conntrack 2>/dev/null; then",
