@@ -209,10 +209,16 @@ async function destroyWithRetries(stack: Stack, onOutput: (s: string) => void, t
 /** The connection test's URN in the stack's state (lab:test re-runs that step alone). */
 async function verifyUrn(stack: Stack): Promise<string> {
   const state = (await stack.exportStack()).deployment as { resources?: { urn: string }[] };
-  const urn = (state.resources ?? []).map((r) => r.urn).find((u) => u.endsWith("::connection-test-verify"));
+  const urns = (state.resources ?? []).map((r) => r.urn);
+  const urn = urns.find((u) => u.endsWith("::connection-test-verify"));
   if (!urn)
     throw new UsageError(
       `stack ${stack.name} has no connection test in its state: run npm run lab:up -- --stack ${stack.name} first`,
+    );
+  // The test runs the verify its install step put in the stack's directory; a stack an earlier version brought up has none.
+  if (!urns.some((u) => u.endsWith("::connection-test-install")))
+    throw new UsageError(
+      `stack ${stack.name} was brought up by an earlier c1m-lab, which did not install the connection test: run npm run lab:up -- --stack ${stack.name} first`,
     );
   return urn;
 }
