@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeServerBundle } from "../infra/server/vm/bundle.js";
+import { writeServerBundle } from "../infra/install/bundle.js";
 import { rssKiB } from "./proc.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");

@@ -4,6 +4,7 @@
 // count and the verdict. Bounded in time; always tears the lab down.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MASQUERADE_POOL } from "../shared/plan.js";
@@ -14,6 +15,7 @@ import { parseLabConfig } from "../infra/config/schema.js";
 import { ensureLocalNodeBase } from "../infra/direct/localBase.js";
 import { labDown, labUp } from "../infra/direct/runner.js";
 import { labSteps } from "../infra/server/netns/steps.js";
+import { localLabPaths } from "../infra/install/stage.js";
 import { runConnectionTest } from "../workload/verify/run.js";
 import { parseListen } from "../workload/verify/args.js";
 import { wrap } from "../workload/verify/format.js";
@@ -124,9 +126,7 @@ async function main(): Promise<number> {
   const stack = `bench-${values.stack}`;
   const baseImage = values["base-image"] ?? ensureLocalNodeBase();
   const base = labSteps(config, plan, stack, {
-    root,
-    node: process.execPath,
-    stateDir: `/run/c1m-lab/${stack}`,
+    ...localLabPaths(root, stack, { node: process.execPath, home: homedir() }),
     reportsDir: `${root}/reports`,
   });
   const steps = { ...base, image: { ...base.image, baseImage } };

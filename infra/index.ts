@@ -4,6 +4,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
+import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { planCapacity, PlanError } from "./plan/capacity.js";
 import { type CapacityPlan } from "../shared/plan.js";
@@ -18,7 +19,8 @@ import { secretConfigProblem, SSH_KEY_HINT, SSH_PRIVATE_KEY, withoutSecretKeys }
 import { labSteps } from "./server/netns/steps.js";
 import { type LabPaths } from "./plan/paths.js";
 import { vmLabSteps, VmStepsError } from "./server/vm/steps.js";
-import { BundleError, writeServerBundle } from "./server/vm/bundle.js";
+import { BundleError } from "./install/bundle.js";
+import { localLabPaths } from "./install/stage.js";
 
 const NAMESPACE = "c1m-lab";
 
@@ -79,7 +81,7 @@ function expandHome(path: string, home: string): string {
   return path === "~" ? home : path.startsWith("~/") ? `${home}${path.slice(1)}` : path;
 }
 
-/** The Lab on a VM: the secret key, the public key for cloud-init, the server bundle. */
+/** The Lab on a VM: the secret key, the public key for cloud-init. */
 function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabPaths, home: string): Lab {
   const server = config.server;
   if (server.provider === "netns") throw new Error("vmLab needs a VM provider");
@@ -96,12 +98,7 @@ function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabP
       );
     }
   }
-  const bundle = writeServerBundle(paths.root, `${paths.root}/.c1m-lab`);
-  const steps = vmLabSteps(config, plan, stack, paths, {
-    bundle: { path: bundle.path, sha256: bundle.sha256 },
-    sshPublicKey,
-    home,
-  });
+  const steps = vmLabSteps(config, plan, stack, paths, { sshPublicKey, home });
   return new Lab("lab", { config, plan, steps, paths, sshPrivateKey: privateKey });
 }
 
@@ -124,20 +121,22 @@ export default async function main() {
     const facts = { ...live, fdHardLimit: pinned.fdHardLimit };
     const plan = planCapacity(config, facts);
     for (const warning of [...configWarnings(config), ...plan.warnings, ...plan.liveWarnings]) pulumi.log.warn(warning);
-    const paths: LabPaths = {
-      root,
-      node: pinned.node,
-      stateDir: `/run/c1m-lab/${stack}`,
-      reportsDir: `${root}/reports`,
-    };
+    // The checkout is read here only: the bundles are built from it and staged by their content.
+    const paths = localLabPaths(root, stack, pinned);
     lab =
       config.server.provider === "netns"
         ? new Lab("lab", { config, plan, steps: labSteps(config, plan, stack, paths), paths })
         : vmLab(config, plan, stack, paths, pinned.home);
-    // The pinned values go with the stack: the next lab under this name reads them anew.
+    // The pinned values go with the stack: the next lab under this name reads them anew. The
+    // delete runs where the program does (the project directory): named relative to it, a moved
+    // checkout changes nothing.
+    const pinnedForDelete = pinnedAt.startsWith(`${process.cwd()}/`) ? relative(process.cwd(), pinnedAt) : pinnedAt;
     localScript(
       "pinned-facts",
-      { create: script("pinned facts: kept", ["true"]), delete: script("pinned facts remove", [`rm -f -- ${q(pinnedAt)}`]) },
+      {
+        create: script("pinned facts: kept", ["true"]),
+        delete: script("pinned facts remove", [`rm -f -- ${q(pinnedForDelete)}`]),
+      },
       {},
     );
     return {

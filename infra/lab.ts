@@ -56,10 +56,9 @@ export class Lab extends pulumi.ComponentResource {
       "connection-test",
       {
         node: paths.node,
-        verifyJs: `${paths.root}/dist/workload/verify.js`,
+        install: steps.verifyInstall,
         verifyArgs: steps.verifyArgs,
         planJson: JSON.stringify(stablePlan(plan)),
-        root: paths.root,
         triggers: [server.stepId, fleet.containerIds.apply((ids) => ids.join(","))],
         ...(side.metricsTunnel ? { tunnel: side.metricsTunnel } : {}),
         ...("sshPrivateKey" in args && args.sshPrivateKey ? { sshPrivateKey: args.sshPrivateKey } : {}),

@@ -1,21 +1,24 @@
-// The post-deploy connection test: runs workload/verify against the running lab and turns its
-// JSON report into stack outputs. It reruns whenever what it tests changes. On a VM it reads the
-// server's metrics through an ssh tunnel (verify's --metrics-ssh), with the lab's key and the
-// host's pinned key.
+// The post-deploy connection test: runs workload/verify (one bundle, installed into the stack's
+// directory) against the running lab and turns its JSON report into stack outputs. It reruns
+// whenever what it tests changes, or verify itself. It runs in the directory the engine runs
+// the steps in (the project's), so a relative --reports-dir lands there, and no checkout's path
+// is among its inputs. On a VM it reads the server's metrics through an ssh tunnel (verify's
+// --metrics-ssh), with the lab's key and the host's pinned key.
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { replaceOnChange } from "../localScript.js";
+import { localScript, replaceOnChange } from "../localScript.js";
+import { installFileCreateScript, installFileDeleteScript, installedPath, type InstallFileArgs } from "../install/scripts.js";
 import { SSH_KEY_ENV } from "../../shared/protocol.js";
 import { metricsTunnelArgs, type MetricsTunnel } from "./args.js";
 import { verifyScript } from "./script.js";
 
 export interface ConnectionTestArgs {
   node: string;
-  verifyJs: string;
+  /** verify's bundle and where it goes. */
+  install: InstallFileArgs;
   verifyArgs: string[];
   /** The capacity plan as JSON (C1M_PLAN). */
   planJson: string;
-  root: string;
   /** Ids of everything tested: the test reruns when any changes. */
   triggers: pulumi.Input<string>[];
   /** A VM: where ssh reaches the metrics (verifyArgs' --metrics-url is then the URL on the host). */
@@ -51,9 +54,14 @@ export class ConnectionTest extends pulumi.ComponentResource {
 
   constructor(name: string, args: ConnectionTestArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:test:ConnectionTest", name, {}, opts);
+    const install = localScript(
+      `${name}-install`,
+      { create: installFileCreateScript(args.install), delete: installFileDeleteScript(args.install) },
+      { parent: this },
+    );
     const create = pulumi
       .output(args.tunnel)
-      .apply((t) => verifyScript(args.node, args.verifyJs, [...args.verifyArgs, ...(t ? metricsTunnelArgs(t) : [])]));
+      .apply((t) => verifyScript(args.node, installedPath(args.install), [...args.verifyArgs, ...(t ? metricsTunnelArgs(t) : [])]));
     const environment = { C1M_PLAN: args.planJson };
     const key: Record<string, pulumi.Input<string>> = args.tunnel !== undefined && args.sshPrivateKey !== undefined
       ? { [SSH_KEY_ENV]: pulumi.secret(args.sshPrivateKey) }
@@ -64,13 +72,12 @@ export class ConnectionTest extends pulumi.ComponentResource {
         interpreter: ["/bin/bash", "-c"],
         create,
         environment: { ...environment, ...key },
-        dir: args.root,
         // stdout is the report JSON (it becomes the outputs); the progress lines are on stderr.
         logging: "stderr",
         // A changed plan or flag is a new test, not an update of the old verdict (the key is no part of it).
-        triggers: replaceOnChange([create, environment], args.triggers),
+        triggers: replaceOnChange([create, environment], [...args.triggers, install.id]),
       },
-      { parent: this },
+      { parent: this, dependsOn: [install] },
     );
     // A secret input makes the provider mark every output secret; the report holds no key.
     this.report = pulumi.unsecret(run.stdout).apply(parseReport);

@@ -9,13 +9,16 @@
 // insists; --engine also builds the CLI when there is none.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, unlinkSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LocalWorkspace, type OutputMap, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { planCapacity } from "../plan/capacity.js";
 import { parseLabConfig, type LabConfig } from "../config/schema.js";
-import { labDown, labUp } from "../direct/runner.js";
+import { installConnectionTest, labDown, labUp } from "../direct/runner.js";
+import { localLabPaths } from "../install/stage.js";
+import { installedPath } from "../install/scripts.js";
 import {
   engineResourceCount,
   readDirectRecord,
@@ -96,14 +99,16 @@ export function engineEnv(
 
 /**
  * The engine's project directory for a stack, .c1m-lab/engine-workdir/<stack>: links to the
- * project (Pulumi.yaml, package.json, dist, node_modules) and a fresh copy of its stack file.
+ * project (Pulumi.yaml, package.json, dist, node_modules, and reports/, where the connection test
+ * run there writes) and a fresh copy of its stack file.
  * Pulumi writes the stack's encryptionsalt into the stack file it finds; here that is the copy,
  * never the tracked file (the state holds the salt too, for the next copy).
  */
 export function engineWorkDir(projectRoot: string, stack: string): string {
   const dir = join(projectRoot, ".c1m-lab", "engine-workdir", stack);
   mkdirSync(dir, { recursive: true });
-  for (const f of ["Pulumi.yaml", "package.json", "dist", "node_modules"]) {
+  mkdirSync(join(projectRoot, "reports"), { recursive: true });
+  for (const f of ["Pulumi.yaml", "package.json", "dist", "node_modules", "reports"]) {
     const link = join(dir, f);
     try {
       unlinkSync(link);
@@ -216,10 +221,16 @@ async function destroyWithRetries(stack: Stack, bin: string, onOutput: (s: strin
 /** The connection test's URN in the stack's state (lab:test re-runs that step alone). */
 async function verifyUrn(stack: Stack): Promise<string> {
   const state = (await stack.exportStack()).deployment as { resources?: { urn: string }[] };
-  const urn = (state.resources ?? []).map((r) => r.urn).find((u) => u.endsWith("::connection-test-verify"));
+  const urns = (state.resources ?? []).map((r) => r.urn);
+  const urn = urns.find((u) => u.endsWith("::connection-test-verify"));
   if (!urn)
     throw new UsageError(
       `stack ${stack.name} has no connection test in its state: run npm run lab:up -- --stack ${stack.name} first`,
+    );
+  // The test runs the verify its install step put in the stack's directory; a stack an earlier version brought up has none.
+  if (!urns.some((u) => u.endsWith("::connection-test-install")))
+    throw new UsageError(
+      `stack ${stack.name} was brought up by an earlier c1m-lab, which did not install the connection test: run npm run lab:up -- --stack ${stack.name} first`,
     );
   return urn;
 }
@@ -252,12 +263,7 @@ function viaDirect(config: LabConfig, action: "up" | "down" | "test", stack: str
   }
   if (action !== "test") refuseDirectOnEngine(engineEnv(process.env).PULUMI_BACKEND_URL!, "c1m-lab", stack);
   const plan = planCapacity(config, readHostFacts());
-  const steps = labSteps(config, plan, stack, {
-    root,
-    node: process.execPath,
-    stateDir: `/run/c1m-lab/${stack}`,
-    reportsDir: `${root}/reports`,
-  });
+  const steps = labSteps(config, plan, stack, localLabPaths(root, stack, { node: process.execPath, home: homedir() }));
   if (action === "down") {
     // What the up ran, not today's config: a renamed namespace or an old NAT rule goes too.
     const problems = labDown(readDirectRecord(root, stack) ?? steps);
@@ -278,8 +284,11 @@ function viaDirect(config: LabConfig, action: "up" | "down" | "test", stack: str
       throw e;
     }
   }
+  if (action === "test") installConnectionTest(steps); // this checkout's verify, as an up would install it
   // verify's stdout is its report JSON (the engine's stack outputs): summed up as the engine path does.
-  const r = spawnSync(process.execPath, [`${root}/dist/workload/verify.js`, ...steps.verifyArgs], {
+  // Run in the project directory, as the engine's step is: reports/ is the checkout's.
+  const r = spawnSync(process.execPath, [installedPath(steps.verifyInstall), ...steps.verifyArgs], {
+    cwd: root,
     stdio: ["ignore", "pipe", "inherit"],
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,

@@ -10,6 +10,7 @@ import type { NatPoolArgs } from "./natPool.js";
 import type { HostNodeBase } from "./images.js";
 import { CLIENT_ENV } from "../../shared/protocol.js";
 import { connectionTestArgs } from "../check/args.js";
+import { installOf, type InstallFileArgs } from "../install/scripts.js";
 
 export interface NetworkSpec {
   name: string;
@@ -40,6 +41,8 @@ export interface ClientSteps {
   networks: NetworkSpec[];
   containers: ContainerSpec[];
   verifyArgs: string[];
+  /** The connection test's bundle, installed into the stack's directory (it runs from there). */
+  verifyInstall: InstallFileArgs;
 }
 
 /** Labels on every Docker object the lab makes, so each can be found (and cleaned up). */
@@ -131,11 +134,12 @@ export function clientSteps(
       ...(clients.baseImage === "host-node"
         ? { baseImage: `c1m-lab-node:${stack}`, hostNodeBase: { name: `c1m-lab-node:${stack}`, node: paths.node } }
         : { baseImage: clients.baseImage }),
-      context: paths.root,
-      dockerfile: `${paths.root}/workload/Dockerfile`,
+      context: paths.staged.clientImage.context,
+      dockerfile: paths.staged.clientImage.dockerfile,
     },
     networks,
     containers,
     verifyArgs,
+    verifyInstall: installOf(paths.staged.verify, paths.installDir),
   };
 }

@@ -10,6 +10,7 @@ import { serverStartScript, serverStopScript } from "../server/netns/scripts/ser
 import { tuningCreateScript, tuningDeleteScript } from "../server/netns/scripts/tuning.js";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript } from "../clients/images.js";
 import { conntrackFlushScript } from "../clients/drain.js";
+import { installFileCreateScript, installFileDeleteScript } from "../install/scripts.js";
 import { STACK_LABEL } from "../clients/steps.js";
 import { type LabSteps } from "../server/netns/steps.js";
 
@@ -44,6 +45,7 @@ export function labUp(steps: LabSteps, options: DirectOptions = {}): void {
     log("tuning");
     bash(tuningCreateScript(steps.tuning), "tuning");
     log("connection server");
+    bash(installFileCreateScript(steps.serverInstall), "connection server install");
     bash(serverStartScript(steps.server), "connection server");
     log(`client image ${steps.image.name} (base ${steps.image.baseImage})`);
     if (steps.image.hostNodeBase) bash(hostNodeBaseCreateScript(steps.image.hostNodeBase), "client base image");
@@ -52,10 +54,16 @@ export function labUp(steps: LabSteps, options: DirectOptions = {}): void {
     if (steps.natPool.length) bash(natPoolCreateScript(steps.natPool), "NAT pool");
     log(`${steps.containers.length} client containers`);
     for (const c of steps.containers) docker(dockerRunArgs(c, steps.image.name), `container ${c.name}`);
+    installConnectionTest(steps);
   } catch (e) {
     labDown(steps, { log });
     throw e;
   }
+}
+
+/** Installs (again: idempotent) the connection test's bundle the lab runs verify from. */
+export function installConnectionTest(steps: Pick<LabSteps, "verifyInstall">): void {
+  bash(installFileCreateScript(steps.verifyInstall), "connection test install");
 }
 
 /** Removes everything labUp made, in reverse order; idempotent and tolerant of half-built labs. */
@@ -70,6 +78,9 @@ export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] 
     }
   };
   const filter = `label=${STACK_LABEL}=${steps.stack}`;
+  // A record an older version wrote has no installs: optional.
+  const verifyInstall = steps.verifyInstall as LabSteps["verifyInstall"] | undefined;
+  if (verifyInstall) attempt("connection test", () => bash(installFileDeleteScript(verifyInstall), "connection test remove"));
   // The lab's conntrack entries first: see clients/drain.ts (at 1M, 4.5× faster removal).
   attempt("conntrack", () => bash(conntrackFlushScript(steps.networks.map((n) => n.subnet)), "conntrack entries delete"));
   attempt("containers", () => {
@@ -99,6 +110,8 @@ export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] 
   const hostNodeBase = steps.image.hostNodeBase;
   if (hostNodeBase) attempt("base image", () => bash(hostNodeBaseDeleteScript(hostNodeBase), "base image remove"));
   attempt("server", () => bash(serverStopScript(steps.server), "server stop"));
+  const serverInstall = steps.serverInstall as LabSteps["serverInstall"] | undefined;
+  if (serverInstall) attempt("server install", () => bash(installFileDeleteScript(serverInstall), "server remove"));
   attempt("tuning", () => bash(tuningDeleteScript(steps.tuning), "tuning delete"));
   attempt("addresses", () => bash(netnsAddressesDeleteScript(steps.addresses), "addresses delete"));
   attempt("host", () => bash(netnsHostDeleteScript(steps.host), "host delete"));

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -110,6 +110,34 @@ test("preview from another shell (another node binary first on PATH, a lower fd 
       Object.entries(changes).filter(([op, n]) => op !== "same" && n > 0),
       [],
     );
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
+});
+
+test("preview from another checkout of the project (a copy at another path, the same stack and state): no changes", async () => {
+  // A checkout: the built program, the sources the bundles come from, the project and stack files; node_modules linked.
+  const other = mkdtempSync(join(tmpdir(), "c1m-other-checkout-"));
+  try {
+    cpSync(join(root, "dist"), join(other, "dist"), {
+      recursive: true,
+      filter: (src) => !src.startsWith(join(root, "dist", "test")),
+    });
+    for (const f of ["workload", "shared", "package.json", "tsconfig.json", "Pulumi.yaml"]) {
+      cpSync(join(root, f), join(other, f), { recursive: true });
+    }
+    cpSync(join(dir, `Pulumi.${name}.yaml`), join(other, `Pulumi.${name}.yaml`));
+    symlinkSync(join(root, "node_modules"), join(other, "node_modules"));
+    const there = await LocalWorkspace.selectStack(
+      { stackName: name, workDir: other },
+      { pulumiCommand: engine.command, envVars: stack.workspace.envVars },
+    );
+    const p = await there.preview();
+    assert.deepEqual(
+      Object.entries(p.changeSummary).filter(([op, n]) => op !== "same" && n > 0),
+      [],
+    );
+    assert.ok((p.changeSummary.same ?? 0) > 20, JSON.stringify(p.changeSummary));
   } finally {
     rmSync(other, { recursive: true, force: true });
   }

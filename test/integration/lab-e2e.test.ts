@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { planCapacity } from "../../infra/plan/capacity.js";
@@ -19,6 +19,8 @@ import { labDown, labUp } from "../../infra/direct/runner.js";
 import { labSteps, type LabSteps } from "../../infra/server/netns/steps.js";
 import { STACK_LABEL } from "../../infra/clients/steps.js";
 import { parseReport } from "../../infra/check/connectionTest.js";
+import { localLabPaths } from "../../infra/install/stage.js";
+import { installedPath } from "../../infra/install/scripts.js";
 import { needsDocker, needsRoot, runScript, sh } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
@@ -64,13 +66,18 @@ function scenarioConfig(
 function stepsFor(config: LabConfig, plan: CapacityPlan, stack: string, baseImage: string): LabSteps & { stateDir: string } {
   const stateDir = mkdtempSync(join(tmpdir(), "c1mt-e2e-"));
   const reportsDir = join(stateDir, "reports");
-  const steps = labSteps(config, plan, stack, { root, node: process.execPath, stateDir: join(stateDir, "run"), reportsDir });
+  const steps = labSteps(config, plan, stack, {
+    ...localLabPaths(root, stack, { node: process.execPath, home: homedir() }),
+    stateDir: join(stateDir, "run"),
+    installDir: join(stateDir, "install"),
+    reportsDir,
+  });
   return { ...steps, image: { ...steps.image, baseImage }, stateDir };
 }
 
 /** The connection test, as the ConnectionTest command runs it. */
 function verify(steps: LabSteps, plan: CapacityPlan): { code: number; report: Report; stderr: string } {
-  const r = spawnSync(process.execPath, [`${root}/dist/workload/verify.js`, ...steps.verifyArgs], {
+  const r = spawnSync(process.execPath, [installedPath(steps.verifyInstall), ...steps.verifyArgs], {
     encoding: "utf8",
     env: { ...process.env, C1M_PLAN: JSON.stringify(plan) },
     timeout: 120_000,

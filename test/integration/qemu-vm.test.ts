@@ -374,7 +374,7 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       const stack = `qemut-${id}`;
       const bridge = `c1mtqb${id}`;
       const tap = `c1mtqt${id}`;
-      const dir = `${root}/.c1m-lab/${stack}/qemu`;
+      const dir = `/var/lib/c1m-lab/${stack}/qemu`;
       const engine = new RealEngine(log);
       const conntrackMax = execFileSync("sysctl", ["-n", "net.netfilter.nf_conntrack_max"], { encoding: "utf8" }).trim();
       const base = statSync(image.disk);
@@ -485,6 +485,7 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       assert.equal(sh(`ip -o link show | grep -E ': (${bridge}|${tap})[:@]' || true`).trim(), "", "tap and bridge removed");
       assert.ok(!sh("iptables -w -S FORWARD").includes(`c1m-lab:${stack}`), "FORWARD rules removed");
       assert.equal(existsSync(dir), false, "overlay, seed and pid file removed");
+      assert.equal(existsSync(`/var/lib/c1m-lab/${stack}`), false, "the stack's directory removed");
       const qemus = sh("pgrep -a qemu-system || true")
         .split("\n")
         .filter((l) => l.includes(dir));

@@ -1,4 +1,4 @@
-// The VM's one-file server (infra/server/vm/bundle.ts), for real: built by esbuild from this
+// The one-file server (infra/install/bundle.ts), for real: built by esbuild from this
 // checkout, copied alone into a directory with no node_modules anywhere above it, run there with
 // two workers on loopback; /stats counts what the test opened, /metrics (prom-client, bundled)
 // answers, SIGTERM stops the primary and its workers. Also: a second build is byte-identical and
@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { BundleError, writeServerBundle, type ServerBundle } from "../../infra/server/vm/bundle.js";
+import { BundleError, writeServerBundle, type ServerBundle } from "../../infra/install/bundle.js";
 import type { ServerStats } from "../../shared/protocol.js";
 import { pidAlive, Proc, sleep, waitUntil, type Listening } from "../support/workload-harness.js";
 
@@ -161,8 +161,7 @@ describe("the server as one esbuild bundle", () => {
         () => writeServerBundle(fake, `${fake}/out`),
         (err: Error) =>
           err instanceof BundleError &&
-          err.message ===
-            `${fake}/workload/server.ts is missing: writeServerBundle needs the root of a c1m-lab checkout, not ${fake}`,
+          err.message === `${fake}/workload/server.ts is missing: bundling needs the root of a c1m-lab checkout, not ${fake}`,
       );
       mkdirSync(`${fake}/workload`);
       writeFileSync(`${fake}/workload/server.ts`, 'import { Registry } from "prom-client";\nconsole.log(new Registry());\n');

@@ -14,7 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { removeServerUnitScript } from "../../infra/server/vm/scripts/unit.js";
 import { installWorkloadScript } from "../../infra/server/vm/scripts/workload.js";
 import { remoteCommand, stagingCreateScript, stagingDeleteScript } from "../../infra/server/vm/scripts/ssh.js";
-import { writeServerBundle, type ServerBundle } from "../../infra/server/vm/bundle.js";
+import { writeServerBundle, type ServerBundle } from "../../infra/install/bundle.js";
 import { need, okOut, runInHome } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import {
   chmodSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -36,12 +35,7 @@ import {
   type ServerUnitOptions,
 } from "../../infra/server/vm/scripts/unit.js";
 import { installSysctlScript, renderSysctlConf, restoreSysctlScript } from "../../infra/server/vm/scripts/sysctl.js";
-import {
-  multipassAddressScript,
-  multipassDeleteScript,
-  multipassLaunchScript,
-  writeCloudInitScript,
-} from "../../infra/server/vm/multipass/scripts.js";
+import { multipassAddressScript, multipassDeleteScript, multipassLaunchScript } from "../../infra/server/vm/multipass/scripts.js";
 import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
 
 const pid = process.pid;
@@ -264,6 +258,42 @@ describe("VM scripts over ssh into a namespace", () => {
     assert.deepEqual(keys.map(read), nsBefore, "nothing applied");
     ok(remote(restoreSysctlScript({ stateDir, root })), "restore after the failed run");
     assert.equal(existsSync(stateDir), false);
+  });
+
+  test("a sysctl create that fails after it applied values (the kernel refuses one): puts back what it changed, removes its files and record, says so", () => {
+    const root = `${tmp}/undo-root`;
+    const stateDir = `${tmp}/undo-state`;
+    const read = (k: string) => inNs("sysctl", "-n", k).trim().replace(/\s+/g, " ");
+    const keys = ["net.core.somaxconn", "net.ipv4.tcp_keepalive_time", "net.ipv4.ip_local_port_range"];
+    const before = keys.map(read);
+    const somaxconn = Number(before[0]) + 1234;
+    const keepalive = Number(before[1]) + 111;
+    // A low end above the high end: the kernel refuses it (EINVAL), after the lines before it took.
+    const sysctls = { "net.core.somaxconn": somaxconn, "net.ipv4.ip_local_port_range": "40000 30000" };
+    const raise = { "net.ipv4.tcp_keepalive_time": keepalive };
+    const r = remote(installSysctlScript({ sysctls, raise, stateDir, root }));
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /c1m-lab: sysctl -p .*60-c1m-lab\.conf failed/);
+    assert.match(
+      r.stderr,
+      /c1m-lab: install sysctls failed: put back the values recorded before it and removed .*\/etc\/sysctl\.d\/60-c1m-lab\.conf/,
+    );
+    assert.deepEqual(keys.map(read), before, "every value as it was");
+    assert.equal(existsSync(`${root}/etc/sysctl.d/60-c1m-lab.conf`), false, "no conf file left");
+    assert.equal(existsSync(`${root}/etc/modules-load.d/c1m-lab.conf`), false, "no modules-load file left");
+    assert.equal(existsSync(stateDir), false, "no record left");
+
+    // Without the undo they would stay (sysctl -p sets every line it can): without the refused key they do take.
+    ok(remote(installSysctlScript({ sysctls: { "net.core.somaxconn": somaxconn }, raise, stateDir, root })), "install");
+    assert.deepEqual([read("net.core.somaxconn"), read("net.ipv4.tcp_keepalive_time")], [String(somaxconn), String(keepalive)]);
+    ok(remote(restoreSysctlScript({ stateDir, root })), "restore");
+    assert.deepEqual(keys.map(read), before);
+
+    // One that fails before writing anything removes the record it started (nothing else changed).
+    const early = remote(installSysctlScript({ sysctls: { "net.core.c1mt_no_such_key": 1 }, stateDir, root }));
+    assert.match(early.stderr, /sysctl net\.core\.c1mt_no_such_key does not exist here/);
+    assert.doesNotMatch(early.stderr, /put back/);
+    assert.equal(existsSync(stateDir), false, "no record left");
   });
 
   test("raise-only limits: a host value above the plan's stays, one below is raised; both restored", () => {
@@ -519,7 +549,7 @@ describe("VM scripts over ssh into a namespace", () => {
 });
 
 describe(
-  "local multipass scripts (recording double for multipass)",
+  "multipass scripts' logic, against a recording double (multipass is not installed here)",
   { skip: process.platform !== "linux" ? "needs bash" : false },
   () => {
     let dir = "";
@@ -542,8 +572,9 @@ describe(
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
 
-    test("launch, adopt, address, cloud-init failure, the host key read back and checked, delete twice", () => {
-      const cloudInit = `${dir}/cloud init's.yaml`;
+    test("launch script logic, against a recording double of multipass: launched and recorded; an instance not recorded as this stack's is refused, never adopted; a recorded one is deleted and launched anew; a failed launch or cloud-init deletes what it launched; delete twice", () => {
+      const record = `${dir}/stack/multipass-instance`;
+      const cloudInit = "#cloud-config\nusers: [default]\n# it's $(not run)\n";
       const launch = (o: Partial<Parameters<typeof multipassLaunchScript>[0]> = {}) =>
         multipassLaunchScript({
           instance: "c1mt",
@@ -551,22 +582,22 @@ describe(
           cpus: 2,
           memory: "1G",
           disk: "5G",
-          cloudInitPath: cloudInit,
+          cloudInit,
+          recordPath: record,
           timeoutSeconds: 60,
           ...o,
         });
+      const since = (n: number) =>
+        calls()
+          .slice(n)
+          .map((c) => c.slice(0, 3).join(" "));
+      const exists = () => existsSync(`${dir}/state/c1mt`);
 
-      const missing = run(launch());
-      assert.match(missing.stderr, /the cloud-init file .*cloud init's\.yaml is missing/);
-      // The cloud-init step as the program runs it: the text, then the VM's new host key.
-      // (Written under a plain name: the step's own path is checked strictly; launch takes any, one word.)
-      const written = ok(run(writeCloudInitScript(`${dir}/cloud-init.yaml`, "#cloud-config\n")), "cloud-init file");
-      copyFileSync(`${dir}/cloud-init.yaml`, cloudInit);
-      const pub = readFileSync(`${dir}/ssh_host_ed25519_key.pub`, "utf8").split(" ").slice(0, 2).join(" ");
-      assert.ok(written.endsWith(`c1m-lab: ssh host key ${pub}\n`), written);
       const launched = ok(run(launch()), "launch");
       assert.match(launched, /c1m-lab: launched multipass instance c1mt/);
       // Read back through `multipass exec`: the key the VM got is the one made here.
+      const pub = /^ {2}ed25519_public: (.*)$/m.exec(readFileSync(`${dir}/state/cloud-init.stdin`, "utf8"))![1]!;
+      assert.match(pub, /^ssh-ed25519 AAAA/);
       assert.ok(launched.endsWith(`c1m-lab: multipass instance c1mt is ready\nc1m-lab: ssh host key ${pub}\n`), launched);
       assert.deepEqual(
         calls().find((c) => c[0] === "launch"),
@@ -588,46 +619,63 @@ describe(
         ],
       );
       // Through stdin: the multipass snap cannot read files outside the user's home.
-      assert.equal(readFileSync(`${dir}/state/cloud-init.stdin`, "utf8"), readFileSync(cloudInit, "utf8"));
+      // The text as it is, then the VM's new host key; the key the VM presents is read back and printed.
+      const stdin = readFileSync(`${dir}/state/cloud-init.stdin`, "utf8");
+      assert.ok(stdin.startsWith(`${cloudInit}ssh_deletekeys: true\nssh_keys:\n  ed25519_private: |\n`), stdin);
       assert.deepEqual(calls().slice(-2), [
         ["exec", "c1mt", "--", "cloud-init", "status", "--wait"],
         ["exec", "c1mt", "--", "cat", "/etc/ssh/ssh_host_ed25519_key.pub"],
       ]);
+      assert.equal(readFileSync(record, "utf8"), "c1mt\n", "recorded as this stack's");
       assert.equal(run(multipassAddressScript("c1mt")).stdout, "10.9.8.7\n");
 
-      writeFileSync(`${dir}/state/c1mt`, "Stopped");
-      const n = calls().length;
-      const adopted = ok(run(launch({ cpus: 8 })), "adopt");
-      assert.match(adopted, /adopting the existing multipass instance c1mt \(state Stopped\)/);
-      assert.doesNotMatch(adopted, /launched multipass instance/);
-      assert.deepEqual(
-        calls()
-          .slice(n)
-          .map((c) => c[0]),
-        ["info", "info", "start", "exec", "exec"],
-        "adopted: started, not launched",
-      );
-      // An adopted instance keeps its own key: that one, read through multipass, is pinned.
-      const theirs = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc";
-      assert.ok(ok(run(launch(), { C1MT_VM_HOSTKEY: theirs }), "adopt").endsWith(`c1m-lab: ssh host key ${theirs}\n`));
-      // A VM the lab launched must present the key it was given.
-      rmSync(`${dir}/state/c1mt`);
-      const swapped = run(launch(), { C1MT_VM_HOSTKEY: theirs });
-      assert.notEqual(swapped.status, 0);
+      // Recorded as this stack's (a create cut short): deleted, then launched anew.
+      let n = calls().length;
+      const again = run(launch());
+      ok(again, "relaunch");
       assert.match(
-        swapped.stderr,
-        /^c1m-lab: c1mt presents another ssh host key than the one its cloud-init file gave it \(.*\/ssh_host_ed25519_key\.pub\): cloud-init did not install it$/m,
+        again.stderr,
+        /the multipass instance c1mt is this stack's, left by a create that did not finish: deleting it/,
       );
-      assert.doesNotMatch(swapped.stdout, /ssh host key/);
-      rmSync(`${dir}/state/c1mt.hostkey`);
-      writeFileSync(`${dir}/state/c1mt`, "Running");
-      assert.match(
-        run(launch()).stderr,
-        /cannot read the ssh host key of c1mt \(multipass exec c1mt -- cat \/etc\/ssh\/ssh_host_ed25519_key\.pub\): it has no ed25519 host key to pin/,
-      );
-      writeFileSync(`${dir}/state/c1mt.hostkey`, `${pub}\n`);
+      assert.deepEqual(since(n), ["info c1mt", "delete --purge c1mt", "launch 24.04 --name", "exec c1mt --", "exec c1mt --"]);
 
-      assert.match(run(launch(), { C1MT_CLOUDINIT_RC: "1" }).stderr, /cloud-init in c1mt did not finish cleanly \(exit 1\)/);
+      // Not recorded (the user's own instance of that name): refused, left as it is.
+      rmSync(record);
+      writeFileSync(`${dir}/state/c1mt`, "Stopped");
+      n = calls().length;
+      const theirs = run(launch());
+      assert.notEqual(theirs.status, 0);
+      assert.match(
+        theirs.stderr,
+        /c1m-lab: a multipass instance named c1mt exists and is not this lab's \(the lab never adopts an instance it did not launch\): delete it \(multipass delete --purge c1mt\) or set server\.instance to another name/,
+      );
+      assert.deepEqual(since(n), ["info c1mt"], "not started, launched or deleted");
+      assert.equal(readFileSync(`${dir}/state/c1mt`, "utf8"), "Stopped");
+      assert.equal(existsSync(record), false, "and not recorded");
+      rmSync(`${dir}/state/c1mt`);
+
+      // cloud-init fails after a launch that succeeded: the instance goes before the create exits.
+      n = calls().length;
+      const badInit = run(launch(), { C1MT_CLOUDINIT_RC: "1" });
+      assert.notEqual(badInit.status, 0);
+      assert.match(badInit.stderr, /cloud-init in c1mt did not finish cleanly \(exit 1\)/);
+      assert.match(badInit.stderr, /c1m-lab: the create failed: deleted the multipass instance c1mt it launched/);
+      assert.deepEqual(since(n), ["info c1mt", "launch 24.04 --name", "exec c1mt --", "info c1mt", "delete --purge c1mt"]);
+      assert.equal(exists(), false, "no instance left");
+      assert.equal(existsSync(record) || existsSync(`${dir}/stack`), false, "no record left");
+
+      // multipass launch fails after making the instance (its own timeout): deleted as well.
+      const badLaunch = run(launch(), { C1MT_LAUNCH_RC: "2" });
+      assert.notEqual(badLaunch.status, 0);
+      assert.match(badLaunch.stderr, /deleted the multipass instance c1mt it launched/);
+      assert.equal(exists() || existsSync(record), false);
+
+      // The delete cannot go: the record stays, so the next create knows the instance is this stack's.
+      const stuck = run(launch(), { C1MT_CLOUDINIT_RC: "1", C1MT_DELETE_RC: "1" });
+      assert.match(stuck.stderr, /could not delete the multipass instance c1mt: delete it by hand .* keeps it this stack's/);
+      assert.equal(exists() && existsSync(record), true);
+      ok(run(launch()), "the next create deletes it and launches anew");
+
       ok(run(launch(), { C1MT_CLOUDINIT_RC: "2" }), "cloud-init finished with recoverable errors");
 
       rmSync(`${dir}/state/c1mt.ip`);
@@ -635,29 +683,25 @@ describe(
       assert.notEqual(noIp.status, 0);
       assert.match(noIp.stderr, /multipass instance c1mt has no IPv4 address after 1s/);
 
-      // Delete gets the create step's stdout (PULUMI_COMMAND_STDOUT): an adopted instance is the user's.
+      // Delete gets the create step's stdout (PULUMI_COMMAND_STDOUT): one an older version adopted is the user's.
+      const adopted = "c1m-lab: adopting the existing multipass instance c1mt (state Stopped)\n";
       assert.match(
-        ok(run(multipassDeleteScript("c1mt"), { PULUMI_COMMAND_STDOUT: adopted }), "delete adopted"),
+        ok(run(multipassDeleteScript("c1mt", record), { PULUMI_COMMAND_STDOUT: adopted }), "delete adopted"),
         /was adopted, not launched by the lab: left in place/,
       );
-      assert.equal(existsSync(`${dir}/state/c1mt`), true, "the user's instance is kept");
+      assert.equal(exists(), true, "the user's instance is kept");
       assert.match(
-        ok(run(multipassDeleteScript("c1mt"), { PULUMI_COMMAND_STDOUT: launched }), "delete"),
+        ok(run(multipassDeleteScript("c1mt", record), { PULUMI_COMMAND_STDOUT: launched }), "delete"),
         /deleted multipass instance c1mt/,
       );
       assert.deepEqual(calls().at(-1), ["delete", "--purge", "c1mt"]);
-      assert.equal(existsSync(`${dir}/state/c1mt`), false);
-      const m = calls().length;
+      assert.equal(exists() || existsSync(record) || existsSync(`${dir}/stack`), false, "instance and record gone");
+      n = calls().length;
       assert.match(
-        ok(run(multipassDeleteScript("c1mt"), { PULUMI_COMMAND_STDOUT: launched }), "delete again"),
+        ok(run(multipassDeleteScript("c1mt", record), { PULUMI_COMMAND_STDOUT: launched }), "delete again"),
         /does not exist; nothing to delete/,
       );
-      assert.deepEqual(
-        calls()
-          .slice(m)
-          .map((c) => c[0]),
-        ["info"],
-      );
+      assert.deepEqual(since(n), ["info c1mt"]);
     });
   },
 );
@@ -674,7 +718,7 @@ case "$1" in
     else echo "Name: $2"; echo "State: $(cat "$S/$2")"; fi ;;
   launch) shift; stdin=; while [ $# -gt 0 ]; do [ "$1" = --name ] && n=$2; [ "$1" = --cloud-init ] && [ "$2" = - ] && stdin=1; shift; done; [ -n "$stdin" ] && cat > "$S/cloud-init.stdin"; echo Running > "$S/$n"; echo 10.9.8.7 > "$S/$n.ip"
     # cloud-init's cc_ssh: the seeded public host key becomes the instance's.
-    sed -n 's/^  ed25519_public: //p' "$S/cloud-init.stdin" > "$S/$n.hostkey" ;;
+    sed -n 's/^  ed25519_public: //p' "$S/cloud-init.stdin" > "$S/$n.hostkey"; exit "\${C1MT_LAUNCH_RC:-0}" ;;
   start) echo Running > "$S/$2" ;;
   recover) echo Stopped > "$S/$2" ;;
   exec)
@@ -683,7 +727,7 @@ case "$1" in
       *"cat /etc/ssh/ssh_host_ed25519_key.pub"*) if [ -n "\${C1MT_VM_HOSTKEY:-}" ]; then echo "$C1MT_VM_HOSTKEY root@vm"; else [ -s "$S/$2.hostkey" ] && echo "$(cat "$S/$2.hostkey") root@vm"; fi ;;
       *) echo "fake multipass: unknown exec $*" >&2; exit 1 ;;
     esac ;;
-  delete) n=\${*: -1}; rm -f "$S/$n" "$S/$n.ip" ;;
+  delete) [ "\${C1MT_DELETE_RC:-0}" = 0 ] || exit "$C1MT_DELETE_RC"; n=\${*: -1}; rm -f "$S/$n" "$S/$n.ip" ;;
   *) echo "fake multipass: unknown command $1" >&2; exit 1 ;;
 esac
 `;

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { writeServerBundle } from "../../infra/server/vm/bundle.js";
+import { writeServerBundle } from "../../infra/install/bundle.js";
 import { installWorkloadScript, installedServerPath } from "../../infra/server/vm/scripts/workload.js";
 import { q } from "../../infra/shell.js";
 import { need, okOut, runInHome } from "../support/sh.js";

@@ -86,7 +86,7 @@ export const natRules = (stack: string): string[] =>
 
 /**
  * Nothing of the lab of `stack` is left (a netns lab's namespace and links are named c1mt-<stack>…):
- * namespaces, links, NAT and filter rules, containers, networks, images, the state dir; the host
+ * namespaces, links, NAT and filter rules, containers, networks, images, the state and stack dirs; the host
  * sysctls are as in `before`.
  */
 export function assertLabGone(stack: string, before: Record<string, string>): void {
@@ -100,5 +100,6 @@ export function assertLabGone(stack: string, before: Record<string, string>): vo
   assert.equal(sh(`docker network ls -q --filter label=c1m-lab.stack=${stack}`).trim(), "");
   assert.equal(sh(`docker images -q c1m-lab-client:${stack}; docker images -q c1m-lab-node:${stack}`).trim(), "");
   assert.equal(runScript(`ls /run/c1m-lab/${stack}`).code, 2, "no state dir");
+  assert.equal(runScript(`ls /var/lib/c1m-lab/${stack}`).code, 2, "no stack directory (installed bundles)");
   assert.deepEqual(hostSysctls(), before);
 }

@@ -4,6 +4,7 @@
 // tests assert what a script holds instead of comparing it with the builder that made it.
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,7 +62,21 @@ export function upstreamTriggers(triggers: unknown): unknown[] {
   return list.slice(1);
 }
 
+/**
+ * Where the program stages its bundles in these runs (infra/install/stage.ts): one directory for
+ * the test process, removed when it exits (bundling once serves every run).
+ */
+export const STAGE_DIR = mkdtempSync(join(tmpdir(), "c1m-stage-"));
+process.env.C1M_STAGE_DIR = STAGE_DIR;
+process.on("exit", () => rmSync(STAGE_DIR, { recursive: true, force: true }));
+
 export interface RunOptions {
+  /** The program's entry (another checkout's dist/infra/index.js); default this checkout's. */
+  entry?: string;
+  /** Where the program pins its facts (C1M_PINNED_DIR), kept after the run; default a directory of the run's own. */
+  pinnedDir?: string;
+  /** What a host's instance script prints (the live host's token); default nothing: a new host. */
+  hostInstance?: string;
   stack?: string;
   facts?: HostFacts;
   /** Config keys Pulumi marks secret (`pulumi config set --secret`), e.g. ["c1m-lab:sshPrivateKey"]. */
@@ -74,7 +89,7 @@ export interface RunOptions {
 
 export async function runProgram(config: Record<string, string>, options: RunOptions = {}): Promise<ProgramRun> {
   // A run of its own: no value pinned by an earlier run (infra/plan/pinned.ts), nothing written to the project.
-  const pinned = mkdtempSync(join(tmpdir(), "c1m-pinned-"));
+  const pinned = options.pinnedDir ?? mkdtempSync(join(tmpdir(), "c1m-pinned-"));
   process.env.C1M_PINNED_DIR = pinned;
   const inputs = new Map<string, Record<string, unknown>>();
   const recorded: Omit<RecordedResource, "inputs" | "registered">[] = [];
@@ -107,6 +122,9 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
         return { id: `${args.name}_id`, state };
       },
       call(args) {
+        if (args.token === "command:local:run" && options.hostInstance && /\binstance\b/.test(String(args.inputs.command))) {
+          return { stdout: `${options.hostInstance}\n`, stderr: "" };
+        }
         if (args.token === "command:local:run") return { stdout: JSON.stringify(options.facts ?? REFERENCE_FACTS), stderr: "" };
         throw new Error(`unexpected call ${args.token}`);
       },
@@ -116,7 +134,9 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
     false,
   );
   pulumi.runtime.setAllConfig(config, options.secretKeys);
-  const { default: main } = (await import("../../infra/index.js")) as { default: () => Promise<Record<string, unknown>> };
+  const { default: main } = (await import(options.entry ?? "../../infra/index.js")) as {
+    default: () => Promise<Record<string, unknown>>;
+  };
   // Wait for every outstanding registration before the next run replaces the mocks.
   const outputs = await Promise.race([
     pulumi.runtime.runInPulumiStack(async () => {
@@ -153,7 +173,7 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
   // The SDK re-raises the failure once per waiting resource: let those arrive before the listeners go back.
   await new Promise((r) => setTimeout(r, error === undefined ? 0 : 50));
   process.off("unhandledRejection", onRejection);
-  rmSync(pinned, { recursive: true, force: true });
+  if (!options.pinnedDir) rmSync(pinned, { recursive: true, force: true });
   delete process.env.C1M_PINNED_DIR;
   for (const l of others) process.on("unhandledRejection", l as (...args: unknown[]) => void);
   const resolved = await resolveAll(outputs ?? {});
@@ -239,4 +259,13 @@ export function assertLinesInOrder(text: unknown, lines: string[], what: string)
     assert.ok(at >= 0, `${what}: ${JSON.stringify(line)} ${all.includes(line) ? "comes too early" : "is not a line"}`);
     from = at + 1;
   }
+}
+
+/** The value bash gives `name` on the script's line that starts with `name=` (quotes undone as bash would). */
+export function shellValue(text: unknown, name: string): string {
+  const line = String(text)
+    .split("\n")
+    .find((l) => l.startsWith(`${name}=`));
+  assert.ok(line, `no ${name}= line`);
+  return execFileSync("bash", ["-c", `${line}\nprintf '%s' "$${name}"`], { encoding: "utf8" });
 }

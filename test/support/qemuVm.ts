@@ -87,7 +87,10 @@ export class TestVm {
     root: string,
     stack: string,
   ) {
-    this.steps = qemuSteps(server, stack, root, { sshPublicKey: key.publicKey, home: process.env.HOME ?? "/root" });
+    this.steps = qemuSteps(server, stack, `${root}/.c1m-lab/${stack}`, {
+      sshPublicKey: key.publicKey,
+      home: process.env.HOME ?? "/root",
+    });
     this.address = server.primaryAddress.split("/")[0]!;
   }
 

@@ -48,6 +48,7 @@ export function clientGraph(stack: string, containers: number): GraphRow[] {
     ]),
     ["clients-stop", "command:local:Command", "clients"],
     ["connection-test", "c1m-lab:test:ConnectionTest", "lab"],
+    ["connection-test-install", "command:local:Command", "connection-test"],
     ["connection-test-verify", "command:local:Command", "connection-test"],
   ];
 }

@@ -175,11 +175,13 @@ describe("stack qemu", () => {
     const create = script("server-host-disk", "create");
     const lines = create.split("\n");
     const cache = `${home}/.cache/c1m-lab/vm-image/current`;
-    const dir = `${root}/.c1m-lab/qemu/qemu`;
+    const dir = "/var/lib/c1m-lab/qemu/qemu";
     for (const line of [
       `base=${cache}/disk.qcow2`,
       `dir=${dir}`,
       'base=$(readlink -f -- "$base")',
+      'mkdir -p -- "$(dirname -- "$dir")"',
+      "umask 077",
       'timeout 60 qemu-img create -q -f qcow2 -F "$fmt" -b "$base" "$overlay"',
       'timeout 60 genisoimage -quiet -output "$seed.tmp" -volid cidata -joliet -rock "$dir/seed/user-data" "$dir/seed/meta-data" "$dir/seed/network-config"',
       `printf '%s\\n' '#cloud-config' users: '  - name: c1m' '    groups:' '      - sudo' '    sudo: ALL=(ALL) NOPASSWD:ALL' '    shell: /bin/bash' '    lock_passwd: true' '    ssh_authorized_keys:' '      - ${PUBLIC_KEY}' > "$dir/seed/"user-data`,
@@ -212,6 +214,7 @@ describe("stack qemu", () => {
         'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp" "$dir/ssh_host_ed25519_key" "$dir/ssh_host_ed25519_key.pub" "$dir/qemu.log" "$dir/console.log" "$dir/kvm-probe.log" "$dir/qemu.pid"',
         'rmdir -- "$dir" 2>/dev/null || true',
         'rmdir -- "$(dirname -- "$dir")" 2>/dev/null || true',
+        'case "$(dirname -- "$(dirname -- "$dir")")" in */c1m-lab) rmdir -- "$(dirname -- "$(dirname -- "$dir")")" 2>/dev/null || true ;; esac',
         'echo "c1m-lab: removed the overlay and seed in $dir"',
         "",
       ].join("\n"),
@@ -235,7 +238,7 @@ describe("stack qemu", () => {
 
   test("VM: qemu with the overlay, seed, tap and MAC, direct kernel boot, KVM only when its probe boot runs; stop on destroy", () => {
     const create = script("server-host-vm", "create");
-    const dir = `${root}/.c1m-lab/qemu/qemu`;
+    const dir = "/var/lib/c1m-lab/qemu/qemu";
     const cache = `${home}/.cache/c1m-lab/vm-image/current`;
     assert.ok(
       create.includes(

@@ -11,7 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +19,7 @@ import { parse } from "yaml";
 import { ARTICLE_FACTS, REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
 import { pulumiConfigJson, readStackConfig, stackNames } from "../../infra/config/stackFile.js";
 import {
+  STAGE_DIR,
   assertLinesInOrder,
   isSecretValue,
   remoteBody,
@@ -258,7 +259,6 @@ for (const name of VM_STACKS) {
         provider === "multipass"
           ? [
               ["server-host", "c1m-lab:server:MultipassServerHost", "lab"],
-              ["server-host-cloud-init", "command:local:Command", "server-host"],
               ["server-host-instance", "command:local:Command", "server-host"],
               ["server-host-address", "command:local:Command", "server-host"],
               ["server-host-ssh", "c1m-lab:server:VmServerHost", "server-host"],
@@ -282,7 +282,7 @@ for (const name of VM_STACKS) {
       const deps = (n: string) => r.byName(n).dependsOn;
       const triggers = (n: string) => upstreamTriggers(r.byName(n).inputs.triggers);
       if (provider === "multipass") {
-        assert.deepEqual(deps("server-host-instance"), ["server-host-cloud-init"]);
+        assert.deepEqual(deps("server-host-instance"), []);
         assert.deepEqual(deps("server-host-address"), ["server-host-instance"]);
         assert.deepEqual(triggers("server-host-address"), ["server-host-instance_id"]);
         assert.deepEqual(triggers(waitName), [MANAGEMENT_ADDRESS, 22, "ubuntu", "server-host-instance_id"]);
@@ -310,7 +310,11 @@ for (const name of VM_STACKS) {
       const bundleSha = sha256hex(readFileSync(await assetPath(r.byName("connection-server-workload"))));
       assert.deepEqual(triggers("connection-server-unit"), [waitId, "secondary-ips-netplan_id", "tuning-sysctls_id", bundleSha]);
       const containerIds = [0, 1, 2].map((i) => `clients-c1m-${name}-client-${i}_id`).join(",");
-      assert.deepEqual(triggers("connection-test-verify"), ["connection-server-unit_id", containerIds]);
+      assert.deepEqual(triggers("connection-test-verify"), [
+        "connection-server-unit_id",
+        containerIds,
+        "connection-test-install_id",
+      ]);
       // Create and delete touch the same files: the old state goes before the new is made.
       for (const n of [`${hostPrefix}-staging`, "secondary-ips-netplan", "tuning-sysctls", "connection-server-unit"]) {
         assert.equal(r.byName(n).deleteBeforeReplace, true, n);
@@ -369,71 +373,42 @@ for (const name of VM_STACKS) {
     });
 
     if (provider === "multipass") {
-      test("multipass: cloud-init file, launch (or adopt), address; destroy deletes the instance", () => {
-        const cloudInitPath = `${root}/.c1m-lab/${name}/cloud-init.yaml`;
-        const ci = r.byName("server-host-cloud-init");
-        assertBashSyntax(ci.inputs.create, "cloud-init create");
-        assertLinesInOrder(
-          ci.inputs.create,
-          [
-            `file=${cloudInitPath}`,
-            `hostkey=${root}/.c1m-lab/${name}/ssh_host_ed25519_key`,
-            "umask 077",
-            '(umask 077; timeout 60 ssh-keygen -q -t ed25519 -N "" -C "" -f "$hostkey" </dev/null)',
-            '} >> "$file.tmp"',
-            'mv -f -- "$file.tmp" "$file"',
-            `printf '%s%s\\n' 'c1m-lab: ssh host key ' "$pub"`,
-          ],
-          "cloud-init",
-        );
-        assert.ok(String(ci.inputs.create).includes(PUBLIC_KEY.split(" ")[1]!), "the public key goes into cloud-init");
-        // What it writes, run for real into a temp directory.
-        const dir = mkdtempSync(join(tmpdir(), "c1m-ci-"));
-        try {
-          const file = `${dir}/cloud-init.yaml`;
-          const local = String(ci.inputs.create)
-            .replace(`file=${cloudInitPath}\n`, `file=${file}\n`)
-            .replace(`hostkey=${root}/.c1m-lab/${name}/ssh_host_ed25519_key\n`, `hostkey=${dir}/ssh_host_ed25519_key\n`);
-          const out = execFileSync("bash", ["-c", local], { encoding: "utf8" });
-          const text = readFileSync(file, "utf8");
-          const pub = readFileSync(`${dir}/ssh_host_ed25519_key.pub`, "utf8").trim();
-          assert.ok(text.startsWith("#cloud-config\n"), text);
-          assert.deepEqual(parse(text), {
-            users: ["default"],
-            ssh_authorized_keys: [PUBLIC_KEY],
-            runcmd: [
-              ["snap", "wait", "system", "seed.loaded"],
-              ["snap", "install", "node", "--classic", "--channel=20"],
-            ],
-            ssh_deletekeys: true,
-            ssh_keys: { ed25519_private: readFileSync(`${dir}/ssh_host_ed25519_key`, "utf8"), ed25519_public: pub },
-          });
-          assert.ok(out.endsWith(`c1m-lab: ssh host key ${pub}\n`), out);
-        } finally {
-          rmSync(dir, { recursive: true, force: true });
-        }
-        assertLinesInOrder(
-          ci.inputs.delete,
-          [`file=${cloudInitPath}`, 'rm -f -- "$file" "$file.tmp" "$hostkey" "$hostkey.pub"'],
-          "cloud-init delete",
-        );
-
+      test("multipass: launch with cloud-init on stdin (never adopting an instance), address; destroy deletes the instance", () => {
         const instance = r.byName("server-host-instance");
+        const create = String(instance.inputs.create);
+        assert.ok(create.includes(PUBLIC_KEY.split(" ")[1]!), "the public key goes into cloud-init");
+        // What it hands multipass on stdin, run for real (the printf alone).
+        const writeLine = create.split("\n").find((l) => l.startsWith("printf ") && l.endsWith(' > "$userdata"'))!;
+        const text = execFileSync("bash", ["-c", writeLine.slice(0, writeLine.lastIndexOf(" > "))], { encoding: "utf8" });
+        assert.ok(text.startsWith("#cloud-config\n"), text);
+        assert.deepEqual(parse(text), {
+          users: ["default"],
+          ssh_authorized_keys: [PUBLIC_KEY],
+          runcmd: [
+            ["snap", "wait", "system", "seed.loaded"],
+            ["snap", "install", "node", "--classic", "--channel=20"],
+          ],
+        });
         assertBashSyntax(instance.inputs.create, "launch");
         assertLinesInOrder(
           instance.inputs.create,
           [
             "name=c1m-server",
-            `cloudinit=${cloudInitPath}`,
-            'if timeout 60 multipass info "$name" >/dev/null 2>&1; then',
-            "else",
-            '  timeout 960 multipass launch 24.04 --name c1m-server --cpus 2 --memory 4G --disk 20G --cloud-init - --timeout 900 < "$cloudinit"',
-            '  echo "c1m-lab: launched multipass instance $name"',
+            `record=/var/lib/c1m-lab/${name}/multipass-instance`,
+            "if exists; then",
+            "  if ours; then",
+            '    timeout 300 multipass delete --purge "$name"',
+            "  else",
             "fi",
+            `printf '%s\\n' "$name" | as_root tee -- "$record" >/dev/null`,
+            `trap 'rc=$?; rm -rf -- "$keydir"; [ "$rc" = 0 ] || undo' EXIT`,
+            writeLine,
+            '} >> "$userdata"',
+            'timeout 960 multipass launch 24.04 --name c1m-server --cpus 2 --memory 4G --disk 20G --cloud-init - --timeout 900 < "$userdata"',
+            'echo "c1m-lab: launched multipass instance $name"',
             'timeout 900 multipass exec "$name" -- cloud-init status --wait >/dev/null 2>&1 || rc=$?',
-            // The host key through multipass's own channel; a launched VM's must be the one it was given.
-            'pub=$(timeout 60 multipass exec "$name" -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d " " -f 1,2) || pub=',
-            'if [ "$launched" = 1 ] && [ "$pub" != "$(cut -d " " -f 1,2 < "$hostkey.pub")" ]; then',
+            'pubvm=$(timeout 60 multipass exec "$name" -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d " " -f 1,2) || pubvm=',
+            "trap - EXIT",
             `printf '%s%s\\n' 'c1m-lab: ssh host key ' "$pub"`,
           ],
           "launch",
@@ -443,9 +418,10 @@ for (const name of VM_STACKS) {
           instance.inputs.delete,
           [
             "name=c1m-server",
+            `record=/var/lib/c1m-lab/${name}/multipass-instance`,
             // Only an instance the lab launched (its create printed so) is deleted.
             '  *"c1m-lab: launched multipass instance $name"*) ;;',
-            '  *) echo "c1m-lab: multipass instance $name was adopted, not launched by the lab: left in place"; exit 0 ;;',
+            '  *) echo "c1m-lab: multipass instance $name was adopted, not launched by the lab: left in place"; forget; exit 0 ;;',
             '  timeout 300 multipass delete --purge "$name"',
           ],
           "instance delete",
@@ -587,9 +563,12 @@ for (const name of VM_STACKS) {
         restore,
         [
           "state=/var/lib/c1m-lab",
-          'as_root rm -f -- "$conf" "$mods"',
-          'done < <(as_root cat -- "$before")',
-          'as_root rm -f -- "$before"',
+          "restore() {",
+          '  as_root rm -f -- "$conf" "$mods"',
+          '  done < <(as_root cat -- "$before")',
+          '  as_root rm -f -- "$before"',
+          "}",
+          'restore || fail "some sysctls were not restored; $before is kept: re-run to retry"',
         ],
         "sysctls restore",
       );
@@ -600,10 +579,10 @@ for (const name of VM_STACKS) {
         .split("\n")
         .filter((l) => l.includes("sysctl -qw"));
       assert.deepEqual(raised, [
-        `if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_max)" -lt ${c.conntrack} ]; then remember net.netfilter.nf_conntrack_max; as_root sysctl -qw net.netfilter.nf_conntrack_max=${c.conntrack}; fi`,
-        `if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets)" -lt ${c.conntrack} ]; then remember net.netfilter.nf_conntrack_buckets; as_root sysctl -qw net.netfilter.nf_conntrack_buckets=${c.conntrack}; fi`,
+        `if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_max)" -lt ${c.conntrack} ]; then remember net.netfilter.nf_conntrack_max; as_root sysctl -qw net.netfilter.nf_conntrack_max=${c.conntrack}; mine net.netfilter.nf_conntrack_max; fi`,
+        `if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets)" -lt ${c.conntrack} ]; then remember net.netfilter.nf_conntrack_buckets; as_root sysctl -qw net.netfilter.nf_conntrack_buckets=${c.conntrack}; mine net.netfilter.nf_conntrack_buckets; fi`,
       ]);
-      assertLinesInOrder(nat.inputs.create, [`as_root mkdir -p ${state}/sysctl.before`], "nat host");
+      assertLinesInOrder(nat.inputs.create, [`as_root mkdir -p ${state}/sysctl.before ${state}/sysctl.set`], "nat host");
       assert.ok(!String(nat.inputs.create).includes("ip netns exec"), "this machine, not a namespace");
       assertLinesInOrder(
         nat.inputs.delete,
@@ -619,8 +598,8 @@ for (const name of VM_STACKS) {
     test("server: the one-file bundle uploaded, installed into /opt/c1m-lab, run by a systemd unit with the plan's limits", async () => {
       const upload = r.byName("connection-server-workload");
       const bundlePath = await assetPath(upload);
-      assert.equal(bundlePath, `${root}/.c1m-lab/c1m-server.mjs`);
-      assert.ok(existsSync(bundlePath));
+      // Staged by its content, not in the checkout: its path is the same from any checkout.
+      assert.equal(bundlePath, `${STAGE_DIR}/${sha256hex(readFileSync(bundlePath))}/c1m-server.mjs`);
       assert.equal(upload.inputs.remotePath, `${staging}/c1m-server.mjs`);
       const unit = r.byName("connection-server-unit");
       // One step, two scripts: the workload installed, then the unit (re)started.
@@ -700,8 +679,8 @@ for (const name of VM_STACKS) {
       assertLinesInOrder(
         verify.inputs.create,
         [
-          `${node} ${root}/dist/workload/verify.js --metrics-url http://127.0.0.1:9100 --clients-label c1m-lab.stack=${name} ` +
-            `--conntrack local ${c.verify} --stack ${name} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 ` +
+          `${node} /var/lib/c1m-lab/${name}/c1m-verify.mjs --metrics-url http://127.0.0.1:9100 --clients-label c1m-lab.stack=${name} ` +
+            `--conntrack local ${c.verify} --stack ${name} --reports-dir reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 ` +
             `--metrics-ssh ubuntu@${c.sshHost}:22 --metrics-ssh-host-key '${c.hostKey}' > "$report"`,
           'cat "$report"',
         ],
@@ -938,5 +917,5 @@ test("multipass: a new size replaces the instance (its delete, then a launch), n
   assert.match(String(bigger.create), /--cpus 4/);
   assert.deepEqual(again.triggers, a.triggers, "the same config: no change");
   assert.notDeepEqual(bigger.triggers, a.triggers, "more cpus: replaced");
-  assert.deepEqual(upstreamTriggers(bigger.triggers), ["server-host-cloud-init_id"], "a new cloud-init relaunches too");
+  assert.deepEqual(upstreamTriggers(bigger.triggers), [], "the cloud-init text is in the script: a new one relaunches too");
 });

@@ -6,9 +6,11 @@
 import { test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { pulumiConfigJson, readStackConfig, stackNames } from "../../infra/config/stackFile.js";
-import { assertLinesInOrder, runProgram, upstreamTriggers } from "../support/mockProgram.js";
+import { STAGE_DIR, assertLinesInOrder, runProgram, shellValue, upstreamTriggers } from "../support/mockProgram.js";
 import { assertBashSyntax } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
@@ -358,14 +360,18 @@ for (const stack of localStacks) {
       "server-host-namespace_id",
       "secondary-ips-addresses_id",
       "tuning-sysctls_id",
+      "connection-server-install_id",
     ]);
+    assert.deepEqual(run.byName("connection-server-process").dependsOn, ["connection-server-install"]);
 
     // The four steps on the server side: local bash commands that bash parses.
     for (const [name, parent] of [
       ["server-host-namespace", "server-host"],
       ["secondary-ips-addresses", "secondary-ips"],
       ["tuning-sysctls", "tuning"],
+      ["connection-server-install", "connection-server"],
       ["connection-server-process", "connection-server"],
+      ["connection-test-install", "connection-test"],
     ] as const) {
       const r = run.byName(name);
       assert.equal(r.type, "command:local:Command");
@@ -449,11 +455,11 @@ for (const stack of localStacks) {
     // Tuning: host-wide limits raised only when below the plan (recorded first), per-namespace keys set.
     const tuning = run.byName("tuning-sysctls").inputs;
     const raise = (key: string, value: number) =>
-      `if [ "$(cat /proc/sys/${key.replace(/\./g, "/")})" -lt ${value} ]; then remember ${key}; as_root sysctl -qw ${key}=${value}; fi`;
+      `if [ "$(cat /proc/sys/${key.replace(/\./g, "/")})" -lt ${value} ]; then remember ${key}; as_root sysctl -qw ${key}=${value}; mine ${key}; fi`;
     assertLinesInOrder(
       tuning.create,
       [
-        `as_root mkdir -p ${state}/sysctl.before`,
+        `as_root mkdir -p ${state}/sysctl.before ${state}/sysctl.set`,
         `remember() { [ -f ${state}/sysctl.before/"$1" ] || cat "/proc/sys/$(echo "$1" | tr . /)" | as_root tee ${state}/sysctl.before/"$1" >/dev/null; }`,
         raise("fs.file-max", e.fileMax),
         raise("fs.nr_open", 20000),
@@ -472,9 +478,11 @@ for (const stack of localStacks) {
       [
         `[ -d ${state}/sysctl.before ] || exit 0`,
         `for f in ${state}/sysctl.before/*; do`,
-        '  as_root sysctl -qw "$(basename "$f")=$(cat "$f")"',
-        '  as_root rm -f "$f"',
+        `  if [ -f ${state}/sysctl.set/"$key" ] && [ "$now" != "$(norm < ${state}/sysctl.set/"$key")" ]; then`,
+        '    as_root sysctl -qw "$key=$(cat "$f")"',
+        `  as_root rm -f "$f" ${state}/sysctl.set/"$key"`,
         "done",
+        `as_root rm -rf ${state}/sysctl.set`,
         `as_root rmdir ${state}/sysctl.before`,
         `as_root rmdir ${state} 2>/dev/null || true`,
       ],
@@ -492,7 +500,7 @@ for (const stack of localStacks) {
         '  as_root kill -KILL -- "-$p" 2>/dev/null || true',
         `  as_root rm -f ${state}/server.pid`,
         "fi",
-        `as_root setsid --fork bash -c 'echo $$ > "$1"; exec >"$2" 2>&1 </dev/null; shift 2; exec "$@"' c1m-server ${state}/server.pid ${state}/server.log ip netns exec ${ns} ${node} ${root}/dist/workload/server.js ${e.serverArgs}`,
+        `as_root setsid --fork bash -c 'echo $$ > "$1"; exec >"$2" 2>&1 </dev/null; shift 2; exec "$@"' c1m-server ${state}/server.pid ${state}/server.log ip netns exec ${ns} ${node} /var/lib/c1m-lab/${stack}/c1m-server.mjs ${e.serverArgs}`,
         "for _ in $(seq 1 300); do",
         `  if grep -q '"type":"listening"' ${state}/server.log 2>/dev/null; then cat ${state}/server.pid; exit 0; fi`,
         "done",
@@ -513,6 +521,38 @@ for (const stack of localStacks) {
       "server stop",
     );
     assert.ok(!String(server.delete).includes("setsid"), "stop never starts one");
+
+    // Server and test run from the stack's own directory, installed there from the staged bundles.
+    for (const [step, file] of [
+      ["connection-server-install", "c1m-server.mjs"],
+      ["connection-test-install", "c1m-verify.mjs"],
+    ] as const) {
+      const install = run.byName(step).inputs;
+      const from = shellValue(install.create, "from");
+      const staged = new RegExp(`^${STAGE_DIR}/([0-9a-f]{64})/${file.replace(".", "\\.")}$`).exec(from);
+      assert.ok(staged, `${step}: ${from} is a staged file named by its content`);
+      assert.equal(createHash("sha256").update(readFileSync(from)).digest("hex"), staged[1], `${step}: its hash is its bytes'`);
+      assertLinesInOrder(
+        install.create,
+        [
+          `from=${from}; dir=/var/lib/c1m-lab/${stack}; file=${file}; want=${staged[1]}`,
+          'as_root install -d -m 0755 -- "$dir"',
+          'as_root install -m 0644 -- "$from" "$dir/.$file.new"',
+          'got=$(as_root sha256sum -- "$dir/.$file.new" | cut -d" " -f1)',
+          'as_root mv -f -- "$dir/.$file.new" "$dir/$file"',
+        ],
+        `${step} create`,
+      );
+      assertLinesInOrder(
+        install.delete,
+        [
+          `dir=/var/lib/c1m-lab/${stack}; file=${file}`,
+          'as_root rm -f -- "$dir/$file" "$dir/.$file.new"',
+          'as_root rmdir -- "$dir" 2>/dev/null || true',
+        ],
+        `${step} delete`,
+      );
+    }
 
     // NAT pool rule only where the stack narrows the pool: ahead of Docker's (-I 1), checked first (-C), removed in full.
     const nat = run.resources.find((r) => r.name === "clients-nat-pool");
@@ -550,6 +590,11 @@ for (const stack of localStacks) {
     assert.equal(image.inputs.imageName, `c1m-lab-client:${stack}`);
     assert.deepEqual((image.inputs.build as { args: unknown }).args, { BASE_IMAGE: `c1m-lab-node:${stack}`, STACK: stack });
     assert.deepEqual(image.dependsOn, ["clients-base-image"]);
+    // Built from a staged context named by its content: the Dockerfile and the client bundle.
+    const build = image.inputs.build as { context: string; dockerfile: string };
+    assert.match(build.context, new RegExp(`^${STAGE_DIR}/[0-9a-f]{64}$`));
+    assert.equal(build.dockerfile, `${build.context}/Dockerfile`);
+    assert.deepEqual(readdirSync(build.context).sort(), ["Dockerfile", "c1m-client.mjs"]);
     const base = run.byName("clients-base-image").inputs;
     assertLinesInOrder(
       base.create,
@@ -651,13 +696,17 @@ for (const stack of localStacks) {
     assert.deepEqual(upstreamTriggers(verify.inputs.triggers), [
       "connection-server-process_id",
       containers.map((c) => `${c.name}_id`).join(","),
+      "connection-test-install_id",
     ]);
+    assert.deepEqual(verify.dependsOn, ["connection-test-install"]);
+    // Run where the engine runs its steps (the project directory): reports/ is relative to it.
+    assert.equal(verify.inputs.dir, undefined);
     // verify's report is passed on only when it reads as one (else the step fails).
     assertLinesInOrder(
       verify.inputs.create,
       [
-        `${node} ${root}/dist/workload/verify.js --metrics-url http://${primary}:9100 --clients-label c1m-lab.stack=${stack} ` +
-          `--conntrack local ${e.verify} --stack ${stack} --reports-dir ${root}/reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 > "$report"`,
+        `${node} /var/lib/c1m-lab/${stack}/c1m-verify.mjs --metrics-url http://${primary}:9100 --clients-label c1m-lab.stack=${stack} ` +
+          `--conntrack local ${e.verify} --stack ${stack} --reports-dir reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 > "$report"`,
         'cat "$report"',
       ],
       "connection test",

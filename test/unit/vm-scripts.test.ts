@@ -34,18 +34,13 @@ import { waitForSshScript } from "../../infra/server/vm/scripts/ssh.js";
 import { assertLinesInOrder } from "../support/mockProgram.js";
 import { hostKeyFrom, seedHostKeyLines } from "../../infra/server/vm/scripts/hostKey.js";
 import { UNIT_HARDENING } from "../support/vmLab.js";
+import { shellValue } from "../support/mockProgram.js";
 
 const HOSTILE = `x'; rm -rf / #"$(touch /tmp/c1m-pwned)\`id\` %h $HOME \\`;
 
 const assertSyntax = (text: string) => assertBashSyntax(text, "script");
 
 /** Runs the script's `name=...` line in bash and returns the value the variable holds. */
-function shellValue(text: string, name: string): string {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}=`));
-  assert.ok(line, `no ${name}= line`);
-  return execFileSync("bash", ["-c", `${line}\nprintf '%s' "$${name}"`], { encoding: "utf8" });
-}
-
 /** systemd's reading of an ExecStart value: specifiers on the raw line, then words with quotes and C escapes, then $$ / $VAR. */
 function systemdWords(line: string, env: Record<string, string> = {}): string[] {
   const raw = line.replace(/%(.)/g, (_, c: string) => {
@@ -376,39 +371,56 @@ describe("local scripts", () => {
     assert.throws(() => hostKeyFrom("c1m-lab: ssh host key ssh-ed25519 AAAAC3Nza", "server-host-disk"), none, "a truncated key");
   });
 
-  test("multipass scripts: hostile cloud-init path is one word; names and sizes are checked", () => {
-    const text = multipassLaunchScript({
+  test("multipass scripts: hostile cloud-init text reaches multipass's stdin as it is; names, sizes and the record path are checked", () => {
+    const cloudInit = `#cloud-config\nusers: [${HOSTILE}]\n`;
+    const opts = {
       instance: "c1m-server",
       release: "24.04",
       cpus: 2,
       memory: "4G",
       disk: "20G",
-      cloudInitPath: `/tmp/${HOSTILE}`,
-    });
+      cloudInit,
+      recordPath: "/var/lib/c1m-lab/s/multipass-instance",
+    };
+    const text = multipassLaunchScript(opts);
     assertSyntax(text);
-    assert.equal(shellValue(text, "cloudinit"), `/tmp/${HOSTILE}`);
-    assert.equal(shellValue(text, "hostkey"), `/tmp/${HOSTILE.slice(0, HOSTILE.lastIndexOf("/"))}/ssh_host_ed25519_key`);
-    // The host key, read through multipass's own channel; on a VM it launched, the one it was given.
+    assert.equal(shellValue(text, "record"), "/var/lib/c1m-lab/s/multipass-instance");
+    // The user-data goes to a private temporary file, the host key is appended, multipass reads it
+    // on stdin; then the key the VM presents is checked through multipass's own channel and printed.
     assertLinesInOrder(
       text,
       [
-        "  launched=1",
-        'pub=$(timeout 60 multipass exec "$name" -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d " " -f 1,2) || pub=',
-        'if [ "$launched" = 1 ] && [ "$pub" != "$(cut -d " " -f 1,2 < "$hostkey.pub")" ]; then',
+        'keydir=$(mktemp -d); hostkey="$keydir/ssh_host_ed25519_key"; userdata="$keydir/user-data"',
+        '} >> "$userdata"',
+        'rm -rf -- "$keydir"',
+        'pubvm=$(timeout 60 multipass exec "$name" -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d " " -f 1,2) || pubvm=',
         `printf '%s%s\\n' 'c1m-lab: ssh host key ' "$pub"`,
       ],
       "multipass launch",
     );
+    const launch = text.split("\n").find((l) => l.startsWith("timeout ") && l.includes(" multipass launch "))!;
+    const write = text.split("\n").find((l) => l.startsWith("printf ") && l.endsWith(' > "$userdata"'))!;
     assert.match(
-      text,
-      /multipass launch 24\.04 --name c1m-server --cpus 2 --memory 4G --disk 20G --cloud-init - --timeout 900 < "\$cloudinit"/,
+      launch,
+      /^timeout 960 multipass launch 24\.04 --name c1m-server --cpus 2 --memory 4G --disk 20G --cloud-init - --timeout 900 < "\$userdata"$/,
     );
+    // The printf, run on its own, writes the text byte for byte.
+    const printed = spawnSync("bash", ["-c", write.slice(0, write.lastIndexOf(" > "))], { encoding: "utf8" });
+    assert.equal(printed.stdout, cloudInit);
     assertSyntax(multipassAddressScript("c1m-server"));
-    assertSyntax(multipassDeleteScript("c1m-server"));
-    assert.throws(() => multipassDeleteScript("C1M; rm"), /instance "C1M; rm" is not valid/);
+    assertSyntax(multipassDeleteScript("c1m-server", "/var/lib/c1m-lab/s/multipass-instance"));
+    assert.throws(() => multipassDeleteScript("C1M; rm", "/x"), /instance "C1M; rm" is not valid/);
     assert.throws(
-      () => multipassLaunchScript({ instance: "a", release: "24.04", cpus: 2, memory: "4GB", disk: "20G", cloudInitPath: "/x" }),
+      () => multipassLaunchScript({ ...opts, memory: "4GB" }),
       (err: Error) => err instanceof ScriptInputError && /memory "4GB" is not valid: use a size like 4G/.test(err.message),
+    );
+    assert.throws(
+      () => multipassLaunchScript({ ...opts, recordPath: `/tmp/${HOSTILE}` }),
+      (err: Error) => err instanceof ScriptInputError && /path .* is not valid: use an absolute file path/.test(err.message),
+    );
+    assert.throws(
+      () => multipassLaunchScript({ ...opts, cloudInit: "users: []\n" }),
+      /cloudInit is not valid: it must be cloud-init user-data starting with #cloud-config/,
     );
   });
 

@@ -3,10 +3,6 @@
 // its own test (integration/server-bundle.test.ts).
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
 import { assertBashSyntax } from "../support/sh.js";
 import { parse } from "yaml";
@@ -16,7 +12,6 @@ import { ScriptInputError } from "../../infra/shell.js";
 import type { LabPaths } from "../../infra/plan/paths.js";
 import { installWorkloadScript } from "../../infra/server/vm/scripts/workload.js";
 import { remoteCommand, remoteSequence, stagingCreateScript, stagingDeleteScript } from "../../infra/server/vm/scripts/ssh.js";
-import { vmCloudInit, writeCloudInitScript } from "../../infra/server/vm/multipass/scripts.js";
 import {
   natHostTuning,
   netplanDropIn,
@@ -27,10 +22,23 @@ import {
 } from "../../infra/server/vm/steps.js";
 import { remoteSteps } from "../support/mockProgram.js";
 
-const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
-const paths: LabPaths = { root, node: "/usr/bin/node", stateDir: "/run/c1m-lab/t", reportsDir: `${root}/reports` };
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC1mTestKeyForUnitTestsOnly000000000000000000 c1m-test";
-const BUNDLE = { path: "/tmp/c1m-server.mjs", sha256: "a".repeat(64) };
+const BUNDLE = { path: `/stage/${"a".repeat(64)}/c1m-server.mjs`, sha256: "a".repeat(64) };
+const paths: LabPaths = {
+  node: "/usr/bin/node",
+  stateDir: "/run/c1m-lab/t",
+  installDir: "/var/lib/c1m-lab/t",
+  staged: {
+    server: BUNDLE,
+    verify: { path: `/stage/${"b".repeat(64)}/c1m-verify.mjs`, sha256: "b".repeat(64) },
+    clientImage: {
+      context: `/stage/${"c".repeat(64)}`,
+      dockerfile: `/stage/${"c".repeat(64)}/Dockerfile`,
+      sha256: "c".repeat(64),
+    },
+  },
+  reportsDir: "reports",
+};
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const probeOutput = (files: [string, string][], links: [string, string][]) =>
   JSON.stringify({
@@ -59,7 +67,7 @@ const MULTIPASS = { provider: "multipass", primaryAddress: "10.95.44.201/24", se
 describe("vmLabSteps", () => {
   test("ssh: the primary is the host's own address, no target; only secondaries go in the drop-in; metrics on loopback", () => {
     const { config, plan } = lab({ ...SSH, secondaryAddresses: ["10.0.0.6/24", "10.0.0.7/24"], sshPort: 2222 });
-    const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
+    const s = vmLabSteps(config, plan, "ssh", paths, {});
     assert.equal(s.provider, "ssh");
     assert.deepEqual(s.ssh, {
       host: "db1.example",
@@ -110,11 +118,11 @@ describe("vmLabSteps", () => {
 
   test("ssh with targetPrimary: the host's own address is a target the server listens on, never in the drop-in", () => {
     const { config, plan } = lab({ ...SSH, targetPrimary: true });
-    const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
+    const s = vmLabSteps(config, plan, "ssh", paths, {});
     assert.deepEqual(s.addresses.addresses, ["10.0.0.6/24"]);
     assert.deepEqual(s.server.unit.serverArgs.slice(2, 4), ["--addresses", "10.0.0.5,10.0.0.6"]);
     const alone = lab({ ...SSH, targetPrimary: true, secondaryAddresses: [] });
-    const a = vmLabSteps(alone.config, alone.plan, "ssh", paths, { bundle: BUNDLE });
+    const a = vmLabSteps(alone.config, alone.plan, "ssh", paths, {});
     assert.equal(a.ssh.hostKey, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPdi/c0CZgWbbgxbqHfeGdS1NoUzv4ElW5QLW4aWStYc");
     assert.deepEqual(a.addresses.addresses, [], "no drop-in addresses");
     assert.deepEqual(a.server.unit.serverArgs.slice(2, 4), ["--addresses", "10.0.0.5"]);
@@ -122,20 +130,20 @@ describe("vmLabSteps", () => {
 
   test("metricsAddress 0.0.0.0: the server binds it; the health check and the test's tunnel go to loopback", () => {
     const { config, plan } = lab({ ...SSH, metricsAddress: "0.0.0.0" });
-    const s = vmLabSteps(config, plan, "ssh", paths, { bundle: BUNDLE });
+    const s = vmLabSteps(config, plan, "ssh", paths, {});
     const args = s.server.unit.serverArgs;
     assert.equal(args[args.indexOf("--metrics-address") + 1], "0.0.0.0");
     assert.equal(s.server.unit.metricsHost, "127.0.0.1");
     assert.equal(s.metricsUrl, "http://127.0.0.1:9100");
     const primary = lab({ ...SSH, metricsAddress: "10.0.0.5", metricsPort: 9200 });
-    const p = vmLabSteps(primary.config, primary.plan, "ssh", paths, { bundle: BUNDLE });
+    const p = vmLabSteps(primary.config, primary.plan, "ssh", paths, {});
     assert.equal(p.server.unit.metricsHost, "10.0.0.5");
     assert.equal(p.metricsUrl, "http://10.0.0.5:9200");
   });
 
   test("qemu: the seed's primary is a target; the drop-in adds the rest", () => {
     const { config, plan } = lab({ provider: "qemu", image: "/i.qcow2", secondaryAddresses: { count: 2 } });
-    const s = vmLabSteps(config, plan, "q", paths, { bundle: BUNDLE, sshPublicKey: PUBLIC_KEY, home: "/root" });
+    const s = vmLabSteps(config, plan, "q", paths, { sshPublicKey: PUBLIC_KEY, home: "/root" });
     assert.deepEqual(s.addresses.addresses, ["10.202.0.3/24", "10.202.0.4/24"]);
     assert.deepEqual(s.server.unit.serverArgs.slice(2, 4), ["--addresses", "10.202.0.2,10.202.0.3,10.202.0.4"]);
     assert.equal(s.ssh.hostKey, undefined, "made with the VM, not configured");
@@ -144,23 +152,23 @@ describe("vmLabSteps", () => {
 
   test("multipass: primary and secondaries are all lab addresses; cloud-init has the key and Node 20 from the snap store", () => {
     const { config, plan } = lab(MULTIPASS);
-    const s = vmLabSteps(config, plan, "mp", paths, { bundle: BUNDLE, sshPublicKey: `${PUBLIC_KEY}\n` });
+    const s = vmLabSteps(config, plan, "mp", paths, { sshPublicKey: `${PUBLIC_KEY}\n` });
     assert.deepEqual(s.addresses.addresses, ["10.95.44.201/24", "10.95.44.202/24", "10.95.44.203/24"]);
     assert.equal(s.ssh.host, undefined, "known once the VM has an address");
     assert.equal(s.ssh.user, "ubuntu");
     const mp = s.multipass!;
-    assert.equal(mp.cloudInitPath, `${root}/.c1m-lab/mp/cloud-init.yaml`);
-    assert.deepEqual(mp.launch, {
+    const { cloudInit, ...launch } = mp.launch;
+    assert.deepEqual(launch, {
       instance: "c1m-server",
       release: "24.04",
       cpus: 2,
       memory: "4G",
       disk: "20G",
-      cloudInitPath: `${root}/.c1m-lab/mp/cloud-init.yaml`,
+      recordPath: "/var/lib/c1m-lab/t/multipass-instance",
       timeoutSeconds: 900,
     });
-    const ci = parse(mp.cloudInit) as Record<string, unknown>;
-    assert.ok(mp.cloudInit.startsWith("#cloud-config\n"));
+    const ci = parse(cloudInit) as Record<string, unknown>;
+    assert.ok(cloudInit.startsWith("#cloud-config\n"));
     assert.deepEqual(ci.ssh_authorized_keys, [PUBLIC_KEY]);
     assert.deepEqual(ci.runcmd, [
       ["snap", "wait", "system", "seed.loaded"],
@@ -171,19 +179,13 @@ describe("vmLabSteps", () => {
 
   test("multipass without the public key, routed clients, or an odd stack name: a clear error", () => {
     const { config, plan } = lab(MULTIPASS);
-    assert.throws(
-      () => vmLabSteps(config, plan, "mp", paths, { bundle: BUNDLE }),
-      /needs the public key \(server\.sshPublicKeyPath\)/,
-    );
+    assert.throws(() => vmLabSteps(config, plan, "mp", paths, {}), /needs the public key \(server\.sshPublicKeyPath\)/);
     const routed = lab(SSH, { clients: { sourceIps: { strategy: "routed" } } });
     assert.throws(
-      () => vmLabSteps(routed.config, routed.plan, "x", paths, { bundle: BUNDLE }),
+      () => vmLabSteps(routed.config, routed.plan, "x", paths, {}),
       (e: Error) => e instanceof VmStepsError && /routed needs a route on the server back to the Docker network/.test(e.message),
     );
-    assert.throws(
-      () => vmLabSteps(config, plan, "../x", paths, { bundle: BUNDLE, sshPublicKey: PUBLIC_KEY }),
-      /cannot name a staging directory/,
-    );
+    assert.throws(() => vmLabSteps(config, plan, "../x", paths, { sshPublicKey: PUBLIC_KEY }), /cannot name a staging directory/);
   });
 
   test("natPortRange on a VM: one MASQUERADE --to-ports rule per lab address /32", () => {
@@ -191,7 +193,7 @@ describe("vmLabSteps", () => {
       { ...SSH, secondaryAddresses: ["10.0.0.6/24"] },
       { clients: { natPortRange: "40000-40999", containers: 2, connectionsPerContainer: 500 } },
     );
-    const s = vmLabSteps(config, plan, "n", paths, { bundle: BUNDLE });
+    const s = vmLabSteps(config, plan, "n", paths, {});
     assert.deepEqual(
       s.natPool.map((r) => [r.source, r.destination, r.from, r.to, r.toSource]),
       [["172.30.201.0/24", "10.0.0.6/32", 40000, 40999, undefined]],
@@ -325,38 +327,6 @@ describe("vmScripts", () => {
         /workdir .* is not valid/,
         workdir,
       );
-    }
-  });
-
-  test("writeCloudInitScript writes the text exactly, then the VM's new host key as ssh_keys; 0600; prints only the public key (run for real)", () => {
-    const dir = mkdtempSync(join(tmpdir(), "c1m-ci-"));
-    try {
-      const file = `${dir}/sub/cloud-init.yaml`;
-      const text = vmCloudInit({ sshPublicKey: PUBLIC_KEY, user: "lab-user" }) + "# it's $(not run) `x`\n";
-      const out = execFileSync("bash", ["-c", writeCloudInitScript(file, text)], { encoding: "utf8" });
-      const priv = readFileSync(`${dir}/sub/ssh_host_ed25519_key`, "utf8");
-      const pub = readFileSync(`${dir}/sub/ssh_host_ed25519_key.pub`, "utf8").trim();
-      assert.match(pub, /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA[A-Za-z0-9+/]{44}$/, "ed25519, no comment");
-      const written = readFileSync(file, "utf8");
-      assert.equal(
-        written,
-        text +
-          "ssh_deletekeys: true\nssh_keys:\n  ed25519_private: |\n" +
-          priv
-            .trimEnd()
-            .split("\n")
-            .map((l) => `    ${l}\n`)
-            .join("") +
-          `  ed25519_public: ${pub}\n`,
-      );
-      const doc = parse(written) as { ssh_keys: Record<string, string>; ssh_deletekeys: boolean };
-      assert.deepEqual(doc.ssh_keys, { ed25519_private: priv, ed25519_public: pub }, "cloud-init reads the key back exactly");
-      assert.equal(doc.ssh_deletekeys, true);
-      assert.equal(out, `c1m-lab: wrote ${file}\nc1m-lab: ssh host key ${pub}\n`, "no private key line printed");
-      for (const f of [file, `${dir}/sub/ssh_host_ed25519_key`]) assert.equal(statSync(f).mode & 0o777, 0o600, f);
-      assert.throws(() => writeCloudInitScript("relative/x", text), /path "relative\/x" is not valid/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

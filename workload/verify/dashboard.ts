@@ -1,6 +1,6 @@
-// The live dashboard's web server (I/O): the page, its chart library (uPlot, served from
-// node_modules), the current state as JSON (/state) and as a stream of server-sent events
-// (/events). Bound to loopback by default, and unauthenticated: a non-loopback address gets a
+// The live dashboard's web server (I/O): the page, its chart library (uPlot, from node_modules or
+// from inside the verify bundle), the current state as JSON (/state) and as a stream of server-sent
+// events (/events). Bound to loopback by default, and unauthenticated: a non-loopback address gets a
 // warning, every request's Host header is checked (DNS rebinding, see dashboardGuard.ts) and the
 // event streams are capped. After the verdict it stays up `lingerSeconds` (so an open page gets
 // the verdict), then closes and lets the process end.
@@ -11,6 +11,10 @@ import { createRequire } from "node:module";
 import { exposureWarning, hostAllowed } from "./dashboardGuard.js";
 import { DASHBOARD_HTML } from "./dashboardPage.js";
 import type { DashboardState } from "./dashboardState.js";
+import { DASHBOARD_ASSETS } from "../../shared/dashboardAssets.js";
+
+/** Set by esbuild in the verify bundle (shared/dashboardAssets.ts BUNDLED_ASSETS_GLOBAL): the assets' text. */
+declare const C1M_BUNDLED_ASSETS: Record<string, string> | undefined;
 
 export interface DashboardOptions {
   /** Listen address (default 127.0.0.1). */
@@ -41,10 +45,12 @@ export const MAX_EVENT_STREAMS = 16;
 const TEXT = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
 
 const require = createRequire(import.meta.url);
-const assets: Record<string, [string, string]> = {
-  "/uPlot.iife.min.js": ["uplot/dist/uPlot.iife.min.js", "text/javascript; charset=utf-8"],
-  "/uPlot.min.css": ["uplot/dist/uPlot.min.css", "text/css; charset=utf-8"],
-};
+
+/** An asset's text: the bundle's own copy, else the file in node_modules. */
+function assetText(file: string): string {
+  const bundled = typeof C1M_BUNDLED_ASSETS === "undefined" ? undefined : C1M_BUNDLED_ASSETS[file];
+  return bundled ?? readFileSync(require.resolve(file), "utf8");
+}
 
 export async function startDashboard(options: DashboardOptions, initial: DashboardState): Promise<Dashboard> {
   let state = initial;
@@ -79,13 +85,13 @@ export async function startDashboard(options: DashboardOptions, initial: Dashboa
       return void res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(body);
     }
     if (path === "/events") return openStream(res);
-    const asset = assets[path];
+    const asset = DASHBOARD_ASSETS[path];
     if (asset) {
       try {
-        const text = readFileSync(require.resolve(asset[0]), "utf8");
-        return void res.writeHead(200, { "content-type": asset[1], "cache-control": "max-age=3600" }).end(text);
+        const text = assetText(asset.file);
+        return void res.writeHead(200, { "content-type": asset.type, "cache-control": "max-age=3600" }).end(text);
       } catch {
-        return void res.writeHead(500).end(`${asset[0]} not found (npm ci?)`);
+        return void res.writeHead(500).end(`${asset.file} not found (npm ci?)`);
       }
     }
     res.writeHead(404).end();

@@ -1,7 +1,7 @@
 // The connection test in-process: observe until the ramp ends, judge, write the report.
 // `workload/verify.ts` is only the command line around this; an end-to-end test or a benchmark
 // calls runConnectionTest directly (with fakes for the clock and the poller if it wants).
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { crossCheckTolerance, diagnose, perServerIpOf, type Diagnosis } from "./diagnose.js";
 import { startDashboard, type Dashboard, type DashboardOptions } from "./dashboard.js";
@@ -266,7 +266,8 @@ async function makeReportDir(parent: string, at: Date): Promise<string> {
     const dir = i === 1 ? base : `${base}-${i}`;
     try {
       await mkdir(dir);
-      return dir;
+      // Its real path: the report's place whatever links the run went through (the engine's work directory's reports/).
+      return await realpath(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }

@@ -15,7 +15,12 @@ export function netnsServerSide(parent: pulumi.Resource, steps: LabSteps): Serve
   const tuning = new Tuning("tuning", { ...steps.tuning, hostId: host.hostId }, child);
   const server = new ConnectionServer(
     "connection-server",
-    { ...steps.server, metricsUrl: steps.metricsUrl, triggers: [host.hostId, addresses.stepId, tuning.stepId] },
+    {
+      ...steps.server,
+      install: steps.serverInstall,
+      metricsUrl: steps.metricsUrl,
+      triggers: [host.hostId, addresses.stepId, tuning.stepId],
+    },
     { parent, dependsOn: [addresses, tuning] },
   );
   return { address: host.address, server };

@@ -12,12 +12,15 @@ import type { AddressesArgs } from "./scripts/addresses.js";
 import type { NetnsHostArgs } from "./scripts/host.js";
 import type { ServerProcessArgs } from "./scripts/server.js";
 import type { TuningArgs } from "./scripts/tuning.js";
+import { installOf, installedPath, type InstallFileArgs } from "../../install/scripts.js";
 
 export interface LabSteps extends ClientSteps {
   host: NetnsHostArgs;
   addresses: AddressesArgs;
   tuning: TuningArgs;
   server: ServerProcessArgs;
+  /** The server bundle, installed into the stack's directory before it starts. */
+  serverInstall: InstallFileArgs;
 }
 
 /** Per-namespace keys the server namespace gets regardless of config. */
@@ -69,6 +72,7 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
   for (const key of Object.keys(tuning.set)) delete tuning.raise[key];
 
   const client = clientSteps(config, plan, stack, paths, { natDestinations: [subnetOf(server.hostAddress)] });
+  const serverInstall = installOf(paths.staged.server, paths.installDir);
 
   return {
     stack,
@@ -81,15 +85,17 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
       stateDir: paths.stateDir,
       node: paths.node,
       nodeArgs: [],
-      serverJs: `${paths.root}/dist/workload/server.js`,
+      serverJs: installedPath(serverInstall),
       serverArgs: connectionServerArgs(config, plan),
       readyTimeoutSeconds: 30,
     },
+    serverInstall,
     metricsUrl: client.metricsUrl,
     natPool: client.natPool,
     image: client.image,
     networks: client.networks,
     containers: client.containers,
     verifyArgs: client.verifyArgs,
+    verifyInstall: client.verifyInstall,
   };
 }

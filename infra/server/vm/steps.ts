@@ -74,9 +74,6 @@ export interface SshSteps {
 
 export interface MultipassSteps {
   instance: string;
-  cloudInit: string;
-  /** Local file `multipass launch --cloud-init` reads. */
-  cloudInitPath: string;
   launch: MultipassLaunchOptions;
   addressTimeoutSeconds: number;
 }
@@ -114,8 +111,6 @@ export interface VmLabSteps extends ClientSteps {
 }
 
 export interface VmInputs {
-  /** The server bundle written by the edge. */
-  bundle: { path: string; sha256: string };
   /** multipass, qemu: the public key text for cloud-init (read from server.sshPublicKeyPath). */
   sshPublicKey?: string;
   /** qemu: the home directory `~/` in image paths stands for. */
@@ -201,24 +196,23 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
       throw new VmStepsError(`the qemu provider needs the public key (server.sshPublicKeyPath) for cloud-init`);
     }
     // ssh goes to the primary lab address, which the seed's network-config gives the VM.
-    qemu = qemuSteps(server, stack, paths.root, { sshPublicKey: inputs.sshPublicKey, home: inputs.home });
+    qemu = qemuSteps(server, stack, paths.installDir, { sshPublicKey: inputs.sshPublicKey, home: inputs.home });
     ssh = { host: primary, port: 22, user: server.user, ...key, waitTimeoutSeconds: VM_TIMEOUTS.sshWait };
   } else {
     if (inputs.sshPublicKey === undefined) {
       throw new VmStepsError(`the multipass provider needs the public key (server.sshPublicKeyPath) for cloud-init`);
     }
-    const cloudInitPath = `${paths.root}/.c1m-lab/${stack}/cloud-init.yaml`;
     multipass = {
       instance: server.instance,
-      cloudInit: vmCloudInit({ sshPublicKey: inputs.sshPublicKey, user: server.user }),
-      cloudInitPath,
       launch: {
         instance: server.instance,
         release: server.release,
         cpus: server.cpus,
         memory: server.memory,
         disk: server.disk,
-        cloudInitPath,
+        cloudInit: vmCloudInit({ sshPublicKey: inputs.sshPublicKey, user: server.user }),
+        // The record that the instance is this stack's: a later create deletes only a recorded one.
+        recordPath: `${paths.installDir}/multipass-instance`,
         timeoutSeconds: VM_TIMEOUTS.multipassLaunch,
       },
       addressTimeoutSeconds: VM_TIMEOUTS.multipassAddress,
@@ -244,8 +238,8 @@ export function vmLabSteps(config: LabConfig, plan: CapacityPlan, stack: string,
       natHost: natHostTuning(config, plan, paths.stateDir),
     },
     server: {
-      bundle: inputs.bundle,
-      workload: { stagedPath: stagedBundle, sha256: inputs.bundle.sha256, workdir: VM_WORKDIR },
+      bundle: paths.staged.server,
+      workload: { stagedPath: stagedBundle, sha256: paths.staged.server.sha256, workdir: VM_WORKDIR },
       unit: {
         workdir: VM_WORKDIR,
         nodePath: `${VM_WORKDIR}/bin/node`,

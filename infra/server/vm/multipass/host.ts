@@ -1,12 +1,12 @@
 // ServerHost, provider multipass: a local Ubuntu VM launched with cloud-init (our user and key,
-// Node.js 20, an ssh host key made here), or an existing instance of that name adopted. Its DHCP
-// address is for management (ssh) only; the lab addresses come from the netplan drop-in. ssh pins
-// the host key the launch step read through `multipass exec`. Destroy deletes the instance.
+// Node.js 20, an ssh host key made here); an existing instance of that name is never adopted (see
+// multipassLaunchScript). Its DHCP address is for management (ssh) only; the lab addresses come
+// from the netplan drop-in. ssh pins the host key the launch step read through `multipass exec`.
+// Destroy deletes the instance.
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
 import { localScript } from "../../../localScript.js";
 import { multipassAddressScript, multipassDeleteScript, multipassLaunchScript } from "./scripts.js";
-import { removeCloudInitScript, writeCloudInitScript } from "./scripts.js";
 import type { MultipassSteps, SshSteps } from "../steps.js";
 import { hostKeyOf, SshServerHost } from "../host.js";
 import { deletedWithMachine } from "../deletedWith.js";
@@ -35,16 +35,11 @@ export class MultipassServerHost extends pulumi.ComponentResource {
   constructor(name: string, args: MultipassServerHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:server:MultipassServerHost", name, {}, opts);
     const mp = args.multipass;
-    const cloudInit = localScript(
-      `${name}-cloud-init`,
-      { create: writeCloudInitScript(mp.cloudInitPath, mp.cloudInit), delete: removeCloudInitScript(mp.cloudInitPath) },
-      { parent: this },
-    );
     const instance = localScript(
       `${name}-instance`,
-      // cloud-init runs at first boot only: a new user or key needs a new instance.
-      { create: multipassLaunchScript(mp.launch), delete: multipassDeleteScript(mp.instance), triggers: [cloudInit.id] },
-      { parent: this, dependsOn: [cloudInit] },
+      // The cloud-init text is in the create: cloud-init runs at first boot only, so a new user or key is a new instance.
+      { create: multipassLaunchScript(mp.launch), delete: multipassDeleteScript(mp.instance, mp.launch.recordPath) },
+      { parent: this },
     );
     const address = localScript(
       `${name}-address`,

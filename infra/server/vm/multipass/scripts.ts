@@ -2,8 +2,8 @@
 // reads (the lab's user and key, Node.js 20 from the snap store, the VM's ssh host key made here).
 // Pure: each returns a bash script.
 import { Document, parse } from "yaml";
-import { FAIL, ScriptInputError, cmd, q, script } from "../../../shell.js";
-import { SSH_PUBLIC_KEY, checkInt, checkPath, checkUser } from "../scripts/checks.js";
+import { FAIL, SUDO_PRELUDE, ScriptInputError, cmd, q, script } from "../../../shell.js";
+import { SSH_PUBLIC_KEY, checkInt, checkUser } from "../scripts/checks.js";
 import { PRINT_HOST_KEY, seedHostKeyLines } from "../scripts/hostKey.js";
 const MULTIPASS_JSON = (expr: string) =>
   `node -e 'let s="";process.stdin.on("data",(d)=>{s+=d}).on("end",()=>{let v="";try{const i=JSON.parse(s).info[process.argv[1]];v=${expr}}catch{}process.stdout.write(v==null?"":String(v))})' "$name"`;
@@ -23,23 +23,23 @@ export interface MultipassLaunchOptions {
   cpus: number;
   memory: string;
   disk: string;
-  /** The file renderCloudInit's text was written to. */
-  cloudInitPath: string;
+  /** The cloud-init user-data (vmCloudInit), handed to `multipass launch` on stdin. */
+  cloudInit: string;
+  /** This machine's record that the instance is the stack's (in the stack's own directory). */
+  recordPath: string;
   /** Bound for launch and for cloud-init to finish; default 900 s. */
   timeoutSeconds?: number;
 }
 
-/** Beside the cloud-init file: the VM's ssh host key (its private half goes into that file). */
-export function hostKeyPath(cloudInitPath: string): string {
-  const at = cloudInitPath.lastIndexOf("/");
-  return `${at < 0 ? "." : cloudInitPath.slice(0, at)}/ssh_host_ed25519_key`;
-}
-
 /**
- * Launches the VM, or adopts (and starts) an existing instance of the same name; waits for
- * cloud-init. Then prints the VM's ssh host key, read through multipass's own channel
- * (`multipass exec`, not ssh): on a VM it launched, it must be the one the cloud-init file gave
- * it; an adopted instance keeps its own, and that one is pinned.
+ * Launches the VM and waits for cloud-init. An instance of that name that exists already is never
+ * adopted: one this stack recorded as its own (a create cut short) is deleted and launched anew,
+ * any other is refused. A create that fails after the launch began deletes the instance it
+ * launched before it exits (a failed create is not in the state: no destroy would). The VM's ssh
+ * host key is made here and handed over in the user-data (scripts/hostKey.ts); once cloud-init is
+ * done the script checks, through multipass's own channel (`multipass exec`, not ssh), that the VM
+ * presents it, and prints the public half for ssh to pin. The private half lives only in a
+ * temporary directory until the launch has read it.
  */
 export function multipassLaunchScript(opts: MultipassLaunchOptions): string {
   const where = "multipassLaunchScript";
@@ -55,40 +55,57 @@ export function multipassLaunchScript(opts: MultipassLaunchOptions): string {
       throw new ScriptInputError(`${where}: ${key} ${JSON.stringify(opts[key])} is not valid: use a size like 4G`);
     }
   }
-  const cloudInit = checkPath(opts.cloudInitPath, "cloudInitPath", where);
+  if (typeof opts.cloudInit !== "string" || !opts.cloudInit.startsWith("#cloud-config\n")) {
+    throw new ScriptInputError(`${where}: cloudInit is not valid: it must be cloud-init user-data starting with #cloud-config`);
+  }
+  const record = checkLocalPath(opts.recordPath, where);
   const timeout = checkInt(opts.timeoutSeconds ?? 900, "timeoutSeconds", where, 30, 86_400);
+  const cloudInit = (opts.cloudInit.endsWith("\n") ? opts.cloudInit.slice(0, -1) : opts.cloudInit).split("\n");
   return script("multipass launch", [
+    ...SUDO_PRELUDE,
     ...FAIL,
     `name=${q(instance)}`,
-    `cloudinit=${q(cloudInit)}`,
-    `hostkey=${q(hostKeyPath(cloudInit))}`,
-    "launched=0",
+    `record=${q(record)}`,
     'command -v multipass >/dev/null 2>&1 || fail "multipass is not installed (https://multipass.run): the multipass provider needs it"',
-    'if timeout 60 multipass info "$name" >/dev/null 2>&1; then',
-    `  state=$(timeout 60 multipass info "$name" --format json 2>/dev/null | ${MULTIPASS_JSON("i.state")}) || state=`,
-    '  echo "c1m-lab: adopting the existing multipass instance $name (state ${state:-unknown}); its release, cpus, memory and disk are left as they are"',
-    '  case "$state" in',
-    "    Running) ;;",
-    '    Deleted) timeout 120 multipass recover "$name"; timeout 600 multipass start "$name" ;;',
-    '    *) timeout 600 multipass start "$name" ;;',
-    "  esac",
-    "else",
-    '  [ -f "$cloudinit" ] || fail "the cloud-init file $cloudinit is missing"',
-    // Through stdin: the multipass snap cannot read files outside the user's home.
-    `  timeout ${timeout + 60} ${cmd("multipass", "launch", opts.release, "--name", instance, "--cpus", cpus, "--memory", opts.memory, "--disk", opts.disk)} --cloud-init - --timeout ${timeout} < "$cloudinit"`,
-    // The delete step reads this line (PULUMI_COMMAND_STDOUT): only an instance we launched is deleted.
-    '  echo "c1m-lab: launched multipass instance $name"',
-    "  launched=1",
+    `command -v ssh-keygen >/dev/null 2>&1 || fail "ssh-keygen is not installed on this machine: it makes the VM's host key (apt-get install openssh-client)"`,
+    'exists() { timeout 60 multipass info "$name" >/dev/null 2>&1; }',
+    'ours() { as_root test -f "$record" && [ "$(as_root cat -- "$record")" = "$name" ]; }',
+    "if exists; then",
+    "  if ours; then",
+    '    echo "c1m-lab: the multipass instance $name is this stack\'s, left by a create that did not finish: deleting it to launch anew" >&2',
+    '    timeout 300 multipass delete --purge "$name"',
+    "  else",
+    '    fail "a multipass instance named $name exists and is not this lab\'s (the lab never adopts an instance it did not launch): delete it (multipass delete --purge $name) or set server.instance to another name"',
+    "  fi",
     "fi",
+    // Recorded before the launch: a create killed half-way leaves an instance the next one knows.
+    'as_root mkdir -p -- "$(dirname -- "$record")"',
+    'printf \'%s\\n\' "$name" | as_root tee -- "$record" >/dev/null',
+    "undo() {",
+    '  if exists && ! timeout 300 multipass delete --purge "$name" >/dev/null 2>&1; then',
+    '    echo "c1m-lab: could not delete the multipass instance $name: delete it by hand (multipass delete --purge $name); $record keeps it this stack\'s for the next up" >&2',
+    "    return",
+    "  fi",
+    '  as_root rm -f -- "$record"',
+    '  as_root rmdir -- "$(dirname -- "$record")" "$(dirname -- "$(dirname -- "$record")")" 2>/dev/null || true',
+    '  echo "c1m-lab: the create failed: deleted the multipass instance $name it launched" >&2',
+    "}",
+    'keydir=$(mktemp -d); hostkey="$keydir/ssh_host_ed25519_key"; userdata="$keydir/user-data"',
+    "trap 'rc=$?; rm -rf -- \"$keydir\"; [ \"$rc\" = 0 ] || undo' EXIT",
+    `printf '%s\\n' ${cloudInit.map(q).join(" ")} > "$userdata"`,
+    ...seedHostKeyLines('"$userdata"'),
+    // Through stdin: the multipass snap cannot read files outside the user's home.
+    `timeout ${timeout + 60} ${cmd("multipass", "launch", opts.release, "--name", instance, "--cpus", cpus, "--memory", opts.memory, "--disk", opts.disk)} --cloud-init - --timeout ${timeout} < "$userdata"`,
+    'rm -rf -- "$keydir"',
+    // The delete step reads this line (PULUMI_COMMAND_STDOUT): only an instance we launched is deleted.
+    'echo "c1m-lab: launched multipass instance $name"',
     "rc=0",
     `timeout ${timeout} multipass exec "$name" -- cloud-init status --wait >/dev/null 2>&1 || rc=$?`,
     // 2 = finished with recoverable errors (cloud-init ≥ 23.4): the VM is usable.
     'case "$rc" in 0|2) ;; *) fail "cloud-init in $name did not finish cleanly (exit $rc): see multipass exec $name -- cloud-init status --long" ;; esac',
-    'pub=$(timeout 60 multipass exec "$name" -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d " " -f 1,2) || pub=',
-    '[ -n "$pub" ] || fail "cannot read the ssh host key of $name (multipass exec $name -- cat /etc/ssh/ssh_host_ed25519_key.pub): it has no ed25519 host key to pin"',
-    'if [ "$launched" = 1 ] && [ "$pub" != "$(cut -d " " -f 1,2 < "$hostkey.pub")" ]; then',
-    '  fail "$name presents another ssh host key than the one its cloud-init file gave it ($hostkey.pub): cloud-init did not install it"',
-    "fi",
+    'pubvm=$(timeout 60 multipass exec "$name" -- cat /etc/ssh/ssh_host_ed25519_key.pub | cut -d " " -f 1,2) || pubvm=',
+    '[ "$pubvm" = "$pub" ] || fail "$name presents another ssh host key (${pubvm:-none}) than the one its user-data gave it: cloud-init did not install it"',
+    "trap - EXIT",
     'echo "c1m-lab: multipass instance $name is ready"',
     PRINT_HOST_KEY,
   ]);
@@ -112,16 +129,20 @@ export function multipassAddressScript(instance: string, opts: { timeoutSeconds?
   ]);
 }
 
-/** `multipass delete --purge`, idempotent. */
-export function multipassDeleteScript(instance: string): string {
+/** `multipass delete --purge` of the instance the create launched, then its record; idempotent. */
+export function multipassDeleteScript(instance: string, recordPath: string): string {
   const name = checkInstance(instance, "multipassDeleteScript");
+  const record = checkLocalPath(recordPath, "multipassDeleteScript");
   return script("multipass delete", [
+    ...SUDO_PRELUDE,
     `name=${q(name)}`,
-    'if ! command -v multipass >/dev/null 2>&1; then echo "c1m-lab: multipass is not installed; nothing to delete"; exit 0; fi',
-    // An instance the lab adopted (it existed before) is the user's: left in place.
+    `record=${q(record)}`,
+    'forget() { as_root rm -f -- "$record"; as_root rmdir -- "$(dirname -- "$record")" "$(dirname -- "$(dirname -- "$record")")" 2>/dev/null || true; }',
+    'if ! command -v multipass >/dev/null 2>&1; then echo "c1m-lab: multipass is not installed; nothing to delete"; forget; exit 0; fi',
+    // An instance an earlier version of the lab adopted (it existed before) is the user's: left in place.
     'case "${PULUMI_COMMAND_STDOUT:-}" in',
     '  *"c1m-lab: launched multipass instance $name"*) ;;',
-    '  *) echo "c1m-lab: multipass instance $name was adopted, not launched by the lab: left in place"; exit 0 ;;',
+    '  *) echo "c1m-lab: multipass instance $name was adopted, not launched by the lab: left in place"; forget; exit 0 ;;',
     "esac",
     'if timeout 60 multipass info "$name" >/dev/null 2>&1; then',
     '  timeout 300 multipass delete --purge "$name"',
@@ -129,6 +150,7 @@ export function multipassDeleteScript(instance: string): string {
     "else",
     '  echo "c1m-lab: multipass instance $name does not exist; nothing to delete"',
     "fi",
+    "forget",
   ]);
 }
 
@@ -175,37 +197,4 @@ function checkLocalPath(path: string, where: string): string {
     throw new ScriptInputError(`${where}: path ${JSON.stringify(path)} is not valid: use an absolute file path`);
   }
   return path;
-}
-
-/**
- * Writes the cloud-init text (0600) for `multipass launch --cloud-init`, with a new ssh host key
- * for the VM made beside it (scripts/hostKey.ts) appended; prints the public key.
- */
-export function writeCloudInitScript(path: string, text: string): string {
-  const file = checkLocalPath(path, "writeCloudInitScript");
-  const lines = (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
-  return script("cloud-init file write", [
-    ...FAIL,
-    `file=${q(file)}`,
-    `hostkey=${q(hostKeyPath(file))}`,
-    `command -v ssh-keygen >/dev/null 2>&1 || fail "ssh-keygen is not installed on this machine: it makes the VM's host key (apt-get install openssh-client)"`,
-    "umask 077",
-    'mkdir -p -- "$(dirname -- "$file")"',
-    `printf '%s\\n' ${lines.map(q).join(" ")} > "$file.tmp"`,
-    ...seedHostKeyLines('"$file.tmp"'),
-    'mv -f -- "$file.tmp" "$file"',
-    'echo "c1m-lab: wrote $file"',
-    PRINT_HOST_KEY,
-  ]);
-}
-
-/** Removes the cloud-init file and the host key beside it (and their directory when empty); idempotent. */
-export function removeCloudInitScript(path: string): string {
-  const file = checkLocalPath(path, "removeCloudInitScript");
-  return script("cloud-init file remove", [
-    `file=${q(file)}`,
-    `hostkey=${q(hostKeyPath(file))}`,
-    'rm -f -- "$file" "$file.tmp" "$hostkey" "$hostkey.pub"',
-    'rmdir -- "$(dirname -- "$file")" 2>/dev/null || true',
-  ]);
 }

@@ -144,9 +144,9 @@ export interface QemuDiskOptions {
 
 function disk(opts: QemuDiskOptions, where: string) {
   const dir = checkFile(opts.dir, "dir", where);
-  if (!/c1m/.test(dir.split("/").pop()!) && !dir.includes("/.c1m-lab/")) {
+  if (!/c1m/.test(dir.split("/").pop()!) && !dir.includes("/.c1m-lab/") && !dir.includes("/c1m-lab/")) {
     throw new ScriptInputError(
-      `${where}: dir ${JSON.stringify(dir)} is not valid: the delete step removes it; use a lab directory like <project>/.c1m-lab/<stack>/qemu`,
+      `${where}: dir ${JSON.stringify(dir)} is not valid: the delete step removes it; use a lab directory like /var/lib/c1m-lab/<stack>/qemu`,
     );
   }
   return { dir, ...qemuDiskFiles(dir) };
@@ -199,6 +199,8 @@ export function qemuDiskCreateScript(opts: QemuDiskOptions): string {
     'base=$(readlink -f -- "$base")',
     'fmt=$(timeout 60 qemu-img info -U -- "$base" | sed -n "s/^file format: //p")',
     'case "$fmt" in qcow2|raw) ;; *) fail "server.image $base is not a qcow2 or raw image (qemu-img says: ${fmt:-unreadable})" ;; esac',
+    // The stack's directory is shared (the connection test's bundle is read from it): only ours is private.
+    'mkdir -p -- "$(dirname -- "$dir")"',
     "umask 077",
     'mkdir -p -- "$dir/seed"',
     'rm -f -- "$overlay"',
@@ -220,7 +222,9 @@ export function qemuDiskDeleteScript(opts: Pick<QemuDiskOptions, "dir">): string
     // With the VM's own files (a start that failed leaves its log): the directory is the lab's.
     'rm -rf -- "$dir/seed" "$dir/overlay.qcow2" "$dir/seed.iso" "$dir/seed.iso.tmp" "$dir/ssh_host_ed25519_key" "$dir/ssh_host_ed25519_key.pub" "$dir/qemu.log" "$dir/console.log" "$dir/kvm-probe.log" "$dir/qemu.pid"',
     'rmdir -- "$dir" 2>/dev/null || true',
+    // The stack's directory, then the lab's (/var/lib/c1m-lab) when nothing else is in them.
     'rmdir -- "$(dirname -- "$dir")" 2>/dev/null || true',
+    'case "$(dirname -- "$(dirname -- "$dir")")" in */c1m-lab) rmdir -- "$(dirname -- "$(dirname -- "$dir")")" 2>/dev/null || true ;; esac',
     'echo "c1m-lab: removed the overlay and seed in $dir"',
   ]);
 }

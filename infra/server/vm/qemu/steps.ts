@@ -38,10 +38,11 @@ export function imageCachePath(url: string, home: string): string {
 export function qemuSteps(
   server: QemuServerConfig,
   stack: string,
-  root: string,
+  /** The stack's own directory on this machine (paths.ts): the overlay, seed and VM files go in its qemu/. */
+  stackDir: string,
   inputs: { sshPublicKey: string; home: string },
 ): QemuSteps {
-  const dir = `${root}/.c1m-lab/${stack}/qemu`;
+  const dir = `${stackDir}/qemu`;
   const mac = qemuMac(stack, server.tap);
   const isUrl = /^https?:\/\//.test(server.image);
   const hostname = `c1m-${stack.toLowerCase().replace(/[^a-z0-9-]/g, "-")}`.slice(0, 63);

@@ -60,10 +60,35 @@ function prelude(root: string, stateDir: string): string[] {
 }
 
 /**
+ * `restore`: deletes the conf files and puts back every recorded value, then forgets the record;
+ * returns 1 (the record kept, to retry) when a value could not be put back.
+ */
+const RESTORE_FUNCTION = [
+  "restore() {",
+  '  as_root rm -f -- "$conf" "$mods"',
+  '  as_root test -f "$before" || return 0',
+  "  local failed=0 line key val",
+  "  while IFS= read -r line; do",
+  "    case \"$line\" in ''|'#'*) continue ;; esac",
+  "    key=${line%% = *}",
+  "    val=${line#* = }",
+  '    if ! as_root sysctl -n "$key" >/dev/null 2>&1; then echo "c1m-lab: note: $key no longer exists; nothing to restore" >&2; continue; fi',
+  '    if ! as_root timeout 30 sysctl -q -w "$key=$val" >/dev/null; then echo "c1m-lab: could not restore $key to $val" >&2; failed=1; fi',
+  '  done < <(as_root cat -- "$before")',
+  '  [ "$failed" = 0 ] || return 1',
+  '  as_root rm -f -- "$before"',
+  '  as_root rmdir -- "$state" 2>/dev/null || true',
+  "}",
+];
+
+/**
  * Loads nf_conntrack (its keys must exist before they are recorded or set), records each key's
  * value once (a re-run keeps the first record; a key that does not exist fails here, before any
  * file is written), writes /etc/modules-load.d/c1m-lab.conf and /etc/sysctl.d/60-c1m-lab.conf,
- * applies that file with `sysctl -p` and checks every value took.
+ * applies that file with `sysctl -p` and checks every value took. A create that fails after it
+ * began writing puts back the recorded values and removes both files before it exits, and says
+ * so (a failed create is not in the state: no destroy would); one that fails before removes the
+ * record it started.
  */
 export function installSysctlScript(opts: SysctlOptions): string {
   const where = "installSysctlScript";
@@ -74,10 +99,25 @@ export function installSysctlScript(opts: SysctlOptions): string {
   return script("install sysctls", [
     ...prelude(root, stateDir),
     "norm() { tr -s '[:blank:]' ' ' | sed 's/^ //; s/ $//'; }",
+    ...RESTORE_FUNCTION,
     'as_root mkdir -p -- "$state" "$(dirname -- "$conf")" "$(dirname -- "$mods")"',
     'as_root chmod 0700 -- "$state"',
     "tmp=$(mktemp)",
-    "trap 'rm -f -- \"$tmp\"' EXIT",
+    "new_record=0",
+    "changed=0",
+    "undo() {",
+    '  if [ "$changed" = 1 ]; then',
+    "    if restore; then",
+    '      echo "c1m-lab: install sysctls failed: put back the values recorded before it and removed $conf" >&2',
+    "    else",
+    '      echo "c1m-lab: install sysctls failed, and some values could not be put back: $before is kept (re-run, or destroy, to retry)" >&2',
+    "    fi",
+    '  elif [ "$new_record" = 1 ]; then',
+    '    as_root rm -f -- "$before"',
+    '    as_root rmdir -- "$state" 2>/dev/null || true',
+    "  fi",
+    "}",
+    'trap \'rc=$?; rm -f -- "$tmp"; [ "$rc" = 0 ] || undo\' EXIT',
     // Load nf_conntrack first: its keys must exist before they are recorded or set.
     "if [ ! -e /proc/sys/net/netfilter/nf_conntrack_max ]; then",
     "  if command -v modprobe >/dev/null 2>&1 && as_root timeout 30 modprobe nf_conntrack 2>/dev/null; then",
@@ -86,7 +126,7 @@ export function installSysctlScript(opts: SysctlOptions): string {
     '    echo "c1m-lab: note: could not load nf_conntrack (built into the kernel, or in a container); continuing" >&2',
     "  fi",
     "fi",
-    'if ! as_root test -f "$before"; then as_root touch -- "$before"; as_root chmod 0600 -- "$before"; fi',
+    'if ! as_root test -f "$before"; then as_root touch -- "$before"; as_root chmod 0600 -- "$before"; new_record=1; fi',
     "record() {",
     `  if as_root awk -v k="$1" '$1 == k { f = 1 } END { exit !f }' "$before"; then return 0; fi`,
     "  local v",
@@ -95,7 +135,8 @@ export function installSysctlScript(opts: SysctlOptions): string {
     `  printf '%s = %s\\n' "$1" "$v" | as_root tee -a -- "$before" >/dev/null`,
     "}",
     ...[...entries, ...raised].map(([k]) => cmd("record", k)),
-    // Nothing is written before every key has proved to exist.
+    // Nothing is written before every key has proved to exist; from here on a failure is undone.
+    "changed=1",
     writeText("# Written by c1m-lab: conntrack for the NAT host's table size\nnf_conntrack\n", '"$tmp"'),
     'as_root install -o root -g root -m 0644 -- "$tmp" "$mods"',
     writeText(renderSysctlConf(opts.sysctls), '"$tmp"'),
@@ -108,7 +149,7 @@ export function installSysctlScript(opts: SysctlOptions): string {
     'as_root install -o root -g root -m 0644 -- "$tmp" "$conf"',
     'if ! out=$(as_root timeout 60 sysctl -p "$conf" 2>&1); then',
     `  printf '%s\\n' "$out" >&2`,
-    '  fail "sysctl -p $conf failed; the previous values are recorded in $before and the destroy step restores them"',
+    '  fail "sysctl -p $conf failed"',
     "fi",
     "check() {",
     '  local got; got=$(as_root sysctl -n "$1" | norm)',
@@ -127,19 +168,9 @@ export function restoreSysctlScript(opts: { stateDir: string; root?: string }): 
   const stateDir = checkPath(opts.stateDir, "stateDir", where);
   return script("restore sysctls", [
     ...prelude(root, stateDir),
-    'as_root rm -f -- "$conf" "$mods"',
-    'if ! as_root test -f "$before"; then echo "c1m-lab: no recorded sysctls in $state; nothing to restore"; exit 0; fi',
-    "failed=0",
-    "while IFS= read -r line; do",
-    "  case \"$line\" in ''|'#'*) continue ;; esac",
-    "  key=${line%% = *}",
-    "  val=${line#* = }",
-    '  if ! as_root sysctl -n "$key" >/dev/null 2>&1; then echo "c1m-lab: note: $key no longer exists; nothing to restore" >&2; continue; fi',
-    '  if ! as_root timeout 30 sysctl -q -w "$key=$val" >/dev/null; then echo "c1m-lab: could not restore $key to $val" >&2; failed=1; fi',
-    'done < <(as_root cat -- "$before")',
-    '[ "$failed" = 0 ] || fail "some sysctls were not restored; $before is kept: re-run to retry"',
-    'as_root rm -f -- "$before"',
-    'as_root rmdir -- "$state" 2>/dev/null || true',
+    ...RESTORE_FUNCTION,
+    'if ! as_root test -f "$before"; then as_root rm -f -- "$conf" "$mods"; echo "c1m-lab: no recorded sysctls in $state; nothing to restore"; exit 0; fi',
+    'restore || fail "some sysctls were not restored; $before is kept: re-run to retry"',
     'echo "c1m-lab: sysctls restored"',
   ]);
 }

@@ -3,7 +3,7 @@
 // `bin/node` wrapper around the host's Node.js ≥ 20. Pure: returns a bash script; every
 // interpolated value goes through `q`.
 import { FAIL, ScriptInputError, q, script } from "../../../shell.js";
-import { SERVER_BUNDLE_FILE } from "../bundle.js";
+import { SERVER_BUNDLE_FILE } from "../../../install/bundle.js";
 import { REMOTE } from "./checks.js";
 
 export interface InstallWorkloadOptions {
