@@ -106,6 +106,15 @@ function probe(host: string, port: number): Promise<string> {
   });
 }
 
+/** (a) The VM offers the pinned key (the disk step's) to anyone who asks: ssh-keyscan's view, not the lab's. */
+function assertPresents(vm: TestVm): void {
+  const scanned = execFileSync("ssh-keyscan", ["-t", "ed25519", vm.address], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  assert.equal(scanned.trim(), `${vm.address} ${vm.hostKey}`);
+}
+
 /** Another valid ed25519 key: what a different machine at the VM's address would present. */
 function otherKey(dir: string): string {
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", `${dir}/other_host_key`]);
@@ -284,14 +293,7 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       assert.equal(pub.code, 0, pub.stderr);
       const hostKey = pub.stdout.trim().split(" ").slice(0, 2).join(" ");
       assert.equal(hostKey, vm.hostKey, "the VM presents the host key its seed gave it");
-      assert.equal(
-        execFileSync("ssh-keyscan", ["-t", "ed25519", vm.address], {
-          encoding: "utf8",
-          stdio: ["ignore", "pipe", "ignore"],
-        }).trim(),
-        `${vm.address} ${vm.hostKey}`,
-        "and offers it to anyone who asks (ssh-keyscan)",
-      );
+      assertPresents(vm);
 
       // (b) With another key pinned, the lab's ssh clients do not get in (the provider's own check: test/engine/host-key).
       await assertWrongKeyRefused(vm, key.path, otherKey(tmp));
@@ -421,13 +423,7 @@ describe("a real VM under qemu (TCG), the lab's scripts run as the Commands run 
       const vm = new TestVm(TestVm.config(image, subnet, { bridge, tap }), key, root, stack);
       // (a) The key the disk step made (and printed: its public half only) is the one the VM presents.
       vm.hostKey = hostKeyFrom(engine.output("server-host-disk").stdout, "server-host-disk");
-      assert.equal(
-        execFileSync("ssh-keyscan", ["-t", "ed25519", vm.address], {
-          encoding: "utf8",
-          stdio: ["ignore", "pipe", "ignore"],
-        }).trim(),
-        `${vm.address} ${vm.hostKey}`,
-      );
+      assertPresents(vm);
       const priv = readFileSync(`${dir}/ssh_host_ed25519_key`, "utf8");
       assert.equal(statSync(`${dir}/ssh_host_ed25519_key`).mode & 0o777, 0o600);
       const privBody = priv.split("\n").filter((l) => l && !l.startsWith("-----"));
