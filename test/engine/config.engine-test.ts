@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import type { Engine } from "../../infra/cli/engine.js";
 import { requireEngine } from "../support/engine.js";
-import { assertLabGone, disposeStack, engineProject, hostSysctls, newEngineStack } from "../support/engineLab.js";
+import { assertLabGone, disposeStack, engineProject, hostSysctls, netnsServer, newEngineStack } from "../support/engineLab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const name = `engc${process.pid % 10_000}c`;
@@ -30,14 +30,7 @@ test("clients.natPortRange 70000-80000: up fails naming the key and what is vali
   stack = await newEngineStack(engine, dir, name);
   await stack.setAllConfig({
     "c1m-lab:server": {
-      value: JSON.stringify({
-        provider: "netns",
-        namespace: `c1mt-${name}`,
-        hostInterface: `c1mt-${name}h`,
-        interface: `c1mt-${name}s`,
-        hostAddress: "10.215.4.1/24",
-        primaryAddress: "10.215.4.2/24",
-      }),
+      value: JSON.stringify(netnsServer(name, "10.215.4")),
     },
     "c1m-lab:clients": { value: JSON.stringify({ containers: 2, natPortRange: "70000-80000", subnet: "172.30.243.0/24" }) },
   });

@@ -12,7 +12,15 @@ import type { EngineEvent, Stack } from "@pulumi/pulumi/automation/index.js";
 import type { Engine } from "../../infra/cli/engine.js";
 import { requireEngine } from "../support/engine.js";
 import { sh } from "../support/sh.js";
-import { assertLabGone, disposeStack, engineProject, hostSysctls, newEngineStack, upOutputs } from "../support/engineLab.js";
+import {
+  assertLabGone,
+  disposeStack,
+  engineProject,
+  hostSysctls,
+  netnsServer,
+  newEngineStack,
+  upOutputs,
+} from "../support/engineLab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const name = `engc${process.pid % 10_000}d`;
@@ -36,14 +44,7 @@ after(async () => {
 
 const config = (connectRate: number) => ({
   "c1m-lab:server": {
-    value: JSON.stringify({
-      provider: "netns",
-      namespace: `c1mt-${name}`,
-      hostInterface: `c1mt-${name}h`,
-      interface: `c1mt-${name}s`,
-      hostAddress: "10.215.3.1/24",
-      primaryAddress: "10.215.3.2/24",
-    }),
+    value: JSON.stringify(netnsServer(name, "10.215.3")),
   },
   "c1m-lab:clients": {
     value: JSON.stringify({ containers: 2, connectionsPerContainer: 10_000, connectRate, subnet: "172.30.241.0/24" }),

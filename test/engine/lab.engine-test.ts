@@ -22,6 +22,7 @@ import {
   engineProject,
   hostSysctls as sysctls,
   natRules as natRulesOf,
+  netnsServer,
   newEngineStack,
   upOutputs,
 } from "../support/engineLab.js";
@@ -35,14 +36,7 @@ let before0: Record<string, string>;
 
 const config = (natPortRange: string | undefined, baseImage?: string) => ({
   "c1m-lab:server": {
-    value: JSON.stringify({
-      provider: "netns",
-      namespace: `c1mt-${name}`,
-      hostInterface: `c1mt-${name}h`,
-      interface: `c1mt-${name}s`,
-      hostAddress: "10.211.1.1/24",
-      primaryAddress: "10.211.1.2/24",
-    }),
+    value: JSON.stringify(netnsServer(name, "10.211.1")),
   },
   "c1m-lab:clients": {
     value: JSON.stringify({
@@ -244,8 +238,9 @@ test("up killed (SIGKILL) while it creates the clients: destroy, as the README s
       printed += d.toString();
     });
     // Killed once docker has the container and before the engine records it: a pending create.
+    // Any state (-a): from docker's create on; by the time it runs the engine has often recorded it.
     const poll = setInterval(() => {
-      if (runScript(`docker ps -q --filter name=^c1m-${name}-client-0$`).stdout.trim() === "") return;
+      if (runScript(`docker ps -aq --filter name=^c1m-${name}-client-0$`).stdout.trim() === "") return;
       clearInterval(poll);
       clearTimeout(timer);
       cli.kill("SIGKILL");

@@ -1,6 +1,6 @@
 // A qemu stack through the real engine: `up` boots a VM here (TCG: minutes), with the ssh key as a
-// Pulumi secret under a passphrase; the key must then be in no file of the backend, no
-// `pulumi stack export`, nothing `up` printed. Then the VM is killed out of band and `destroy`
+// Pulumi secret under a passphrase; the key (and the VM's host key, made here) must then be in no
+// file of the backend, no `pulumi stack export`, nothing `up` printed. Then the VM is killed out of band and `destroy`
 // must still finish and leave nothing (VM process, disk, tap, bridge, rules, clients). Its own
 // file: the boot dominates its time. Needs npm run test:engine's setup, qemu and npm run vm:image.
 import { test, before, after } from "node:test";
@@ -93,51 +93,55 @@ test(
 
 const bodyLines = (privateKey: string) => privateKey.split("\n").filter((l) => l.length >= 20 && !l.startsWith("-----"));
 /**
- * The key's own base64 body, line by line (what any copy of the key, escaped or not, contains),
- * without the lines every ed25519 key shares (the format's header: the VM's own host key has it).
+ * A key's own base64 body, line by line (what any copy of it, escaped or not, contains), without
+ * the lines every ed25519 key shares (the format's header).
  */
-const keyLines = () => {
+const ownLines = (privateKey: string) => {
   const shared = new Set(bodyLines(otherKey.privateKey));
-  return bodyLines(key.privateKey).filter((l) => !shared.has(l));
+  return bodyLines(privateKey).filter((l) => !shared.has(l));
 };
 
-/** Every file under these paths that holds a line of the key (grep: the VM's overlay is large and binary). */
-function filesWithKey(...paths: string[]): string[] {
+/** Every file under these paths that holds one of `lines` (grep: the VM's overlay is large and binary). */
+function filesWith(lines: string[], ...paths: string[]): string[] {
   const patterns = join(keyDir, "other", "key-lines");
-  writeFileSync(patterns, `${keyLines().join("\n")}\n`);
+  writeFileSync(patterns, `${lines.join("\n")}\n`);
   const r = runScript(`grep -rlaF -f ${patterns} -- ${paths.join(" ")}`, { timeoutMs: 300_000 });
   assert.ok(r.code === 0 || r.code === 1, `grep: ${r.stderr}`);
   return r.stdout.split("\n").filter(Boolean);
 }
 
-test("the ssh key is in no backend file, no stack export, nothing up printed; only its ciphertext, under the passphrase", async () => {
-  assert.ok(keyLines().length >= 3, "the key has a body to look for");
-  assert.deepEqual(filesWithKey(key.path), [key.path], "the search finds the key where it is");
+test("the ssh key and the VM's host key are in no backend file, stack export or output; the ssh key only as ciphertext, under the passphrase", async () => {
+  // The VM's host key is made here (infra/server/vm/scripts/hostKey.ts); only its public half may reach the state.
+  const keys = {
+    "the ssh key": ownLines(key.privateKey),
+    "the VM's host key": ownLines(readFileSync(`${vmDir}/ssh_host_ed25519_key`, "utf8")),
+  };
+  for (const [what, lines] of Object.entries(keys)) assert.ok(lines.length >= 3, `${what} has a body to look for`);
+  assert.deepEqual(filesWith(keys["the ssh key"], key.path), [key.path], "the search finds a key where it is");
   const env = { ...process.env, ...stack.workspace.envVars };
   const exported = runScript(`${engine.bin} stack export --show-secrets=false --stack ${name}`, { env, cwd: dir });
   assert.equal(exported.code, 0, exported.stderr);
-  for (const [what, text] of [
-    ["stack export", exported.stdout],
-    ["up's output", printed],
-  ] as const) {
-    assert.deepEqual(
-      keyLines().filter((l) => text.includes(l)),
-      [],
-      `${what} holds no line of the key`,
-    );
+  const stackFile = readFileSync(join(dir, `Pulumi.${name}.yaml`), "utf8");
+  for (const [what, lines] of Object.entries(keys)) {
+    for (const [where, text] of Object.entries({
+      "stack export": exported.stdout,
+      "up's output": printed,
+      "the stack file": stackFile,
+    })) {
+      assert.deepEqual(
+        lines.filter((l) => text.includes(l)),
+        [],
+        `${where} holds no line of ${what}`,
+      );
+    }
+    assert.deepEqual(filesWith(lines, join(dir, "state")), [], `no backend file holds ${what}`);
   }
-  // The state does hold the key, as ciphertext: the ssh connections and the wait-for-ssh step use it.
+  assert.deepEqual(filesWith(keys["the ssh key"], join(root, ".c1m-lab", name)), [], "nor the VM's files here (overlay, seed)");
+  // The state does hold the ssh key, as ciphertext: the ssh connections and the wait-for-ssh step use it.
   assert.match(exported.stdout, /"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"/);
   assert.match(exported.stdout, /"ciphertext": "v1:/);
-  assert.deepEqual(filesWithKey(join(dir, "state")), [], "no backend file holds it");
-  assert.deepEqual(filesWithKey(join(root, ".c1m-lab", name)), [], "nor the VM's files here (overlay, seed, console)");
-  const stackFile = readFileSync(join(dir, `Pulumi.${name}.yaml`), "utf8");
   assert.match(stackFile, /^encryptionsalt: v1:\S+$/m);
   assert.match(stackFile, /c1m-lab:sshPrivateKey:\n\s+secure: v1:\S+/);
-  assert.deepEqual(
-    keyLines().filter((l) => stackFile.includes(l)),
-    [],
-  );
   const get = (passphrase: string) =>
     runScript(`${engine.bin} config get c1m-lab:sshPrivateKey --stack ${name}`, {
       env: { ...env, PULUMI_CONFIG_PASSPHRASE: passphrase },

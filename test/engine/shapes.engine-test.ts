@@ -17,6 +17,7 @@ import {
   engineProject,
   hostSysctls,
   natRules,
+  netnsServer,
   newEngineStack,
   upOutputs,
 } from "../support/engineLab.js";
@@ -41,17 +42,6 @@ after(async () => {
   for (const s of stacks.values()) gone = (await disposeStack(s)) && gone;
   if (gone && dir) rmSync(dir, { recursive: true, force: true });
   for (const s of [snat3, clientIps]) rmSync(`${root}/reports/${s}`, { recursive: true, force: true });
-});
-
-/** The namespace server of `stack` on `net`.0/24 (links named c1mt-<stack>… for the audit). */
-const netnsServer = (stack: string, net: string, extra: Record<string, unknown> = {}) => ({
-  provider: "netns",
-  namespace: `c1mt-${stack}`,
-  hostInterface: `c1mt-${stack}h`,
-  interface: `c1mt-${stack}s`,
-  hostAddress: `${net}.1/24`,
-  primaryAddress: `${net}.2/24`,
-  ...extra,
 });
 
 /** Sets the stack's config (created on first use) and runs `up`. */

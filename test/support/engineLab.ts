@@ -72,6 +72,17 @@ export async function disposeStack(stack: Stack | undefined): Promise<boolean> {
 export const changes = (summary: Record<string, number | undefined>): [string, number | undefined][] =>
   Object.entries(summary).filter(([op, n]) => op !== "same" && (n ?? 0) > 0);
 
+/** The namespace server of `stack` on `net`.0/24, its namespace and links named c1mt-<stack>… (the audit's names). */
+export const netnsServer = (stack: string, net: string, extra: Record<string, unknown> = {}) => ({
+  provider: "netns",
+  namespace: `c1mt-${stack}`,
+  hostInterface: `c1mt-${stack}h`,
+  interface: `c1mt-${stack}s`,
+  hostAddress: `${net}.1/24`,
+  primaryAddress: `${net}.2/24`,
+  ...extra,
+});
+
 /** `up`, then the stack outputs as plain values. */
 export async function upOutputs(stack: Stack): Promise<Record<string, unknown>> {
   const r = await stack.up();
