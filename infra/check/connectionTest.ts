@@ -61,7 +61,9 @@ export class ConnectionTest extends pulumi.ComponentResource {
     );
     const create = pulumi
       .output(args.tunnel)
-      .apply((t) => verifyScript(args.node, installedPath(args.install), [...args.verifyArgs, ...(t ? metricsTunnelArgs(t) : [])]));
+      .apply((t) =>
+        verifyScript(args.node, installedPath(args.install), [...args.verifyArgs, ...(t ? metricsTunnelArgs(t) : [])]),
+      );
     const environment = { C1M_PLAN: args.planJson };
     const key: Record<string, pulumi.Input<string>> = args.tunnel !== undefined && args.sshPrivateKey !== undefined
       ? { [SSH_KEY_ENV]: pulumi.secret(args.sshPrivateKey) }

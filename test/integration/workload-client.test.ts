@@ -121,7 +121,9 @@ for (const [transport, env] of [
       server.close();
     });
     const port = (server.address() as net.AddressInfo).port;
-    const client = startClient(t, ["--targets", `127.0.0.43:${port}`, "--connections", "300", "--ping-interval-seconds", "0"], { env });
+    const client = startClient(t, ["--targets", `127.0.0.43:${port}`, "--connections", "300", "--ping-interval-seconds", "0"], {
+      env,
+    });
     await client.waitJson<ClientStatus>((s) => s.established === 300, 10_000, "300 established");
     const { code } = await client.stop("SIGTERM");
     assert.equal(code, 0);

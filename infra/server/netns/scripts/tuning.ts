@@ -30,7 +30,9 @@ export function tuningCreateScript(a: TuningArgs): string {
     ...Object.entries(a.raise).flatMap(([key, want]) => [
       `if [ "$(cat ${q(procPath(key))})" -lt ${q(want)} ]; then remember ${q(key)}; as_root sysctl -qw ${q(`${key}=${want}`)}; mine ${q(key)}; fi`,
     ]),
-    ...Object.entries(a.set).map(([key, value]) => `remember ${q(key)}; as_root sysctl -qw ${q(`${key}=${value}`)}; mine ${q(key)}`),
+    ...Object.entries(a.set).map(
+      ([key, value]) => `remember ${q(key)}; as_root sysctl -qw ${q(`${key}=${value}`)}; mine ${q(key)}`,
+    ),
     ...(a.namespace
       ? Object.entries(a.namespaceSysctls).map(
           ([key, value]) => `as_root ${cmd("ip", "netns", "exec", a.namespace!, "sysctl", "-qw", `${key}=${value}`)}`,

@@ -91,7 +91,7 @@ export function multipassLaunchScript(opts: MultipassLaunchOptions): string {
     '  echo "c1m-lab: the create failed: deleted the multipass instance $name it launched" >&2',
     "}",
     'keydir=$(mktemp -d); hostkey="$keydir/ssh_host_ed25519_key"; userdata="$keydir/user-data"',
-    "trap 'rc=$?; rm -rf -- \"$keydir\"; [ \"$rc\" = 0 ] || undo' EXIT",
+    'trap \'rc=$?; rm -rf -- "$keydir"; [ "$rc" = 0 ] || undo\' EXIT',
     `printf '%s\\n' ${cloudInit.map(q).join(" ")} > "$userdata"`,
     ...seedHostKeyLines('"$userdata"'),
     // Through stdin: the multipass snap cannot read files outside the user's home.
