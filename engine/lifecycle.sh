@@ -4,6 +4,8 @@
 # (npm run engine:providers builds them from their sources). Either way, one line says which.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The check below reads the compiled engine module: a fresh checkout has none yet.
+npm run -s build
 if node --input-type=module -e 'import { findEngine, missingPlugins } from "./dist/infra/cli/engine.js";
   process.exit(missingPlugins(await findEngine(process.cwd()), process.cwd()).length ? 3 : 0);'; then
   log="$(mktemp)"

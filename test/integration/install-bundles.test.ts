@@ -17,6 +17,7 @@ import { stageWorkload } from "../../infra/install/stage.js";
 import type { StagedWorkload } from "../../infra/plan/paths.js";
 import { loadFixture } from "../unit/verify-fixtures.js";
 import type { ServerStats } from "../../shared/protocol.js";
+import { FAST_VERIFY } from "../support/verifyFlags.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const nodeModule = createRequire(join(root, "package.json"));
@@ -76,14 +77,7 @@ describe("the staged bundles, each alone", () => {
         `http://127.0.0.1:${(stats.address() as AddressInfo).port}`,
         "--expect",
         "plateau",
-        "--conntrack",
-        "none",
-        "--interval-seconds",
-        "0.2",
-        "--stall-seconds",
-        "1.5",
-        "--timeout-seconds",
-        "12",
+        ...FAST_VERIFY,
         "--stack",
         "itest",
         "--reports-dir",

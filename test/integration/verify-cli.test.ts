@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { XMLParser } from "fast-xml-parser";
 import type { ServerStats } from "../../shared/protocol.js";
 import { loadFixture } from "../unit/verify-fixtures.js";
+import { FAST_VERIFY } from "../support/verifyFlags.js";
 
 const VERIFY = fileURLToPath(new URL("../../workload/verify.js", import.meta.url));
 
@@ -57,18 +58,7 @@ async function freePort(): Promise<number> {
 }
 
 const NONCE = `c1m-lab.verify-test=${process.pid}-${Date.now()}`;
-const FAST = [
-  "--interval-seconds",
-  "0.2",
-  "--stall-seconds",
-  "1.5",
-  "--timeout-seconds",
-  "12",
-  "--conntrack",
-  "none",
-  "--clients-label",
-  NONCE,
-];
+const FAST = [...FAST_VERIFY, "--clients-label", NONCE];
 
 describe("verify CLI (integration)", { timeout: 25_000 }, () => {
   it("judges a replayed NAT wall: plateau-as-expected (exit 0) and fail with expect=all (exit 1), writing the report", async (t) => {

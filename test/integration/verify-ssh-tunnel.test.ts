@@ -17,6 +17,7 @@ import { need, sh } from "../support/sh.js";
 import { startSshd } from "../support/sshd.js";
 import { openSshTunnel, SshTunnelError } from "../../workload/verify/sshTunnel.js";
 import { loadFixture } from "../unit/verify-fixtures.js";
+import { FAST_VERIFY } from "../support/verifyFlags.js";
 
 const VERIFY = fileURLToPath(new URL("../../workload/verify.js", import.meta.url));
 let tmp = "";
@@ -179,14 +180,7 @@ describe("the connection test's ssh tunnel to a VM's metrics", () => {
             key,
             "--expect",
             "plateau",
-            "--interval-seconds",
-            "0.2",
-            "--stall-seconds",
-            "1.5",
-            "--timeout-seconds",
-            "12",
-            "--conntrack",
-            "none",
+            ...FAST_VERIFY,
             "--clients-label",
             `c1m-lab.tunnel-test=${process.pid}`,
             "--reports-dir",
