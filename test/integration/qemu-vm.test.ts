@@ -117,6 +117,8 @@ function assertPresents(vm: TestVm): void {
 
 /** Another valid ed25519 key: what a different machine at the VM's address would present. */
 function otherKey(dir: string): string {
+  rmSync(`${dir}/other_host_key`, { force: true }); // a new one each call (ssh-keygen asks before overwriting)
+  rmSync(`${dir}/other_host_key.pub`, { force: true });
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", `${dir}/other_host_key`]);
   return readFileSync(`${dir}/other_host_key.pub`, "utf8").split(" ").slice(0, 2).join(" ");
 }
