@@ -295,7 +295,7 @@ describe("stack qemu", () => {
     assert.match(
       String(verify.inputs.create),
       new RegExp(
-        `/dist/workload/verify\\.js --metrics-url http://127\\.0\\.0\\.1:9100 .* --metrics-ssh c1m@10\\.202\\.0\\.2:22 --metrics-ssh-host-key '${VM_HOST_KEY}' > "\\$report"$`,
+        `/c1m-verify\\.mjs --metrics-url http://127\\.0\\.0\\.1:9100 .* --metrics-ssh c1m@10\\.202\\.0\\.2:22 --metrics-ssh-host-key '${VM_HOST_KEY}' > "\\$report"$`,
         "m",
       ),
     );
