@@ -39,7 +39,6 @@ before(async () => {
 
 after(async () => {
   if ((await disposeStack(stack)) && dir) rmSync(dir, { recursive: true, force: true });
-  rmSync(`${root}/reports/${name}`, { recursive: true, force: true });
 });
 
 const config = (connectRate: number) => ({

@@ -21,8 +21,8 @@ const id = process.pid % 10_000;
 const name = `engc${id}q`;
 const bridge = `engcb${id}`;
 const tap = `engct${id}`;
-// The VM's disk, seed and host key live in the stack's directory (infra/install), not in the checkout.
-const vmDir = `/var/lib/c1m-lab/${name}/qemu`;
+const stackDir = `/var/lib/c1m-lab/${name}`; // the stack's own directory: the VM's disk, seed and host key
+const vmDir = `${stackDir}/qemu`;
 const PASSPHRASE = "engine-qemu-passphrase";
 let engine: Engine;
 let dir: string;
@@ -71,7 +71,7 @@ before(async () => {
 
 after(async () => {
   if ((await disposeStack(stack)) && dir) rmSync(dir, { recursive: true, force: true });
-  for (const d of [keyDir, `${root}/reports/${name}`]) if (d) rmSync(d, { recursive: true, force: true });
+  if (keyDir) rmSync(keyDir, { recursive: true, force: true });
 });
 
 test(
@@ -137,7 +137,7 @@ test("the ssh key and the VM's host key are in no backend file, stack export or 
     }
     assert.deepEqual(filesWith(lines, join(dir, "state")), [], `no backend file holds ${what}`);
   }
-  assert.deepEqual(filesWith(keys["the ssh key"], vmDir), [], "nor the VM's files here (overlay, seed)");
+  assert.deepEqual(filesWith(keys["the ssh key"], stackDir), [], "nor the stack's files here (overlay, seed, bundles)");
   // The state does hold the ssh key, as ciphertext: the ssh connections and the wait-for-ssh step use it.
   assert.match(exported.stdout, /"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"/);
   assert.match(exported.stdout, /"ciphertext": "v1:/);

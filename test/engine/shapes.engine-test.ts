@@ -41,7 +41,6 @@ after(async () => {
   let gone = true;
   for (const s of stacks.values()) gone = (await disposeStack(s)) && gone;
   if (gone && dir) rmSync(dir, { recursive: true, force: true });
-  for (const s of [snat3, clientIps]) rmSync(`${root}/reports/${s}`, { recursive: true, force: true });
 });
 
 /** Sets the stack's config (created on first use) and runs `up`. */
