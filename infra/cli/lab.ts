@@ -196,10 +196,11 @@ const stallSeconds = () => Number(process.env.C1M_DESTROY_STALL_SECONDS) || 360;
  */
 async function destroyWithRetries(stack: Stack, bin: string, onOutput: (s: string) => void, tries = 3): Promise<void> {
   const failures: string[] = [];
+  const stall = stallSeconds();
   for (let i = 1; i <= tries; i++) {
     const abort = new AbortController();
-    const watch = stallWatch(stallSeconds() * 1000, () => {
-      console.error(`c1m-lab: destroy made no progress for ${stallSeconds()} s: interrupting it`);
+    const watch = stallWatch(stall * 1000, () => {
+      console.error(`c1m-lab: destroy made no progress for ${stall} s: interrupting it`);
       abort.abort();
       setTimeout(() => interruptAgain(bin, stack.name), 15_000).unref();
     });
@@ -209,7 +210,7 @@ async function destroyWithRetries(stack: Stack, bin: string, onOutput: (s: strin
       return;
     } catch (e) {
       const line = (e as Error).message.split("\n").find((l) => /error/i.test(l)) ?? (e as Error).message.split("\n")[0];
-      failures.push(`try ${i}: ${watch.stalled ? `stalled for ${stallSeconds()} s, interrupted` : line}`);
+      failures.push(`try ${i}: ${watch.stalled ? `stalled for ${stall} s, interrupted` : line}`);
       console.error(`c1m-lab: destroy failed (${failures.at(-1)})${i < tries ? "; trying again" : ""}`);
     } finally {
       watch.stop();
