@@ -224,6 +224,38 @@ test("tuning delete leaves a key that someone changed since create as it is, and
   ok(netnsHostDeleteScript(host), "host delete");
 });
 
+test("a tuning create that fails puts back the host keys it raised and keeps an earlier create's record", async (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+  ok(netnsHostCreateScript(host), "host create");
+  const key = "net.netfilter.nf_conntrack_max";
+  const timeWait = "net.netfilter.nf_conntrack_tcp_timeout_time_wait";
+  const read = (k: string) => sh(`sysctl -n ${k}`).trim();
+  const before = read(key);
+  const timeWaitBefore = read(timeWait);
+  t.after(() => {
+    runScript(`sysctl -qw ${key}=${before} ${timeWait}=${timeWaitBefore}`);
+  });
+  // An earlier create that succeeded: its record of time_wait must outlive the failed one.
+  ok(tuningCreateScript({ stateDir, raise: {}, set: { [timeWait]: "7" }, namespaceSysctls: {} }), "first create");
+  const failing: TuningArgs = {
+    stateDir,
+    raise: { [key]: Number(before) + 4096 },
+    set: { [timeWait]: "9", "net.ipv4.c1m_no_such_key": "1" },
+    namespaceSysctls: {},
+  };
+  const r = runScript(tuningCreateScript(failing));
+  assert.notEqual(r.code, 0, "the create fails on the key that does not exist");
+  assert.match(r.stderr, /tuning create failed: put back the 1 host key\(s\) it had changed/);
+  assert.equal(read(key), before, "the raised limit is back");
+  assert.ok(!existsSync(join(stateDir, "sysctl.before", key)), "no record of a key it put back");
+  assert.ok(!existsSync(join(stateDir, "sysctl.before", "net.ipv4.c1m_no_such_key")), "no empty record");
+  assert.equal(sh(`cat ${join(stateDir, "sysctl.before", timeWait)}`).trim(), timeWaitBefore, "the first create's record stays");
+  ok(tuningDeleteScript(failing), "tuning delete");
+  assert.equal(read(timeWait), timeWaitBefore, "the first create's key is restored by delete");
+  ok(netnsHostDeleteScript(host), "host delete");
+});
+
 test("the NAT pool rule is added once, ahead of Docker's, and removed completely", async (t) => {
   if (!needsRoot(t)) return;
   const nat: NatPoolArgs = {

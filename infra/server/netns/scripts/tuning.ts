@@ -16,14 +16,29 @@ export interface TuningArgs {
 /** /proc/sys path of a sysctl key. */
 const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, "/")}`;
 
+/**
+ * A create that fails puts back the keys it recorded itself and drops their records before it
+ * exits (a failed create is not in the state, so no destroy would); keys an earlier, successful
+ * create recorded stay, for that resource's own delete.
+ */
 export function tuningCreateScript(a: TuningArgs): string {
   const dir = `${a.stateDir}/sysctl.before`;
   const ours = `${a.stateDir}/sysctl.set`;
   return script("tuning create", [
     ...SUDO_PRELUDE,
     `as_root mkdir -p ${q(dir)} ${q(ours)}`,
+    "fresh=()",
+    "undo() {",
+    '  for key in "${fresh[@]}"; do',
+    `    as_root sysctl -qw "$key=$(cat ${q(dir)}/"$key")" || echo "c1m-lab: could not put $key back" >&2`,
+    `    as_root rm -f ${q(dir)}/"$key" ${q(ours)}/"$key"`,
+    "  done",
+    `  as_root rmdir ${q(ours)} ${q(dir)} ${q(a.stateDir)} 2>/dev/null || true`,
+    '  echo "c1m-lab: tuning create failed: put back the ${#fresh[@]} host key(s) it had changed" >&2',
+    "}",
+    `trap 'rc=$?; [ "$rc" = 0 ] || undo' EXIT`,
     // Records a key's value once, so re-running create never records our own value.
-    `remember() { [ -f ${q(dir)}/"$1" ] || cat "/proc/sys/$(echo "$1" | tr . /)" | as_root tee ${q(dir)}/"$1" >/dev/null; }`,
+    `remember() { [ -f ${q(dir)}/"$1" ] && return 0; local v; v=$(cat "/proc/sys/$(echo "$1" | tr . /)") || return 1; printf '%s\\n' "$v" | as_root tee ${q(dir)}/"$1" >/dev/null; fresh+=("$1"); }`,
     // What the lab set, as the kernel shows it: delete restores a key only while it still holds this.
     `mine() { cat "/proc/sys/$(echo "$1" | tr . /)" | as_root tee ${q(ours)}/"$1" >/dev/null; }`,
     `[ -e ${q(procPath("net.netfilter.nf_conntrack_max"))} ] || as_root modprobe nf_conntrack 2>/dev/null || true`,
