@@ -8,6 +8,9 @@ import { join } from "node:path";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import type { Engine } from "../../infra/cli/engine.js";
 import { runScript, sh } from "./sh.js";
+import { cmd, q } from "../../infra/shell.js";
+import { tuningDeleteScript } from "../../infra/server/netns/scripts/tuning.js";
+import { qemuStopScript } from "../../infra/server/vm/qemu/scripts.js";
 
 const HOST_SYSCTLS = [
   "fs.file-max",
@@ -64,8 +67,34 @@ export async function disposeStack(stack: Stack | undefined): Promise<boolean> {
       console.error(`after: destroy of ${stack.name} failed (attempt ${attempt}): ${(e as Error).message}`);
     }
   }
-  console.error(`after: ${stack.name} is kept in ${stack.workspace.workDir} (pulumi destroy --stack ${stack.name} there)`);
+  console.error(`after: ${stack.name} is kept in ${stack.workspace.workDir} (its state, to see what failed)`);
+  const r = runScript(scrubLabScript(stack.name));
+  console.error(`after: removed ${stack.name}'s lab without the engine: ${r.stdout.trim() || "nothing found"}${r.stderr.trim()}`);
   return false;
+}
+
+/**
+ * Everything of the lab of `stack` on this machine, removed without the engine (a test's last
+ * resort when destroy failed): the VM, containers, networks, images, NAT and filter rules, links
+ * and namespaces named or marked for it, the host sysctls its tuning recorded, its directories.
+ */
+export function scrubLabScript(stack: string): string {
+  const marker = `c1m-lab:${stack}`;
+  const vmDir = `/var/lib/c1m-lab/${stack}/qemu`;
+  const stateDir = `/run/c1m-lab/${stack}`;
+  return [
+    `if [ -d ${q(vmDir)} ]; then bash -c ${q(qemuStopScript({ dir: vmDir }))}; fi`,
+    `ids=$(docker ps -aq --filter ${q(`label=c1m-lab.stack=${stack}`)}; docker ps -aq --filter ${q(`label=c1m-lab.image-of=${stack}`)})`,
+    `[ -z "$ids" ] || { docker rm -f $ids >/dev/null; echo "containers: $(echo $ids | wc -w)"; }`,
+    `nets=$(docker network ls -q --filter ${q(`label=c1m-lab.stack=${stack}`)})`,
+    `[ -z "$nets" ] || { docker network rm $nets >/dev/null; echo "networks: $(echo $nets | wc -w)"; }`,
+    `docker image rm -f ${cmd(`c1m-lab-client:${stack}`, `c1m-lab-node:${stack}`)} >/dev/null 2>&1 || true`,
+    `for t in nat filter; do iptables -w -t $t -S | grep -F -- ${q(marker)} | sed 's/^-A /-D /' | while read -r rule; do eval "iptables -w -t $t $rule" && echo "rule: $t $rule"; done; done`,
+    `for l in /sys/class/net/*; do n=$(basename "$l"); if [ "$(cat "$l/ifalias" 2>/dev/null)" = ${q(marker)} ] || [[ $n == ${q(`c1mt-${stack}`)}* ]]; then ip link del "$n" 2>/dev/null && echo "link: $n"; fi; done`,
+    `for ns in $(ip netns list | awk '{print $1}' | grep -F -- ${q(`c1mt-${stack}`)} || true); do kill -9 $(ip netns pids "$ns") 2>/dev/null; ip netns del "$ns" && echo "namespace: $ns"; done`,
+    `if [ -d ${q(`${stateDir}/sysctl.before`)} ]; then bash -c ${q(tuningDeleteScript({ stateDir }))} && echo "sysctls restored"; fi`,
+    `rm -rf ${q(stateDir)} ${q(`/var/lib/c1m-lab/${stack}`)}`,
+  ].join("\n");
 }
 
 /** The operations of a preview or update other than `same`. */
