@@ -460,7 +460,9 @@ for (const stack of localStacks) {
       tuning.create,
       [
         `as_root mkdir -p ${state}/sysctl.before ${state}/sysctl.set`,
-        `remember() { [ -f ${state}/sysctl.before/"$1" ] || cat "/proc/sys/$(echo "$1" | tr . /)" | as_root tee ${state}/sysctl.before/"$1" >/dev/null; }`,
+        // A failed create puts back what it changed itself (see netns-scripts' "a tuning create that fails").
+        `trap 'rc=$?; [ "$rc" = 0 ] || undo' EXIT`,
+        `remember() { [ -f ${state}/sysctl.before/"$1" ] && return 0; local v; v=$(cat "/proc/sys/$(echo "$1" | tr . /)") || return 1; printf '%s\\n' "$v" | as_root tee ${state}/sysctl.before/"$1" >/dev/null; fresh+=("$1"); }`,
         raise("fs.file-max", e.fileMax),
         raise("fs.nr_open", 20000),
         raise("net.netfilter.nf_conntrack_max", e.conntrack),
@@ -472,7 +474,7 @@ for (const stack of localStacks) {
       ],
       "tuning create",
     );
-    assert.equal(lines(tuning.create, /sysctl -qw/).length, 7, "nothing else is set");
+    assert.equal(lines(tuning.create, /^[^ ].*sysctl -qw/).length, 7, "nothing else is set (beside the undo's put-back)");
     assertLinesInOrder(
       tuning.delete,
       [
