@@ -113,6 +113,12 @@ export default async function main() {
   let lab: Lab;
   try {
     const config = parseLabConfig(rawConfig());
+    if (config.clients.hosts) {
+      // Planned (npm run plan) and validated; the per-host client side is wired in a later change.
+      throw runError(
+        "c1m-lab: clients.hosts is validated and planned (npm run plan) but `up` does not build client hosts yet; remove clients.hosts",
+      );
+    }
     const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
     const live = await gatherHostFacts();
     // In the Pulumi project directory the engine runs the program in (lab:up: .c1m-lab/engine-workdir/<stack>).
