@@ -262,6 +262,11 @@ function viaDirect(config: LabConfig, action: "up" | "down" | "test", stack: str
   if (config.server.provider !== "netns") {
     throw new UsageError(`server.provider ${config.server.provider} needs the Pulumi engine; only netns stacks run without it`);
   }
+  if (config.clients.hosts) {
+    throw new UsageError(
+      "clients.hosts (clients on several Docker hosts) needs the Pulumi engine; only stacks without it run without the engine",
+    );
+  }
   if (action !== "test") refuseDirectOnEngine(engineEnv(process.env).PULUMI_BACKEND_URL!, "c1m-lab", stack);
   const plan = planCapacity(config, readHostFacts());
   const steps = labSteps(config, plan, stack, localLabPaths(root, stack, { node: process.execPath, home: homedir() }));

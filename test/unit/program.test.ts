@@ -14,8 +14,11 @@ import { STAGE_DIR, assertLinesInOrder, runProgram, shellValue, upstreamTriggers
 import { assertBashSyntax } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
+// One client host (no clients.hosts): the stacks with several are in program-client-hosts.test.ts.
 const localStacks = stackNames(root).filter(
-  (s) => (readStackConfig(root, s).server as { provider?: string } | undefined)?.provider === "netns",
+  (s) =>
+    (readStackConfig(root, s).server as { provider?: string } | undefined)?.provider === "netns" &&
+    (readStackConfig(root, s).clients as { hosts?: unknown } | undefined)?.hosts === undefined,
 );
 
 /** What one netns stack must come out as. Addresses with a prefix length are CIDR, as in the stack file. */
