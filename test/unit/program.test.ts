@@ -645,7 +645,7 @@ for (const stack of localStacks) {
         [
           `name=${name}`,
           `[ "$(docker inspect -f '{{index .Config.Labels "c1m-lab.stack"}}' "$name" 2>/dev/null || true)" = ${stack} ] || exit 0`,
-          `  docker stop -t 10 "$name" >/dev/null 2>&1 || sleep 3`,
+          `  docker stop -t 180 "$name" >/dev/null 2>&1 || sleep 3`,
           `  for a in $ip; do conntrack -D -s "$a" >/dev/null 2>&1 || true; done`,
         ],
         "drain",
