@@ -200,3 +200,27 @@ describe("the verdict names hosts", () => {
     assert.equal(withHosts(plateau, [], run([])), plateau);
   });
 });
+
+describe("per-host figures in the report and on the dashboard", () => {
+  it("the report has a row per host and the total", async () => {
+    const { hostsMarkdown } = await import("../../workload/verify/hostReport.js");
+    const shares = [share("local", "10.201.9.1"), share("b", "10.203.9.2", "ssh://root@10.203.9.2:22")];
+    const d = withHosts(plateau, shares, run([obs(0, [view("local", 1000), view("b", 1000)])]));
+    const md = hostsMarkdown(d.hosts).join("\n");
+    assert.match(md, /^## Per client host/);
+    assert.match(md, /\| b +\| ssh:\/\/root@10\.203\.9\.2:22 \| +1,500 \| +1,000 \| nat-pool: 1 source IP × 1 server IP × 1,000 ports \| +1,000 \|/);
+    assert.match(md, /\| \*\*total\*\* +\| +\| +\*\*3,000\*\* \| +\*\*2,000\*\* \| +\| +\*\*2,000\*\* \|/);
+    assert.deepEqual(hostsMarkdown(undefined), []);
+  });
+
+  it("the dashboard state carries each host's view of the latest poll", async () => {
+    const { initialState, withObservation } = await import("../../workload/verify/dashboardState.js");
+    const plan = { target: 3000, predicted: 2000, bindingLimit: "nat-pool" as const, serverAddresses: ["10.201.9.2"] };
+    const o = { ...obs(2, [view("local", 1000), view("b", null, "client host b: ssh: timed out")]), server: stats({ "10.201.9.1": 1000 }) };
+    const s = withObservation(initialState("two-hosts", plan, 0), o, o, "ramp");
+    assert.deepEqual(s.latest?.hosts?.map((h) => [h.name, h.server, h.error]), [
+      ["local", 1000, null],
+      ["b", null, "client host b: ssh: timed out"],
+    ]);
+  });
+});
