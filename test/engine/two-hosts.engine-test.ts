@@ -13,7 +13,15 @@ import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import type { Engine } from "../../infra/cli/engine.js";
 import { requireEngine } from "../support/engine.js";
 import { runScript, sh } from "../support/sh.js";
-import { assertLabGone, disposeStack, engineProject, hostSysctls, netnsServer, newEngineStack, upOutputs } from "../support/engineLab.js";
+import {
+  assertLabGone,
+  disposeStack,
+  engineProject,
+  hostSysctls,
+  netnsServer,
+  newEngineStack,
+  upOutputs,
+} from "../support/engineLab.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const name = `engh${process.pid % 10_000}`;
@@ -112,7 +120,11 @@ test("destroy leaves nothing on either host: the second host's dockerd, sshd, na
   assert.equal(runScript(`ip link show ${second.link}`).code, 1, "link");
   assert.equal(sh(`iptables -S FORWARD | grep -c -- 'c1m-lab:${name}:${H}' || true`).trim(), "0", "FORWARD rules");
   assert.equal(sh(`grep -c -- '${second.stateDir}' /proc/self/mounts || true`).trim(), "0", "mounts");
-  assert.equal(sh(`pgrep -fc -- '[${second.stateDir[0]}]${second.stateDir.slice(1)}' || true`).trim(), "0", "dockerd, containerd, sshd");
+  assert.equal(
+    sh(`pgrep -fc -- '[${second.stateDir[0]}]${second.stateDir.slice(1)}' || true`).trim(),
+    "0",
+    "dockerd, containerd, sshd",
+  );
   assert.equal(existsSync(second.stateDir), false, "state dir");
   assert.equal(existsSync(second.execRoot), false, "exec root");
   await stack!.workspace.removeStack(name);

@@ -100,7 +100,10 @@ describe("verify --client-host flags", () => {
   });
 
   it("refuses a key for a host not given, and a bad URL", () => {
-    assert.throws(() => parseClientHosts({ "client-host": ["a=local"], "client-host-key": [`b=${KEY}`] }), /no --client-host named b/);
+    assert.throws(
+      () => parseClientHosts({ "client-host": ["a=local"], "client-host-key": [`b=${KEY}`] }),
+      /no --client-host named b/,
+    );
     assert.throws(() => parseClientHosts({ "client-host": ["b=tcp://x:2375"] }), /host b: expected local or ssh:/);
   });
 
@@ -136,7 +139,10 @@ describe("per-host totals", () => {
 
   it("reads the plan's hosts, and none from a plan without them", () => {
     const plan = { hosts: [share("b", "10.203.9.2")] } as unknown as VerifyPlan;
-    assert.deepEqual(hostShares(plan).map((h) => h.name), ["b"]);
+    assert.deepEqual(
+      hostShares(plan).map((h) => h.name),
+      ["b"],
+    );
     assert.deepEqual(hostShares({} as VerifyPlan), []);
   });
 
@@ -152,7 +158,8 @@ describe("per-host totals", () => {
   });
 
   it("reads a remote host's conntrack files", () => {
-    const stat = "entries searched found new invalid ignore delete delete_list insert insert_failed drop early_drop\n" +
+    const stat =
+      "entries searched found new invalid ignore delete delete_list insert insert_failed drop early_drop\n" +
       "00000010 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000002 00000001 00000000\n" +
       "00000010 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001 00000000 00000000\n";
     assert.deepEqual(parseRemoteConntrack(`1042\n262144\n${stat}`), {
@@ -174,25 +181,40 @@ describe("the verdict names hosts", () => {
     const r = run([
       obs(0, [view("local", 1000), view("b", 1000)]),
       obs(2, [view("local", 1000), view("b", 1000)]),
-      obs(4, [view("local", 1000), view("b", 1000, "client host b: docker: listing containers failed: ssh root@10.203.9.2:22: connect ECONNREFUSED")]),
-      obs(6, [view("local", 1000), view("b", 0, "client host b: docker: listing containers failed: ssh root@10.203.9.2:22: connect ECONNREFUSED")]),
+      obs(4, [
+        view("local", 1000),
+        view("b", 1000, "client host b: docker: listing containers failed: ssh root@10.203.9.2:22: connect ECONNREFUSED"),
+      ]),
+      obs(6, [
+        view("local", 1000),
+        view("b", 0, "client host b: docker: listing containers failed: ssh root@10.203.9.2:22: connect ECONNREFUSED"),
+      ]),
     ]);
     const d = withHosts(plateau, shares, r);
     assert.equal(d.verdict, "fail");
     assert.equal(d.limit, "client-host-lost");
-    assert.match(d.diagnosis, /^Client host b was lost at 4 s \(docker: listing containers failed: ssh root@10\.203\.9\.2:22: connect ECONNREFUSED\)/);
+    assert.match(
+      d.diagnosis,
+      /^Client host b was lost at 4 s \(docker: listing containers failed: ssh root@10\.203\.9\.2:22: connect ECONNREFUSED\)/,
+    );
     assert.match(d.diagnosis, /the server holds from it: b 0 \(peak 1,000\)/);
-    assert.deepEqual(d.hosts?.map((h) => [h.name, h.server, h.lost?.since ?? null]), [
-      ["local", 1000, null],
-      ["b", 0, 4],
-    ]);
+    assert.deepEqual(
+      d.hosts?.map((h) => [h.name, h.server, h.lost?.since ?? null]),
+      [
+        ["local", 1000, null],
+        ["b", 0, 4],
+      ],
+    );
   });
 
   it("a host whose clients never connected is named; the hosts short of target are listed", () => {
     const r = run([obs(0, [view("local", 1000), view("b", 0)]), obs(2, [view("local", 1000), view("b", 0)])]);
     const d = withHosts({ ...plateau, verdict: "fail" }, shares, r);
     assert.match(d.diagnosis, /Client host b: no client connected \(0 of 1,500\)/);
-    assert.match(d.diagnosis, /Limited per client host: b 0 of 1,500 \(nat-pool: .*; below its plan's 1,000\) and local 1,000 of 1,500/);
+    assert.match(
+      d.diagnosis,
+      /Limited per client host: b 0 of 1,500 \(nat-pool: .*; below its plan's 1,000\) and local 1,000 of 1,500/,
+    );
     assert.equal(d.verdict, "fail");
   });
 
@@ -208,7 +230,10 @@ describe("per-host figures in the report and on the dashboard", () => {
     const d = withHosts(plateau, shares, run([obs(0, [view("local", 1000), view("b", 1000)])]));
     const md = hostsMarkdown(d.hosts).join("\n");
     assert.match(md, /^## Per client host/);
-    assert.match(md, /\| b +\| ssh:\/\/root@10\.203\.9\.2:22 \| +1,500 \| +1,000 \| nat-pool: 1 source IP × 1 server IP × 1,000 ports \| +1,000 \|/);
+    assert.match(
+      md,
+      /\| b +\| ssh:\/\/root@10\.203\.9\.2:22 \| +1,500 \| +1,000 \| nat-pool: 1 source IP × 1 server IP × 1,000 ports \| +1,000 \|/,
+    );
     assert.match(md, /\| \*\*total\*\* +\| +\| +\*\*3,000\*\* \| +\*\*2,000\*\* \| +\| +\*\*2,000\*\* \|/);
     assert.deepEqual(hostsMarkdown(undefined), []);
   });
@@ -216,11 +241,17 @@ describe("per-host figures in the report and on the dashboard", () => {
   it("the dashboard state carries each host's view of the latest poll", async () => {
     const { initialState, withObservation } = await import("../../workload/verify/dashboardState.js");
     const plan = { target: 3000, predicted: 2000, bindingLimit: "nat-pool" as const, serverAddresses: ["10.201.9.2"] };
-    const o = { ...obs(2, [view("local", 1000), view("b", null, "client host b: ssh: timed out")]), server: stats({ "10.201.9.1": 1000 }) };
+    const o = {
+      ...obs(2, [view("local", 1000), view("b", null, "client host b: ssh: timed out")]),
+      server: stats({ "10.201.9.1": 1000 }),
+    };
     const s = withObservation(initialState("two-hosts", plan, 0), o, o, "ramp");
-    assert.deepEqual(s.latest?.hosts?.map((h) => [h.name, h.server, h.error]), [
-      ["local", 1000, null],
-      ["b", null, "client host b: ssh: timed out"],
-    ]);
+    assert.deepEqual(
+      s.latest?.hosts?.map((h) => [h.name, h.server, h.error]),
+      [
+        ["local", 1000, null],
+        ["b", null, "client host b: ssh: timed out"],
+      ],
+    );
   });
 });

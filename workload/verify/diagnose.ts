@@ -21,7 +21,16 @@ import {
   type Facts,
 } from "./limits.js";
 import { perServerIpOf } from "./perIp.js";
-import type { ClientObservation, ConntrackReading, Expect, HostSummary, Observation, Run, StopReason, VerifyPlan } from "./types.js";
+import type {
+  ClientObservation,
+  ConntrackReading,
+  Expect,
+  HostSummary,
+  Observation,
+  Run,
+  StopReason,
+  VerifyPlan,
+} from "./types.js";
 
 export { CONNTRACK_FULL, PLATEAU_LOWER, crossCheckTolerance, plateauUpper, recentRate } from "./limits.js";
 export { perServerIpOf } from "./perIp.js";

@@ -50,10 +50,14 @@ function sshTarget(name: string, where: string, hostKey: string): SshTarget {
   const m = /^([a-z_][a-z0-9_-]{0,31})@([A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::(\d{1,5}))?$/.exec(where);
   const port = m?.[3] === undefined ? 22 : Number(m[3]);
   if (!m || port < 1 || port > 65535) {
-    throw new UsageError(`--client-host: host ${name}: expected ssh://USER@HOST[:PORT] like ssh://root@10.203.9.2:22, got "ssh://${where}"`);
+    throw new UsageError(
+      `--client-host: host ${name}: expected ssh://USER@HOST[:PORT] like ssh://root@10.203.9.2:22, got "ssh://${where}"`,
+    );
   }
   if (!/^[a-z0-9@.-]{1,64} [A-Za-z0-9+/]+={0,2}$/.test(hostKey)) {
-    throw new UsageError(`--client-host-key: host ${name}: expected a public key like 'ssh-ed25519 AAAA...' (type and key, no comment), got "${hostKey}"`);
+    throw new UsageError(
+      `--client-host-key: host ${name}: expected a public key like 'ssh-ed25519 AAAA...' (type and key, no comment), got "${hostKey}"`,
+    );
   }
   return { user: m[1]!, host: m[2]!, port, hostKey };
 }

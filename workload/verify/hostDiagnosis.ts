@@ -57,7 +57,9 @@ function lostSentence(lost: HostSummary[]): string {
   const when = lost.every((h) => h.lost!.since === 0)
     ? "unreachable throughout"
     : `lost at ${briefList(lost.map((h) => (h.lost!.since === 0 ? "the start" : seconds(h.lost!.since))))}`;
-  const held = lost.map((h) => `${h.name} ${h.server === null ? "unknown" : fmt(h.server)}${h.peak ? ` (peak ${fmt(h.peak)})` : ""}`);
+  const held = lost.map(
+    (h) => `${h.name} ${h.server === null ? "unknown" : fmt(h.server)}${h.peak ? ` (peak ${fmt(h.peak)})` : ""}`,
+  );
   return (
     `Client host${one ? "" : "s"} ${briefList(names)} ${one ? "was" : "were"} ${when} (${lost[0]!.lost!.error.replace(/^client host [^:]+: /, "")}): ` +
     `${one ? "its" : "their"} clients can no longer be seen; the server holds from ${one ? "it" : "them"}: ${briefList(held)}.`

@@ -36,7 +36,17 @@ export function hostsMarkdown(hosts: HostSummary[] | undefined): string[] {
       [
         ["Host", "Docker", "Target", "Plan predicted", "Plan limit", "Server holds", "Clients", "Conntrack", "State"],
         ...rows,
-        ["**total**", "", `**${sum((h) => h.target)}**`, `**${sum((h) => h.predicted)}**`, "", `**${sum((h) => h.server ?? 0)}**`, "", "", ""],
+        [
+          "**total**",
+          "",
+          `**${sum((h) => h.target)}**`,
+          `**${sum((h) => h.predicted)}**`,
+          "",
+          `**${sum((h) => h.server ?? 0)}**`,
+          "",
+          "",
+          "",
+        ],
       ].map((r) => r.map((c) => c.replace(/\|/g, "\\|"))),
       { align: ["l", "l", "r", "r", "l", "r", "r", "r", "l"] },
     ),

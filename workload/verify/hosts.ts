@@ -77,10 +77,13 @@ export function hostsProgressVariants(hosts: HostView[] | undefined): string[] {
   const list = `hosts ${hosts.map(each).join(" · ")}`;
   const counts = Object.fromEntries(hosts.filter((h) => countOf(h) !== null).map((h) => [h.name, countOf(h)!]));
   const s = ipSpread(counts);
-  const range = s === null ? "" : s.min === s.max ? ` ${fmt(s.min)} each` : ` ${fmt(s.min)}–${fmt(s.max)}, median ${fmt(s.median)}`;
+  const range =
+    s === null ? "" : s.min === s.max ? ` ${fmt(s.min)} each` : ` ${fmt(s.min)}–${fmt(s.max)}, median ${fmt(s.median)}`;
   const summary = `${fmt(hosts.length)} hosts${range}`;
   const downText = (max: number) =>
-    down.length === 0 ? "" : `; unreachable ${down.slice(0, max).join(", ")}${down.length > max ? ` +${fmt(down.length - max)}` : ""}`;
+    down.length === 0
+      ? ""
+      : `; unreachable ${down.slice(0, max).join(", ")}${down.length > max ? ` +${fmt(down.length - max)}` : ""}`;
   const lagText = s && s.lagging.length > 0 ? `; lagging ${s.lagging.map(([n, c]) => `${n} ${fmt(c)}`).join(", ")}` : "";
   return [
     list,

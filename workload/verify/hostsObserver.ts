@@ -51,7 +51,13 @@ function reader(h: ClientHostTarget, o: HostsObserverOptions): HostReader {
       auth = { privateKey: (o.readKey ?? ((f) => readFileSync(f, "utf8")))(h.identityFile) };
     } catch (err) {
       const why = `cannot read its login key ${h.identityFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
-      return { name: h.name, broken: why, docker: dockerClient(), conntrack: () => Promise.resolve(null), close: () => undefined };
+      return {
+        name: h.name,
+        broken: why,
+        docker: dockerClient(),
+        conntrack: () => Promise.resolve(null),
+        close: () => undefined,
+      };
     }
   }
   const ssh = openSshHost(h.docker, auth, o.dockerTimeoutMs !== undefined ? { timeoutMs: o.dockerTimeoutMs } : {});
