@@ -179,6 +179,8 @@ export default async function main() {
       bindingLimit: lab.report.apply((r) => r.bindingLimit ?? plan.bindingLimit),
       diagnosis: lab.report.apply((r) => r.diagnosis ?? null),
       reportDir: lab.report.apply((r) => r.reportDir ?? null),
+      // With clients.hosts: the connections the server holds from each host.
+      ...(config.clients.hosts ? { perHost: lab.report.apply((r) => r.perHost ?? null) } : {}),
     };
   } catch (e) {
     if (e instanceof ConfigError || e instanceof PlanError) throw runError(e.message);

@@ -17,6 +17,7 @@ import type { VmLabSteps } from "./server/vm/steps.js";
 import type { ServerSide } from "./server/side.js";
 import { ClientHost } from "./clients/hosts/clientHost.js";
 import type { ClientHostSteps } from "./clients/hosts/steps.js";
+import type { ClientHostAccess } from "./check/args.js";
 
 /** With clients.hosts: each host's steps, and the login key of ssh hosts that do not use the agent. */
 export interface LabClientHosts {
@@ -63,6 +64,7 @@ export class Lab extends pulumi.ComponentResource {
         triggers: [server.stepId, fleet.containerIds.apply((ids) => ids.join(","))],
         ...(side.metricsTunnel ? { tunnel: side.metricsTunnel } : {}),
         ...("sshPrivateKey" in args && args.sshPrivateKey ? { sshPrivateKey: args.sshPrivateKey } : {}),
+        ...(fleet.access ? { clientHosts: fleet.access } : {}),
       },
       { parent: this, dependsOn: fleet.resources },
     );
@@ -77,6 +79,8 @@ export class Lab extends pulumi.ComponentResource {
 interface Fleet {
   containerIds: pulumi.Output<string[]>;
   resources: pulumi.Resource[];
+  /** With clients.hosts: how the connection test reads each host. */
+  access?: pulumi.Output<ClientHostAccess[]>;
 }
 
 /** The one client host of a stack without clients.hosts: the fleet as it always was (same names, same state). */
@@ -113,5 +117,9 @@ function clientHosts(
   );
   const gate = [server, ...hosts.map((h) => h.reached)];
   const ids = hosts.map((h) => h.build(gate, triggers));
-  return { containerIds: pulumi.all(ids).apply((all) => all.flat()), resources: hosts };
+  return {
+    containerIds: pulumi.all(ids).apply((all) => all.flat()),
+    resources: hosts,
+    access: pulumi.all(hosts.map((h) => h.access)),
+  };
 }

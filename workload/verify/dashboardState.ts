@@ -4,7 +4,7 @@
 import { FAILURE_CLASSES, type FailureClass } from "../../shared/protocol.js";
 import { ipSpread, perServerIpOf, type IpSpread } from "./perIp.js";
 import type { TestOutput } from "./report.js";
-import type { Observation, VerifyPlan } from "./types.js";
+import type { HostView, Observation, VerifyPlan } from "./types.js";
 import type { Phase } from "./wait.js";
 
 export interface DashboardState {
@@ -28,8 +28,10 @@ export interface DashboardState {
     clients: { running: number; count: number; established: number } | null;
     failures: Record<FailureClass, number> | null;
     conntrack: { count: number; max: number; insertFailed: number; drop: number } | null;
+    /** Per client host (only with several hosts). */
+    hosts?: HostView[];
   } | null;
-  verdict: Pick<TestOutput, "verdict" | "limit" | "diagnosis" | "total" | "perServerIp" | "reportDir"> | null;
+  verdict: Pick<TestOutput, "verdict" | "limit" | "diagnosis" | "total" | "perServerIp" | "reportDir" | "perHost"> | null;
   /** After the verdict: the page is served this many seconds more. */
   lingerSeconds: number;
 }
@@ -103,6 +105,7 @@ export function withObservation(state: DashboardState, o: Observation, first: Ob
             drop: Math.max(0, ct.drop - base.drop),
           }
         : null,
+    ...(o.hosts ? { hosts: o.hosts } : {}),
   };
   return state;
 }
@@ -118,6 +121,7 @@ export function withVerdict(state: DashboardState, output: TestOutput): Dashboar
     total: output.total,
     perServerIp: output.perServerIp,
     reportDir: output.reportDir,
+    ...(output.perHost ? { perHost: output.perHost } : {}),
   };
   return state;
 }

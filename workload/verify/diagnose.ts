@@ -21,7 +21,16 @@ import {
   type Facts,
 } from "./limits.js";
 import { perServerIpOf } from "./perIp.js";
-import type { ClientObservation, ConntrackReading, Expect, Observation, Run, StopReason, VerifyPlan } from "./types.js";
+import type {
+  ClientObservation,
+  ConntrackReading,
+  Expect,
+  HostSummary,
+  Observation,
+  Run,
+  StopReason,
+  VerifyPlan,
+} from "./types.js";
 
 export { CONNTRACK_FULL, PLATEAU_LOWER, crossCheckTolerance, plateauUpper, recentRate } from "./limits.js";
 export { perServerIpOf } from "./perIp.js";
@@ -43,6 +52,7 @@ export type DiagnosedLimit =
   | "soak-loss"
   | "still-ramping"
   | "connect-timeouts"
+  | "client-host-lost"
   | "unknown";
 
 export interface DiagnoseContext {
@@ -138,6 +148,8 @@ export interface Diagnosis {
   crossCheck: CrossCheck | null;
   soak: SoakSummary | null;
   warnings: string[];
+  /** Per client host (only with several hosts; see hostDiagnosis.ts). */
+  hosts?: HostSummary[];
 }
 
 const zeroFailures = (): Record<FailureClass, number> =>

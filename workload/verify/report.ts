@@ -5,6 +5,7 @@ import { FAILURE_CLASSES, type FailureClass } from "../../shared/protocol.js";
 import type { ConntrackSummary, DiagnosedLimit, Diagnosis, SharedPortsSummary, Verdict } from "./diagnose.js";
 import { fmt, percent, seconds, signed } from "./format.js";
 import type { Expect, Observation, StopReason, VerifyPlan } from "./types.js";
+import { hostsMarkdown } from "./hostReport.js";
 
 export interface ClientOutput {
   established: number;
@@ -38,6 +39,8 @@ export interface TestOutput {
   crossCheck: Diagnosis["crossCheck"];
   soak: Diagnosis["soak"];
   warnings: string[];
+  /** Per client host, the connections the server holds from it (only with several hosts; null: not known). */
+  perHost?: Record<string, number | null>;
 }
 
 export interface TestSettings {
@@ -105,6 +108,7 @@ export function testOutput(d: Diagnosis, reportDir: string | null): TestOutput {
     crossCheck: d.crossCheck,
     soak: d.soak,
     warnings: d.warnings,
+    ...(d.hosts ? { perHost: Object.fromEntries(d.hosts.map((h) => [h.name, h.server])) } : {}),
   };
 }
 
@@ -196,6 +200,7 @@ export function renderMarkdown(r: FullReport, chartFile: string | null = "ramp.s
   );
   out.push("");
 
+  out.push(...hostsMarkdown(d.hosts));
   out.push("## Per client");
   out.push("");
   const clients = Object.entries(d.perClient ?? {});

@@ -13,6 +13,9 @@ import type { Observation, VerifyPlan } from "./types.js";
 import { waitForRamp, type Clock, type Phase, type Poll } from "./wait.js";
 import { openSshTunnel, type SshAuth, type SshTarget, type SshTunnel } from "./sshTunnel.js";
 import { forwardTarget, metricsWhere, throughTunnel, withTunnelErrors } from "./remoteMetrics.js";
+import { hostShares, type ClientHostTarget } from "./hosts.js";
+import { createHostsObserver, type HostsObserver } from "./hostsObserver.js";
+import { withHosts } from "./hostDiagnosis.js";
 
 export interface ConnectionTestOptions extends TestSettings {
   plan: VerifyPlan;
@@ -24,6 +27,8 @@ export interface ConnectionTestOptions extends TestSettings {
   minProgress?: number;
   /** The metrics listen on a VM's loopback: read them through ssh to this host (metricsUrl is the URL there). */
   metricsSsh?: SshTarget | null;
+  /** Several client hosts: each one's Docker (and conntrack) is read; absent = this machine's Docker (DOCKER_HOST). */
+  clientHosts?: ClientHostTarget[];
 }
 
 export interface ConnectionTestDeps {
@@ -66,13 +71,12 @@ export async function runConnectionTest(
       `verify: metrics ${options.metricsUrl} on ${options.metricsSsh.user}@${options.metricsSsh.host} through ssh (${tunnel.url})`,
     );
   }
-  const observer = (url: string) =>
+  const url = tunnel ? throughTunnel(options.metricsUrl, tunnel.url) : options.metricsUrl;
+  const hosts = deps.poll ? null : openHostsObserver(options, deps, url);
+  const observed =
+    hosts?.poll ??
     createObserver({ metricsUrl: url, clientsLabel: options.clientsLabel, conntrack: options.conntrack, ...deps.observer });
-  const poll =
-    deps.poll ??
-    (tunnel
-      ? withTunnelErrors(observer(throughTunnel(options.metricsUrl, tunnel.url)), tunnel.lastError)
-      : observer(options.metricsUrl));
+  const poll = deps.poll ?? (tunnel ? withTunnelErrors(observed, tunnel.lastError) : observed);
 
   let state = initialState(options.stack, options.plan, options.dashboard?.lingerSeconds ?? 0);
   const dashboard = options.dashboard ? await openDashboard(options.dashboard, state, progress) : null;
@@ -95,7 +99,26 @@ export async function runConnectionTest(
     throw err;
   } finally {
     await tunnel?.close();
+    hosts?.close();
   }
+}
+
+/** With several client hosts: an observer of each (its Docker over ssh where it is remote); the run closes it. */
+function openHostsObserver(options: ConnectionTestOptions, deps: ConnectionTestDeps, metricsUrl: string): HostsObserver | null {
+  const { clientHosts, clientsLabel } = options;
+  if (!clientHosts || clientHosts.length === 0 || clientsLabel === null) return null;
+  const agent = deps.sshAuth?.agent ?? process.env.SSH_AUTH_SOCK;
+  const { fetchTimeoutMs, dockerTimeoutMs } = deps.observer ?? {};
+  return createHostsObserver({
+    metricsUrl,
+    clientsLabel,
+    hosts: clientHosts,
+    shares: hostShares(options.plan),
+    conntrack: options.conntrack,
+    ...(agent ? { agent } : {}),
+    ...(fetchTimeoutMs !== undefined ? { fetchTimeoutMs } : {}),
+    ...(dockerTimeoutMs !== undefined ? { dockerTimeoutMs } : {}),
+  });
 }
 
 interface RunIo {
@@ -136,11 +159,15 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     },
   );
 
-  const diagnosis = diagnose(options.plan, run, {
-    expect: options.expect,
-    metricsUrl: metricsWhere(statsUrl(options.metricsUrl), options.metricsSsh),
-    clientsLabel: options.clientsLabel,
-  });
+  const diagnosis = withHosts(
+    diagnose(options.plan, run, {
+      expect: options.expect,
+      metricsUrl: metricsWhere(statsUrl(options.metricsUrl), options.metricsSsh),
+      clientsLabel: options.clientsLabel,
+    }),
+    hostShares(options.plan),
+    run,
+  );
   const finishedAt = now();
 
   let dir: string | null = null;

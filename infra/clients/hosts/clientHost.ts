@@ -14,6 +14,7 @@ import { tuningCreateScript, tuningDeleteScript } from "../../server/netns/scrip
 import { localRunner, sshRunner, type HostRunner } from "./runner.js";
 import { dockerUrl, KEY_ENV, sshAccessCreateScript, sshAccessDeleteScript, sshOptions, withRemoteDocker } from "./ssh.js";
 import type { ClientHostSteps } from "./steps.js";
+import type { ClientHostAccess } from "../../check/args.js";
 
 export interface ClientHostArgs {
   steps: ClientHostSteps;
@@ -29,12 +30,15 @@ export interface ClientHostArgs {
 export interface ClientHostLike extends pulumi.ComponentResource {
   /** Ready once the host is reachable. */
   readonly reached: pulumi.Resource;
+  /** How the connection test reads the host (its Docker, its conntrack). */
+  readonly access: pulumi.Output<ClientHostAccess>;
   /** Makes the host's clients once every host in `gate` is reached; `triggers`: upstream ids (the server). */
   build(gate: pulumi.Resource[], triggers: pulumi.Input<string>[]): pulumi.Output<string[]>;
 }
 
 export class ClientHost extends pulumi.ComponentResource implements ClientHostLike {
   readonly reached: pulumi.Resource;
+  readonly access: pulumi.Output<ClientHostAccess>;
   private readonly runner: HostRunner;
   private readonly base: pulumi.Resource | undefined;
   private readonly hostName: string;
@@ -48,6 +52,7 @@ export class ClientHost extends pulumi.ComponentResource implements ClientHostLi
       this.runner = localRunner;
       this.base = undefined;
       this.reached = localScript(`${name}-local`, { create: "true" }, { parent: this });
+      this.access = pulumi.output({ name: s.name, docker: "local" });
       return;
     }
     const access = s.ssh.access;
@@ -80,6 +85,12 @@ export class ClientHost extends pulumi.ComponentResource implements ClientHostLi
       );
     }
     this.reached = reached;
+    this.access = hostKey.apply((k) => ({
+      name: s.name,
+      docker: dockerUrl(access),
+      hostKey: k,
+      ...(access.identityFile ? { identityFile: access.identityFile } : {}),
+    }));
     const upstream = [reached.id];
     const provider = new docker.Provider(
       `${name}-docker`,

@@ -48,6 +48,8 @@ export function sshAccessCreateScript(a: SshAccess & { dir: string; hostKey: str
   return script(`client host ${a.name}: ssh access`, [
     ...FAIL,
     `umask 077; mkdir -p ${q(a.dir)}`,
+    // A failed create is in no state: its directory (and the key in it) goes with it.
+    `trap 'rc=$?; [ "$rc" = 0 ] || rm -rf ${q(a.dir).replace(/'/g, `'\\''`)}' EXIT`,
     `printf '%s %s\\n' ${q(sshKnownHostsName(a.host, a.port))} ${q(a.hostKey)} > ${q(a.knownHosts)}`,
     ...(a.identityFile ? [`if [ -n "\${${KEY_ENV}:-}" ]; then printf '%s\\n' "$${KEY_ENV}" > ${q(a.identityFile)}; fi`] : []),
     `for i in $(seq 1 ${Math.max(1, Math.ceil(a.waitSeconds / 2))}); do`,
