@@ -14,18 +14,26 @@ import { installFileCreateScript, installFileDeleteScript } from "../install/scr
 import { STACK_LABEL } from "../clients/steps.js";
 import { type LabSteps } from "../server/netns/steps.js";
 
+/** How the runner runs a step: a bash script, or the docker CLI; each returns stdout and throws naming `what`. */
+export interface DirectExec {
+  bash(script: string, what: string): string;
+  docker(args: string[], what: string): string;
+}
+
 export interface DirectOptions {
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
+  /** Runs the steps (default: bash and the docker CLI on this machine); tests record them instead. */
+  exec?: DirectExec;
 }
 
-function bash(script: string, what: string): string {
+function runBash(script: string, what: string): string {
   const r = spawnSync("/bin/bash", ["-c", script], { encoding: "utf8", timeout: 120_000 });
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}): ${r.stderr.trim()}`);
   return r.stdout;
 }
 
-function docker(args: string[], what: string): string {
+function runDocker(args: string[], what: string): string {
   try {
     return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 300_000 });
   } catch (e) {
@@ -34,9 +42,12 @@ function docker(args: string[], what: string): string {
   }
 }
 
+const LOCAL: DirectExec = { bash: runBash, docker: runDocker };
+
 /** Brings the lab up step by step; on any failure tears down what was made and rethrows. */
 export function labUp(steps: LabSteps, options: DirectOptions = {}): void {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const { bash, docker } = options.exec ?? LOCAL;
   try {
     log(`server host: namespace ${steps.host.namespace}`);
     bash(netnsHostCreateScript(steps.host), "server host");
@@ -54,21 +65,22 @@ export function labUp(steps: LabSteps, options: DirectOptions = {}): void {
     if (steps.natPool.length) bash(natPoolCreateScript(steps.natPool), "NAT pool");
     log(`${steps.containers.length} client containers`);
     for (const c of steps.containers) docker(dockerRunArgs(c, steps.image.name), `container ${c.name}`);
-    installConnectionTest(steps);
+    installConnectionTest(steps, options.exec);
   } catch (e) {
-    labDown(steps, { log });
+    labDown(steps, { ...options, log });
     throw e;
   }
 }
 
 /** Installs (again: idempotent) the connection test's bundle the lab runs verify from. */
-export function installConnectionTest(steps: Pick<LabSteps, "verifyInstall">): void {
-  bash(installFileCreateScript(steps.verifyInstall), "connection test install");
+export function installConnectionTest(steps: Pick<LabSteps, "verifyInstall">, exec: DirectExec = LOCAL): void {
+  exec.bash(installFileCreateScript(steps.verifyInstall), "connection test install");
 }
 
 /** Removes everything labUp made, in reverse order; idempotent and tolerant of half-built labs. */
 export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] {
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const { bash, docker } = options.exec ?? LOCAL;
   const problems: string[] = [];
   const attempt = (what: string, fn: () => unknown) => {
     try {
@@ -106,9 +118,13 @@ export function labDown(steps: LabSteps, options: DirectOptions = {}): string[] 
     if (ids.length) docker(["network", "rm", ...ids], "remove networks");
   });
   attempt("image", () => {
-    if (spawnSync("docker", ["image", "inspect", steps.image.name], { stdio: "ignore" }).status === 0) {
-      docker(["image", "rm", "-f", steps.image.name], "remove image");
+    let present = true;
+    try {
+      docker(["image", "inspect", steps.image.name], "inspect image");
+    } catch {
+      present = false;
     }
+    if (present) docker(["image", "rm", "-f", steps.image.name], "remove image");
   });
   const hostNodeBase = steps.image.hostNodeBase;
   if (hostNodeBase) attempt("base image", () => bash(hostNodeBaseDeleteScript(hostNodeBase), "base image remove"));
