@@ -69,7 +69,25 @@ export interface ClientStatus {
   /** When the target was first reached, seconds after start. */
   rampSeconds: number | null;
   final: boolean;
+  /** Round trips of the pings since this client's ramp ended (absent when it does not ping). */
+  rtt?: ClientRtt;
 }
+
+/**
+ * Pings and their echoes. Each ping is the payload followed by PING_STAMP_BYTES of the client's
+ * send time; the server writes back whatever it reads, so the client needs no state per ping.
+ */
+export interface ClientRtt {
+  /** Pings sent since the ramp ended, up to a second ago (an answer is due for each). */
+  pings: number;
+  /** Echoes of those pings received so far. */
+  echoes: number;
+  /** Round-trip times in microseconds, an HDR histogram (V2, compressed, base64; see workload/rttHistogram.ts). */
+  histogram: string;
+}
+
+/** Bytes of send time (float64 LE, the client's performance.now() in ms) after each ping's payload. */
+export const PING_STAMP_BYTES = 8;
 
 /**
  * Environment the client reads (each also a flag: C1M_CONNECT_RATE ⇔ --connect-rate).

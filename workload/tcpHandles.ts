@@ -34,6 +34,8 @@ export interface WriteReq {
   handle: TcpHandle;
   oncomplete: (status: number) => void;
   async: boolean;
+  /** Keeps the data alive while a write is pending (net does the same). */
+  buffer?: Uint8Array;
 }
 
 export interface TcpHandleBindings {

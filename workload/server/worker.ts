@@ -1,7 +1,7 @@
 // A server worker: listens on the shared sockets (cluster SCHED_NONE, the kernel spreads
 // accepts) and holds idle connections as cheaply as Node allows: each one is a bare TCP handle
-// (see rawAccept.ts; net.Socket only where that is unavailable), input read and dropped, one
-// integer of state per connection. Importing it does nothing: the entry (../server.ts) calls
+// (see rawAccept.ts; net.Socket only where that is unavailable), input echoed back, one integer
+// of state per connection. Importing it does nothing: the entry (../server.ts) calls
 // runWorker() in a cluster worker (the primary forks that same entry file).
 import net from "node:net";
 import { formatHostPort } from "../cliArgs.js";
@@ -13,6 +13,8 @@ import { rawAcceptOf, type RawAccept } from "./rawAccept.js";
 
 /** Env var that makes the worker wrap every connection in a net.Socket (the fallback path). */
 export const NET_SOCKETS_ENV = "C1M_SERVER_NET_SOCKETS";
+/** Test hook: "1" = read and drop, answer no ping (a server that stopped serving its connections). */
+export const NO_ECHO_ENV = "C1M_SERVER_TEST_NO_ECHO";
 
 interface TrackedHandle extends TcpHandle {
   c1mToken?: number;
@@ -33,6 +35,13 @@ const selfOut: { address?: string; port?: number } = {};
 function send(msg: WorkerMessage, then?: () => void): void {
   if (process.connected && process.send) process.send(msg, undefined, {}, then);
   else then?.();
+}
+
+let echo = true;
+
+/** Shared by every socket (`this`): the net.Socket path's echo. */
+function echoData(this: net.Socket, chunk: Buffer): void {
+  this.write(chunk);
 }
 
 function ignoreError(): void {
@@ -72,8 +81,9 @@ function trackSocket(socket: TrackedSocket, fixedLocal: string | null): void {
   socket.c1mToken = trackPeer(socket._handle, fixedLocal);
   socket.on("error", ignoreError);
   socket.on("close", onSocketClose);
-  // Flowing mode with no 'data' listener: whatever the peer sends is read and dropped, so a
-  // flood costs CPU, never buffered memory.
+  // Flowing mode: whatever the peer sends is echoed (or, without echo, read and dropped), so a
+  // flood costs CPU, never buffered memory on our side.
+  if (echo) socket.on("data", echoData);
   socket.resume();
 }
 
@@ -190,7 +200,8 @@ export function runWorker(): void {
     process.stderr.write(`worker started without ${WORKER_CONFIG_ENV}; run dist/workload/server.js instead\n`);
     process.exit(2);
   }
-  rawAccept = process.env[NET_SOCKETS_ENV] === "1" ? null : rawAcceptOf<TrackedHandle>();
+  echo = process.env[NO_ECHO_ENV] !== "1";
+  rawAccept = process.env[NET_SOCKETS_ENV] === "1" ? null : rawAcceptOf<TrackedHandle>(echo);
   if (rawAccept === null) {
     process.stderr.write(
       `c1m-server worker ${process.pid}: one net.Socket per connection (bare TCP handles unavailable or ${NET_SOCKETS_ENV}=1)\n`,

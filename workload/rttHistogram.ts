@@ -1,0 +1,63 @@
+// Round-trip times as HDR histograms (hdr-histogram-js): each client records its own, the
+// connection test merges them. Every histogram has the same fixed range and precision, so adding
+// decoded histograms gives exactly the histogram of all samples (no resampling, no averaging of
+// percentiles).
+import * as hdr from "hdr-histogram-js";
+
+/** Microseconds: 1 µs to 60 s at 3 significant digits (~70 KB per histogram). */
+const RANGE = {
+  lowestDiscernibleValue: 1,
+  highestTrackableValue: 60_000_000,
+  numberOfSignificantValueDigits: 3,
+  autoResize: false,
+} as const;
+
+export type RttHistogram = hdr.Histogram;
+
+export function newRttHistogram(): RttHistogram {
+  return hdr.build(RANGE);
+}
+
+/** Records one round trip in microseconds (clamped into the histogram's range). */
+export function recordRttMicros(h: RttHistogram, micros: number): void {
+  h.recordValue(Math.min(RANGE.highestTrackableValue, Math.max(RANGE.lowestDiscernibleValue, Math.round(micros))));
+}
+
+export function encodeRtt(h: RttHistogram): string {
+  return hdr.encodeIntoCompressedBase64(h);
+}
+
+/** The sum of encoded histograms; an undecodable one is reported, never silently skipped. */
+export function mergeRtt(encoded: string[]): { merged: RttHistogram; errors: string[] } {
+  const merged = newRttHistogram();
+  const errors: string[] = [];
+  for (const text of encoded) {
+    try {
+      merged.add(hdr.decodeFromCompressedBase64(text));
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  return { merged, errors };
+}
+
+/** Percentiles in milliseconds (µs precision), null when nothing was recorded. */
+export interface RttPercentiles {
+  count: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export function rttPercentiles(h: RttHistogram): RttPercentiles | null {
+  if (h.totalCount === 0) return null;
+  const ms = (micros: number) => micros / 1000;
+  return {
+    count: h.totalCount,
+    p50: ms(h.getValueAtPercentile(50)),
+    p99: ms(h.getValueAtPercentile(99)),
+    p999: ms(h.getValueAtPercentile(99.9)),
+    max: ms(h.maxValue),
+  };
+}
