@@ -151,6 +151,7 @@ export default async function main() {
       bindingLimit: lab.report.apply((r) => r.bindingLimit ?? plan.bindingLimit),
       diagnosis: lab.report.apply((r) => r.diagnosis ?? null),
       reportDir: lab.report.apply((r) => r.reportDir ?? null),
+      rtt: lab.report.apply((r) => r.rtt ?? null),
     };
   } catch (e) {
     if (e instanceof ConfigError || e instanceof PlanError) throw runError(e.message);

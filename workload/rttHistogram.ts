@@ -27,18 +27,18 @@ export function encodeRtt(h: RttHistogram): string {
   return hdr.encodeIntoCompressedBase64(h);
 }
 
-/** The sum of encoded histograms; an undecodable one is reported, never silently skipped. */
-export function mergeRtt(encoded: string[]): { merged: RttHistogram; errors: string[] } {
+/** The sum of encoded histograms; `undecodable` lists the indexes of those that are not one. */
+export function mergeRtt(encoded: string[]): { merged: RttHistogram; undecodable: number[] } {
   const merged = newRttHistogram();
-  const errors: string[] = [];
-  for (const text of encoded) {
+  const undecodable: number[] = [];
+  for (const [i, text] of encoded.entries()) {
     try {
       merged.add(hdr.decodeFromCompressedBase64(text));
-    } catch (err) {
-      errors.push((err as Error).message);
+    } catch {
+      undecodable.push(i);
     }
   }
-  return { merged, errors };
+  return { merged, undecodable };
 }
 
 /** Percentiles in milliseconds (µs precision), null when nothing was recorded. */

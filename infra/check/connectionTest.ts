@@ -37,6 +37,8 @@ export interface ConnectionReport {
   bindingLimit?: string;
   diagnosis?: string;
   reportDir?: string;
+  /** The hold's ping round trips in ms: p50, p99, p999, max, count, pings, unanswered, maxRttMs. */
+  rtt?: Record<string, number | null> | null;
   [key: string]: unknown;
 }
 

@@ -325,6 +325,12 @@ const test = z
     /** Hold the connections this long after the ramp and count losses. */
     soakSeconds: z.number().int().min(0).max(86_400).default(0),
     /**
+     * Bound on the p99 ping round trip during the hold, in ms (the clients' merged HDR
+     * histograms); more than 1% of pings unanswered also breaks it. Needs pings during the hold:
+     * clients.ping.intervalSeconds shorter than soakSeconds. Unset: round trips are only reported.
+     */
+    maxRttMs: z.number().positive().max(60_000).optional(),
+    /**
      * The live dashboard of the ramp (false = none): loopback by default; port 0 = any free port.
      * Warning: it has no authentication; another host than loopback (e.g. 0.0.0.0) makes it
      * reachable from other machines (the test warns on stderr when it starts).
@@ -500,6 +506,13 @@ export const labConfigSchema = z
           );
         }
       }
+    }
+    if (c.test.maxRttMs !== undefined && c.clients.ping.intervalSeconds >= c.test.soakSeconds) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["test", "maxRttMs"],
+        message: `maxRttMs bounds the round trips of the hold's pings, but clients ping every ${c.clients.ping.intervalSeconds} s and the hold (test.soakSeconds) lasts ${c.test.soakSeconds} s: set clients.ping.intervalSeconds below test.soakSeconds`,
+      });
     }
     // The addresses the clients connect to and the server listens on: on an adopted ssh host the
     // host's own primary only when targetPrimary says so.

@@ -145,6 +145,7 @@ describe("verify report: stdout JSON", () => {
       "predicted",
       "rampSeconds",
       "reportDir",
+      "rtt",
       "sharedSourcePorts",
       "soak",
       "stopReason",
@@ -154,6 +155,7 @@ describe("verify report: stdout JSON", () => {
       "warnings",
     ]);
     assert.equal(out.verdict, "plateau-as-expected");
+    assert.equal(out.rtt, null, "recorded before clients pinged: no round trips");
     assert.deepEqual(out.conntrack, {
       count: 66_515,
       max: 262_144,

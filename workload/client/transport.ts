@@ -120,7 +120,8 @@ export function handleTransport(
   }
   function onread(this: TcpHandle): void {
     const n = bindings!.lastRead();
-    if (n < 0) end(this as ClientHandle); // EOF or reset
+    if (n < 0)
+      end(this as ClientHandle); // EOF or reset
     else if (n > 0) events.received(READ_BUFFER, n);
   }
   function oncomplete(status: number, handle: TcpHandle): void {

@@ -53,6 +53,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div class="tile"><div class="k">per server IP</div><div class="v" id="ipspread">–</div><div class="s" id="ipdetail">–</div></div>
     <div class="tile"><div class="k">clients</div><div class="v" id="clients">–</div><div class="s" id="clientdetail">–</div></div>
     <div class="tile"><div class="k">conntrack</div><div class="v" id="conntrack">–</div><div class="s" id="ctdetail">–</div></div>
+    <div class="tile"><div class="k">round trip p99 (hold)</div><div class="v" id="rtt">–</div><div class="s" id="rttdetail">no pings answered yet</div></div>
   </section>
   <section class="charts">
     <div class="panel"><h2>Total</h2><div id="chart-total"></div></div>
@@ -171,6 +172,7 @@ function render(s) {
       box.appendChild(d);
     }
   }
+  renderHold(s.hold);
   ensureCharts(s);
   charts.total.setData([s.t, s.total, s.t.map(() => s.predicted), s.t.map(() => s.target)]);
   charts.ip.setData([s.t, ...Object.keys(s.perIp).map((ip) => s.perIp[ip])]);
@@ -182,6 +184,14 @@ function render(s) {
     $("diagnosis").textContent = s.verdict.diagnosis;
     $("status").textContent = "this page closes " + s.lingerSeconds + " s after the verdict";
   }
+}
+
+const ms = (x) => (x >= 100 ? Math.round(x) : x >= 10 ? x.toFixed(1) : x.toFixed(2)) + " ms";
+function renderHold(h) {
+  const r = h && h.rtt;
+  if (!r || r.p99 === undefined) return;
+  $("rtt").textContent = ms(r.p99);
+  $("rttdetail").textContent = "p50 " + ms(r.p50) + " · p99.9 " + ms(r.p999) + " · max " + ms(r.max) + " · " + fmt(r.count) + " round trips" + (r.unanswered > 0 ? " · " + fmt(r.unanswered) + " unanswered" : "");
 }
 
 let done = false;

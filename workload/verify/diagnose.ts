@@ -21,6 +21,7 @@ import {
   type Facts,
 } from "./limits.js";
 import { perServerIpOf } from "./perIp.js";
+import type { RttSummary } from "./rtt.js";
 import type { ClientObservation, ConntrackReading, Expect, Observation, Run, StopReason, VerifyPlan } from "./types.js";
 
 export { CONNTRACK_FULL, PLATEAU_LOWER, crossCheckTolerance, plateauUpper, recentRate } from "./limits.js";
@@ -43,6 +44,7 @@ export type DiagnosedLimit =
   | "soak-loss"
   | "still-ramping"
   | "connect-timeouts"
+  | "rtt"
   | "unknown";
 
 export interface DiagnoseContext {
@@ -137,6 +139,8 @@ export interface Diagnosis {
   sharedSourcePorts: SharedPortsSummary;
   crossCheck: CrossCheck | null;
   soak: SoakSummary | null;
+  /** Round trips of the hold (holdChecks.ts); absent before those checks ran. */
+  rtt?: RttSummary | null;
   warnings: string[];
 }
 

@@ -4,6 +4,7 @@ import { markdownTable } from "markdown-table";
 import { FAILURE_CLASSES, type FailureClass } from "../../shared/protocol.js";
 import type { ConntrackSummary, DiagnosedLimit, Diagnosis, SharedPortsSummary, Verdict } from "./diagnose.js";
 import { fmt, percent, seconds, signed } from "./format.js";
+import { rttMarkdown, rttOutput, type RttOutput } from "./rtt.js";
 import type { Expect, Observation, StopReason, VerifyPlan } from "./types.js";
 
 export interface ClientOutput {
@@ -37,6 +38,8 @@ export interface TestOutput {
   stopReason: StopReason;
   crossCheck: Diagnosis["crossCheck"];
   soak: Diagnosis["soak"];
+  /** The hold's ping round trips in ms (rtt.ts). */
+  rtt: RttOutput;
   warnings: string[];
 }
 
@@ -104,6 +107,7 @@ export function testOutput(d: Diagnosis, reportDir: string | null): TestOutput {
     stopReason: d.stopReason,
     crossCheck: d.crossCheck,
     soak: d.soak,
+    rtt: rttOutput(d.rtt),
     warnings: d.warnings,
   };
 }
@@ -283,6 +287,8 @@ export function renderMarkdown(r: FullReport, chartFile: string | null = "ramp.s
     );
     out.push("");
   }
+
+  out.push(...rttMarkdown(d.rtt));
 
   out.push("## Warnings");
   out.push("");

@@ -128,6 +128,7 @@ export const clientStatusSchema = z.object({
   elapsedSeconds: z.number().nonnegative(),
   rampSeconds: z.number().nonnegative().nullable(),
   final: z.boolean(),
+  rtt: z.object({ pings: count, echoes: count, histogram: z.string().max(1_000_000) }).optional(),
 });
 const _statusCheck: (s: z.output<typeof clientStatusSchema>) => ClientStatus = (s) => s;
 void _statusCheck;
