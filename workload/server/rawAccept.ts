@@ -21,8 +21,8 @@ const READ_BUFFER = new Uint8Array(16 * 1024);
 
 const noop = (): void => {};
 
-/** null where Node lacks the handle bindings (the worker then uses net.Socket). `echo` false: read and drop. */
-export function rawAcceptOf<T extends TcpHandle>(echo = true): RawAccept<T> | null {
+/** null where Node lacks the handle bindings (the worker then uses net.Socket). While `echo()` is false: read and drop. */
+export function rawAcceptOf<T extends TcpHandle>(echo: () => boolean = () => true): RawAccept<T> | null {
   const bindings = tcpHandleBindings();
   if (bindings === null) return null;
   const b = bindings;
@@ -48,7 +48,7 @@ export function rawAcceptOf<T extends TcpHandle>(echo = true): RawAccept<T> | nu
         if (n < 0) {
           this.close();
           onEnd(this as T);
-        } else if (n > 0 && echo) {
+        } else if (n > 0 && echo()) {
           writeBack(this, n);
         }
       }

@@ -3,6 +3,7 @@
 // (see rawAccept.ts; net.Socket only where that is unavailable), input echoed back, one integer
 // of state per connection. Importing it does nothing: the entry (../server.ts) calls
 // runWorker() in a cluster worker (the primary forks that same entry file).
+import { existsSync } from "node:fs";
 import net from "node:net";
 import { formatHostPort } from "../cliArgs.js";
 import { FD_RESERVE, readOpenFilesLimit, usableSockets } from "../limits.js";
@@ -13,8 +14,11 @@ import { rawAcceptOf, type RawAccept } from "./rawAccept.js";
 
 /** Env var that makes the worker wrap every connection in a net.Socket (the fallback path). */
 export const NET_SOCKETS_ENV = "C1M_SERVER_NET_SOCKETS";
-/** Test hook: "1" = read and drop, answer no ping (a server that stopped serving its connections). */
-export const NO_ECHO_ENV = "C1M_SERVER_TEST_NO_ECHO";
+/**
+ * Test hook: a file path; once that file exists (looked for each second), the worker reads and
+ * drops, answering no ping: a server that accepts but stopped serving its connections.
+ */
+export const MUTE_FILE_ENV = "C1M_SERVER_TEST_MUTE_FILE";
 
 interface TrackedHandle extends TcpHandle {
   c1mToken?: number;
@@ -38,10 +42,12 @@ function send(msg: WorkerMessage, then?: () => void): void {
 }
 
 let echo = true;
+const echoing = (): boolean => echo;
+let muteFile: string | undefined;
 
 /** Shared by every socket (`this`): the net.Socket path's echo. */
 function echoData(this: net.Socket, chunk: Buffer): void {
-  this.write(chunk);
+  if (echo) this.write(chunk);
 }
 
 function ignoreError(): void {
@@ -83,7 +89,7 @@ function trackSocket(socket: TrackedSocket, fixedLocal: string | null): void {
   socket.on("close", onSocketClose);
   // Flowing mode: whatever the peer sends is echoed (or, without echo, read and dropped), so a
   // flood costs CPU, never buffered memory on our side.
-  if (echo) socket.on("data", echoData);
+  socket.on("data", echoData);
   socket.resume();
 }
 
@@ -200,8 +206,8 @@ export function runWorker(): void {
     process.stderr.write(`worker started without ${WORKER_CONFIG_ENV}; run dist/workload/server.js instead\n`);
     process.exit(2);
   }
-  echo = process.env[NO_ECHO_ENV] !== "1";
-  rawAccept = process.env[NET_SOCKETS_ENV] === "1" ? null : rawAcceptOf<TrackedHandle>(echo);
+  muteFile = process.env[MUTE_FILE_ENV] || undefined;
+  rawAccept = process.env[NET_SOCKETS_ENV] === "1" ? null : rawAcceptOf<TrackedHandle>(echoing);
   if (rawAccept === null) {
     process.stderr.write(
       `c1m-server worker ${process.pid}: one net.Socket per connection (bare TCP handles unavailable or ${NET_SOCKETS_ENV}=1)\n`,
@@ -242,6 +248,7 @@ export function runWorker(): void {
       setInterval(() => {
         send({ c1m: "counters", ...table.counters(), ...health() });
         compactWhenQuiet();
+        if (muteFile !== undefined && echo) echo = !existsSync(muteFile);
       }, 1000);
     },
     (err: Error) => {

@@ -57,7 +57,7 @@ export function rttBreach(s: RttSummary | null, maxRttMs: number | null): string
   if (maxRttMs === null) return null;
   const bound = `the p99 round-trip bound of ${ms(maxRttMs)} (test.maxRttMs)`;
   if (s === null || s.pings === 0) {
-    return `No round trip was measured during the hold, so ${bound} could not be checked: make clients.ping.intervalSeconds shorter than test.soakSeconds.`;
+    return `No round trip was measured during the hold, so ${bound} could not be checked: make test.soakSeconds at least clients.ping.intervalSeconds + 5.`;
   }
   if (s.unanswered > UNANSWERED_P99 * s.pings) {
     return `${fmt(s.unanswered)} of ${fmt(s.pings)} pings during the hold got no echo (more than ${UNANSWERED_P99 * 100}%), so p99 is unbounded, above ${bound}: the server accepts but no longer answers its connections.`;
