@@ -152,6 +152,7 @@ export default async function main() {
       diagnosis: lab.report.apply((r) => r.diagnosis ?? null),
       reportDir: lab.report.apply((r) => r.reportDir ?? null),
       rtt: lab.report.apply((r) => r.rtt ?? null),
+      generator: lab.report.apply((r) => r.generator ?? null),
     };
   } catch (e) {
     if (e instanceof ConfigError || e instanceof PlanError) throw runError(e.message);

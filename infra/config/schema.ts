@@ -5,6 +5,7 @@
 // names, sysctl keys and values, ports) is constrained here.
 import { z } from "zod";
 import { addressOf, parseCidr, formatIpv4, ipv4ToInt, prefixLengthOf } from "../plan/net.js";
+import { PING_ANSWER_DUE_SECONDS, PING_HOLD_MARGIN_SECONDS } from "../../shared/protocol.js";
 
 const ifName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "an interface name: 1-15 letters, digits, '_', '.', '-'");
 const nsName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,31}$/, "a namespace name: 1-32 of a-z 0-9 _ . -");
@@ -326,10 +327,18 @@ const test = z
     soakSeconds: z.number().int().min(0).max(86_400).default(0),
     /**
      * Bound on the p99 ping round trip during the hold, in ms (the clients' merged HDR
-     * histograms); more than 1% of pings unanswered also breaks it. Needs pings during the hold:
-     * soakSeconds at least clients.ping.intervalSeconds + 5. Unset: round trips are only reported.
+     * histograms); more than 1% of pings unanswered within PING_ANSWER_DUE_SECONDS also breaks it.
+     * Needs pings during the hold: soakSeconds at least clients.ping.intervalSeconds +
+     * PING_HOLD_MARGIN_SECONDS. Unset: round trips are only reported.
      */
-    maxRttMs: z.number().positive().max(60_000).optional(),
+    maxRttMs: z
+      .number()
+      .positive()
+      .max(
+        PING_ANSWER_DUE_SECONDS * 1000,
+        `at most ${PING_ANSWER_DUE_SECONDS * 1000} ms: a ping unanswered after ${PING_ANSWER_DUE_SECONDS} s counts as lost`,
+      )
+      .optional(),
     /**
      * The live dashboard of the ramp (false = none): loopback by default; port 0 = any free port.
      * Warning: it has no authentication; another host than loopback (e.g. 0.0.0.0) makes it
@@ -507,13 +516,11 @@ export const labConfigSchema = z
         }
       }
     }
-    // A ping of the hold is seen about 5 s after it could first leave: owed an answer after 1 s,
-    // printed in the next status line, read at the next poll.
-    if (c.test.maxRttMs !== undefined && c.test.soakSeconds < c.clients.ping.intervalSeconds + 5) {
+    if (c.test.maxRttMs !== undefined && c.test.soakSeconds < c.clients.ping.intervalSeconds + PING_HOLD_MARGIN_SECONDS) {
       ctx.addIssue({
         code: "custom",
         path: ["test", "maxRttMs"],
-        message: `maxRttMs bounds the round trips of the hold's pings, but clients ping every ${c.clients.ping.intervalSeconds} s and the hold (test.soakSeconds) lasts ${c.test.soakSeconds} s: make test.soakSeconds at least clients.ping.intervalSeconds + 5`,
+        message: `maxRttMs bounds the round trips of the hold's pings, but clients ping every ${c.clients.ping.intervalSeconds} s and the hold (test.soakSeconds) lasts ${c.test.soakSeconds} s: make test.soakSeconds at least clients.ping.intervalSeconds + ${PING_HOLD_MARGIN_SECONDS}`,
       });
     }
     // The addresses the clients connect to and the server listens on: on an adopted ssh host the

@@ -1,7 +1,8 @@
-// Round trips end to end, without the Pulumi engine: one small lab (the local stack's shape, 2
-// containers × 300 connections, a ping a second, a 6 s hold, p99 bound 1,000 ms). The first
-// connection test reports the hold's percentiles and passes; then the server stops answering
-// (its test hook: the mute file appears) and the next test fails on the bound. Torn down after.
+// Round trips and CPU end to end, without the Pulumi engine: one small lab (the local stack's
+// shape, 2 containers × 300 connections, a ping a second, a 10 s hold, p99 bound 5,000 ms, loose
+// enough for a machine shared with a million-connection lab). The first connection test reports
+// the hold's percentiles and the clients' and server's CPU, and passes; then the server stops
+// answering (its test hook: the mute file appears) and the next test fails on the bound.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
@@ -29,7 +30,7 @@ interface RttOut {
 }
 
 test(
-  "round trips: the hold's percentiles reported; a server that stops answering fails test.maxRttMs",
+  "round trips and CPU: the hold's percentiles and the clients' and server's CPU reported; a server that stops answering fails test.maxRttMs",
   { timeout: 180_000 },
   (t) => {
     if (!needsRoot(t)) return;
@@ -37,7 +38,7 @@ test(
     const base = ensureLocalNodeBase();
     const config = scenarioConfig("local", N, {
       clients: { containers: 2, connectionsPerContainer: 300, ping: { intervalSeconds: 1 } },
-      test: { soakSeconds: 6, maxRttMs: 1000 },
+      test: { soakSeconds: 10, maxRttMs: 5000 },
     });
     const plan = planCapacity(config, readHostFacts());
     const steps = stepsFor(config, plan, `e2e-${id}-${N}`, base);
@@ -60,10 +61,15 @@ test(
     const rtt = answered.report.rtt as RttOut;
     assert.ok(rtt.pings >= 600, `every connection pinged during the hold: ${JSON.stringify(rtt)}`);
     assert.equal(rtt.unanswered, 0);
-    assert.equal(rtt.maxRttMs, 1000);
+    assert.equal(rtt.maxRttMs, 5000);
     assert.ok(rtt.count! >= rtt.echoes, "every echo is a round trip");
     assert.ok(0 < rtt.p50! && rtt.p50! <= rtt.p99! && rtt.p99! <= rtt.p999! && rtt.p999! <= rtt.max!, JSON.stringify(rtt));
-    assert.ok(rtt.p99! <= 1000, `p99 within the bound: ${rtt.p99} ms`);
+    assert.ok(rtt.p99! <= 5000, `p99 within the bound: ${rtt.p99} ms`);
+    // The generator's headroom was read: each container's CPU from the Docker API, the server's from /stats.
+    const generator = answered.report.generator as { clientCpuPeak: Record<string, number>; serverCpuPeak: number | null };
+    assert.equal(Object.keys(generator.clientCpuPeak).length, 2, JSON.stringify(generator));
+    for (const peak of Object.values(generator.clientCpuPeak)) assert.ok(peak > 0 && peak < 2, JSON.stringify(generator));
+    assert.ok(generator.serverCpuPeak !== null && generator.serverCpuPeak > 0, JSON.stringify(generator));
 
     writeFileSync(muteFile, "");
     const silent = verify(steps, plan);
@@ -71,6 +77,6 @@ test(
     assert.equal(silent.report.verdict, "fail");
     assert.equal(silent.report.limit, "rtt");
     assert.equal(silent.report.total, 600, "the connections are still held: only the answers stopped");
-    assert.match(silent.report.diagnosis, /pings during the hold got no echo \(more than 1%\), so p99 is unbounded/);
+    assert.match(silent.report.diagnosis, /pings during the hold got no echo within 5 s \(more than 1%\), so p99 is unbounded/);
   },
 );

@@ -224,8 +224,13 @@ const bad: [string, Record<string, unknown>, string][] = [
   ],
   [
     "a p99 round-trip bound with no ping during the hold",
-    { clients: { ping: { intervalSeconds: 30 } }, test: { soakSeconds: 34, maxRttMs: 50 } },
-    "Invalid c1m-lab config:\n✖ maxRttMs bounds the round trips of the hold's pings, but clients ping every 30 s and the hold (test.soakSeconds) lasts 34 s: make test.soakSeconds at least clients.ping.intervalSeconds + 5\n  → at test.maxRttMs",
+    { clients: { ping: { intervalSeconds: 30 } }, test: { soakSeconds: 38, maxRttMs: 50 } },
+    "Invalid c1m-lab config:\n✖ maxRttMs bounds the round trips of the hold's pings, but clients ping every 30 s and the hold (test.soakSeconds) lasts 38 s: make test.soakSeconds at least clients.ping.intervalSeconds + 9\n  → at test.maxRttMs",
+  ],
+  [
+    "a p99 round-trip bound longer than a ping may go unanswered",
+    { clients: { ping: { intervalSeconds: 1 } }, test: { soakSeconds: 30, maxRttMs: 5001 } },
+    "Invalid c1m-lab config:\n✖ at most 5000 ms: a ping unanswered after 5 s counts as lost; got 5001\n  → at test.maxRttMs",
   ],
   [
     "a p99 round-trip bound of 0",
@@ -237,7 +242,7 @@ const bad: [string, Record<string, unknown>, string][] = [
 test("test.maxRttMs reaches the connection test as --max-rtt-ms; unset, no flag", () => {
   const paths = { reportsDir: "reports" } as Parameters<typeof connectionTestArgs>[2];
   const endpoints = { metricsUrl: "http://10.201.0.2:9100", clientsLabel: "c1m-lab.stack=dev" };
-  const bounded = parseLabConfig({ clients: { ping: { intervalSeconds: 1 } }, test: { soakSeconds: 6, maxRttMs: 2.5 } });
+  const bounded = parseLabConfig({ clients: { ping: { intervalSeconds: 1 } }, test: { soakSeconds: 10, maxRttMs: 2.5 } });
   const args = connectionTestArgs(bounded, "dev", paths, endpoints);
   assert.deepEqual(args.slice(args.indexOf("--max-rtt-ms"), args.indexOf("--max-rtt-ms") + 2), ["--max-rtt-ms", "2.5"]);
   assert.equal(connectionTestArgs(parseLabConfig({}), "dev", paths, endpoints).includes("--max-rtt-ms"), false);

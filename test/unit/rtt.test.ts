@@ -81,7 +81,7 @@ describe("RttRecorder: stamps out, echoes in", () => {
     assert.equal(frame.subarray(0, 4).toString(), "ping");
     r.sentAt(1000, 1);
     r.received(frame, frame.length, 1000.5);
-    const s = r.status(2001);
+    const s = r.status(6000);
     assert.equal(s.pings, 1);
     assert.equal(s.echoes, 1);
     assert.deepEqual(rttPercentiles(mergeRtt([s.histogram]).merged), { count: 1, p50: 0.5, p99: 0.5, p999: 0.5, max: 0.5 });
@@ -92,21 +92,28 @@ describe("RttRecorder: stamps out, echoes in", () => {
     const early = r.frame(10);
     r.startHold(100);
     const two = Buffer.concat([r.frame(200), r.frame(300)]);
+    r.sentAt(200, 1);
+    r.sentAt(300, 1);
     r.received(two, two.length, 301);
     r.received(two, 5, 301); // 5 bytes: not a whole frame
     r.received(early, early.length, 301); // sent before the hold
-    assert.equal(r.status(400).echoes, 2);
+    const s = r.status(5300);
+    assert.deepEqual([s.pings, s.echoes], [2, 2]);
+    assert.equal(mergeRtt([s.histogram]).merged.totalCount, 2);
   });
 
-  it("owes an answer only for pings sent a second ago or more", () => {
+  it("counts a tick's pings once they are 5 s old, with the echoes that came back by then", () => {
     const r = new RttRecorder(payload);
     r.startHold(0);
     r.sentAt(100, 10);
     r.sentAt(1100, 5);
-    assert.equal(r.status(1099).pings, 0);
-    assert.equal(r.status(1100).pings, 10);
-    assert.equal(r.status(2100).pings, 15);
-    assert.equal(r.status(5000).pings, 15);
+    const first = r.frame(100);
+    for (let i = 0; i < 9; i++) r.received(first, first.length, 200); // one of the ten never answered
+    assert.deepEqual([r.status(5099).pings, r.status(5099).echoes], [0, 0]);
+    assert.deepEqual([r.status(5100).pings, r.status(5100).echoes], [10, 9]);
+    const second = r.frame(1100);
+    r.received(second, second.length, 7000); // 5.9 s late: a round trip, but not in time
+    assert.deepEqual([r.status(7100).pings, r.status(7100).echoes], [15, 9]);
   });
 });
 
@@ -142,7 +149,7 @@ describe("rtt verdict (test.maxRttMs)", () => {
     const silent = [client("c1m-dev-client-1", { pings: 1000, echoes: 989, histogram: encodedRange(1, 10) })];
     assert.equal(
       rttBreach(summarizeRtt(silent, 50), 50),
-      "11 of 1,000 pings during the hold got no echo (more than 1%), so p99 is unbounded, above the p99 round-trip bound of 50.0 ms (test.maxRttMs): the server accepts but no longer answers its connections.",
+      "11 of 1,000 pings during the hold got no echo within 5 s (more than 1%), so p99 is unbounded, above the p99 round-trip bound of 50.0 ms (test.maxRttMs): the server accepts but no longer answers its connections.",
     );
     const tenLost = [client("c1m-dev-client-1", { pings: 1000, echoes: 990, histogram: encodedRange(1, 10) })];
     assert.equal(rttBreach(summarizeRtt(tenLost, 50), 50), null);

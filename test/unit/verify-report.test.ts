@@ -139,6 +139,7 @@ describe("verify report: stdout JSON", () => {
       "conntrack",
       "crossCheck",
       "diagnosis",
+      "generator",
       "limit",
       "perClient",
       "perServerIp",
@@ -156,6 +157,7 @@ describe("verify report: stdout JSON", () => {
     ]);
     assert.equal(out.verdict, "plateau-as-expected");
     assert.equal(out.rtt, null, "recorded before clients pinged: no round trips");
+    assert.equal(out.generator, null, "recorded before CPU was read");
     assert.deepEqual(out.conntrack, {
       count: 66_515,
       max: 262_144,

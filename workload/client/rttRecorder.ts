@@ -1,22 +1,31 @@
 // Round trips without per-connection state: each ping carries its send time (see
 // PING_STAMP_BYTES), one frame built per ping tick and shared by every socket pinged in it; the
 // server echoes the bytes, and an echo alone says when its ping left. Only pings sent after the
-// ramp count (the hold): during the ramp the client's own connect work would be measured.
-import { PING_STAMP_BYTES, type ClientRtt } from "../../shared/protocol.js";
+// ramp count (the hold): during the ramp the client's own connect work would be measured. Per
+// ping tick a count of sent and answered pings, until the tick is PING_ANSWER_DUE_SECONDS old:
+// then its unanswered pings count as lost.
+import { PING_ANSWER_DUE_SECONDS, PING_STAMP_BYTES, type ClientRtt } from "../../shared/protocol.js";
 import { encodeRtt, newRttHistogram, recordRttMicros, type RttHistogram } from "../rttHistogram.js";
 
-/** A ping sent this long ago is owed an answer (pings are seconds apart; later ones are lost or late). */
-export const ANSWER_DUE_MS = 1000;
+const DUE_MS = PING_ANSWER_DUE_SECONDS * 1000;
+
+interface Tick {
+  /** Send time: the stamp of every ping of the tick. */
+  t: number;
+  sent: number;
+  answered: number;
+}
 
 export class RttRecorder {
   private readonly histogram: RttHistogram = newRttHistogram();
   private readonly frameLength: number;
   /** performance.now() when the hold started; pings and echoes before it are not counted. */
   private holdStart = Infinity;
-  private sent = 0;
-  private echoes = 0;
-  /** (time, pings sent up to then) per ping tick, newest last: a few entries at most. */
-  private readonly ticks: Array<{ t: number; sent: number }> = [];
+  /** Ticks younger than DUE_MS, oldest first (a ping tick runs at most once a second: a few). */
+  private readonly ticks: Tick[] = [];
+  /** Over the ticks that are due. */
+  private pingsDue = 0;
+  private answeredDue = 0;
   private encoded: { count: number; text: string } | null = null;
 
   constructor(private readonly payload: Buffer) {
@@ -35,11 +44,9 @@ export class RttRecorder {
     return frame;
   }
 
-  /** Counts `n` pings sent at `now` (one tick). */
+  /** Counts `n` pings sent at `now` (one tick, stamped `now`). */
   sentAt(now: number, n: number): void {
-    if (n === 0 || now < this.holdStart) return;
-    this.sent += n;
-    this.ticks.push({ t: now, sent: this.sent });
+    if (n > 0 && now >= this.holdStart) this.ticks.push({ t: now, sent: n, answered: 0 });
   }
 
   /**
@@ -52,17 +59,22 @@ export class RttRecorder {
     for (let at = this.payload.length; at < length; at += this.frameLength) {
       const sentAt = view.readDoubleLE(at);
       if (!(sentAt >= this.holdStart && sentAt <= now)) continue;
-      this.echoes++;
       recordRttMicros(this.histogram, (now - sentAt) * 1000);
+      if (now - sentAt >= DUE_MS) continue; // a round trip, but too late to count as an answer
+      const tick = this.ticks.find((x) => x.t === sentAt);
+      if (tick !== undefined) tick.answered++;
     }
   }
 
-  /** The status line's `rtt`: pings owed an answer by `now`, echoes, histogram (re-encoded only when it changed). */
+  /** The status line's `rtt`: pings due by `now` and how many were answered in time; the histogram (re-encoded only when it changed). */
   status(now: number): ClientRtt {
-    while (this.ticks.length > 1 && this.ticks[1]!.t <= now - ANSWER_DUE_MS) this.ticks.shift();
-    const due = this.ticks[0] !== undefined && this.ticks[0].t <= now - ANSWER_DUE_MS ? this.ticks[0].sent : 0;
+    while (this.ticks.length > 0 && this.ticks[0]!.t <= now - DUE_MS) {
+      const tick = this.ticks.shift()!;
+      this.pingsDue += tick.sent;
+      this.answeredDue += Math.min(tick.sent, tick.answered);
+    }
     const count = this.histogram.totalCount;
     if (this.encoded?.count !== count) this.encoded = { count, text: encodeRtt(this.histogram) };
-    return { pings: due, echoes: this.echoes, histogram: this.encoded.text };
+    return { pings: this.pingsDue, echoes: this.answeredDue, histogram: this.encoded.text };
   }
 }

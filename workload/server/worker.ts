@@ -8,7 +8,14 @@ import net from "node:net";
 import { formatHostPort } from "../cliArgs.js";
 import { FD_RESERVE, readOpenFilesLimit, usableSockets } from "../limits.js";
 import { ConnectionTable, UNTRACKED } from "./connectionTable.js";
-import { isPrimaryMessage, WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from "./ipc.js";
+import {
+  cpuSecondsOfThisProcess,
+  isPrimaryMessage,
+  WORKER_CONFIG_ENV,
+  type WorkerConfig,
+  type WorkerHealth,
+  type WorkerMessage,
+} from "./ipc.js";
 import type { TcpHandle } from "../tcpHandles.js";
 import { rawAcceptOf, type RawAccept } from "./rawAccept.js";
 
@@ -133,8 +140,8 @@ function resumeAccepting(): void {
   );
 }
 
-function health(): { acceptErrors: number; paused: boolean; pauses: number } {
-  return { acceptErrors, paused, pauses };
+function health(): WorkerHealth {
+  return { acceptErrors, paused, pauses, cpuSeconds: cpuSecondsOfThisProcess() };
 }
 
 let lastAcceptErrorLog = 0;

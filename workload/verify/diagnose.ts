@@ -22,6 +22,7 @@ import {
 } from "./limits.js";
 import { perServerIpOf } from "./perIp.js";
 import type { RttSummary } from "./rtt.js";
+import type { HeadroomSummary } from "./headroom.js";
 import type { ClientObservation, ConntrackReading, Expect, Observation, Run, StopReason, VerifyPlan } from "./types.js";
 
 export { CONNTRACK_FULL, PLATEAU_LOWER, crossCheckTolerance, plateauUpper, recentRate } from "./limits.js";
@@ -141,6 +142,8 @@ export interface Diagnosis {
   soak: SoakSummary | null;
   /** Round trips of the hold (holdChecks.ts); absent before those checks ran. */
   rtt?: RttSummary | null;
+  /** The clients' and the server's CPU (holdChecks.ts, headroom.ts). */
+  headroom?: HeadroomSummary | null;
   warnings: string[];
 }
 

@@ -5,6 +5,7 @@ import { FAILURE_CLASSES, type FailureClass } from "../../shared/protocol.js";
 import type { ConntrackSummary, DiagnosedLimit, Diagnosis, SharedPortsSummary, Verdict } from "./diagnose.js";
 import { fmt, percent, seconds, signed } from "./format.js";
 import { rttMarkdown, rttOutput, type RttOutput } from "./rtt.js";
+import { generatorOutput, headroomMarkdown, type GeneratorOutput } from "./headroom.js";
 import type { Expect, Observation, StopReason, VerifyPlan } from "./types.js";
 
 export interface ClientOutput {
@@ -40,6 +41,8 @@ export interface TestOutput {
   soak: Diagnosis["soak"];
   /** The hold's ping round trips in ms (rtt.ts). */
   rtt: RttOutput;
+  /** Whether the load generator limited the result, and the CPU peaks (headroom.ts). */
+  generator: GeneratorOutput | null;
   warnings: string[];
 }
 
@@ -108,6 +111,7 @@ export function testOutput(d: Diagnosis, reportDir: string | null): TestOutput {
     crossCheck: d.crossCheck,
     soak: d.soak,
     rtt: rttOutput(d.rtt),
+    generator: generatorOutput(d.headroom),
     warnings: d.warnings,
   };
 }
@@ -289,6 +293,7 @@ export function renderMarkdown(r: FullReport, chartFile: string | null = "ramp.s
   }
 
   out.push(...rttMarkdown(d.rtt));
+  out.push(...headroomMarkdown(d.headroom));
 
   out.push("## Warnings");
   out.push("");

@@ -1,7 +1,8 @@
 // Round trips of the hold (pure): the clients' HDR histograms merged exactly, the pings that got
 // no echo, and whether p99 stays within test.maxRttMs. A ping without an echo counts as a round
-// trip longer than any bound: when more than 1% of the pings due an answer got none, p99 is
+// trip longer than any bound: when more than 1% of the pings due an answer got none in time, p99 is
 // unbounded whatever the answered ones say (a server that stops reading fails).
+import { PING_ANSWER_DUE_SECONDS, PING_HOLD_MARGIN_SECONDS } from "../../shared/protocol.js";
 import { mergeRtt, rttPercentiles, type RttPercentiles } from "../rttHistogram.js";
 import { fmt, joinAnd } from "./format.js";
 import type { ClientObservation } from "./types.js";
@@ -57,10 +58,10 @@ export function rttBreach(s: RttSummary | null, maxRttMs: number | null): string
   if (maxRttMs === null) return null;
   const bound = `the p99 round-trip bound of ${ms(maxRttMs)} (test.maxRttMs)`;
   if (s === null || s.pings === 0) {
-    return `No round trip was measured during the hold, so ${bound} could not be checked: make test.soakSeconds at least clients.ping.intervalSeconds + 5.`;
+    return `No round trip was measured during the hold, so ${bound} could not be checked: make test.soakSeconds at least clients.ping.intervalSeconds + ${PING_HOLD_MARGIN_SECONDS}.`;
   }
   if (s.unanswered > UNANSWERED_P99 * s.pings) {
-    return `${fmt(s.unanswered)} of ${fmt(s.pings)} pings during the hold got no echo (more than ${UNANSWERED_P99 * 100}%), so p99 is unbounded, above ${bound}: the server accepts but no longer answers its connections.`;
+    return `${fmt(s.unanswered)} of ${fmt(s.pings)} pings during the hold got no echo within ${PING_ANSWER_DUE_SECONDS} s (more than ${UNANSWERED_P99 * 100}%), so p99 is unbounded, above ${bound}: the server accepts but no longer answers its connections.`;
   }
   if (s.percentiles !== null && s.percentiles.p99 > maxRttMs) {
     return `p99 round trip ${ms(s.percentiles.p99)} is above ${bound} (${rttText(s.percentiles)}).`;
