@@ -27,6 +27,9 @@ export function rawAcceptOf<T extends TcpHandle>(echo: () => boolean = () => tru
   if (bindings === null) return null;
   const b = bindings;
   function writeBack(handle: TcpHandle, n: number): void {
+    // A peer that sends without reading would have us queue its echoes without end: while a
+    // write is still queued, what it sends is dropped (memory stays bounded by the kernel's buffers).
+    if (handle.writeQueueSize > 0) return;
     const req = b.newWriteReq();
     req.handle = handle;
     req.oncomplete = noop;

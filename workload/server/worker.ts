@@ -54,7 +54,8 @@ let muteFile: string | undefined;
 
 /** Shared by every socket (`this`): the net.Socket path's echo. */
 function echoData(this: net.Socket, chunk: Buffer): void {
-  if (echo) this.write(chunk);
+  // Nothing queued yet: a peer that floods without reading gets no more echoes (memory bounded).
+  if (echo && this.writableLength === 0) this.write(chunk);
 }
 
 function ignoreError(): void {
