@@ -9,19 +9,10 @@ import { generatorOutput, generatorSentence, headroomMarkdown, summarizeHeadroom
 import { withHoldChecks } from "../../workload/verify/holdChecks.js";
 import { holdView } from "../../workload/verify/holdView.js";
 import type { ClientObservation, Observation, Run } from "../../workload/verify/types.js";
+import { runningClient } from "../support/observations.js";
 
 function client(name: string, usageSeconds: number, limitCpus: number | null = null): ClientObservation {
-  return {
-    name,
-    id: name,
-    state: "running",
-    exitCode: null,
-    restartCount: 0,
-    oomKilled: false,
-    lastError: null,
-    status: null,
-    cpu: { usageSeconds, limitCpus },
-  };
+  return runningClient(name, { cpu: { usageSeconds, limitCpus } });
 }
 
 function server(cpuSeconds: number, workerCpu: number): ServerStats {

@@ -10,6 +10,7 @@ import { withHoldChecks } from "../../workload/verify/holdChecks.js";
 import { rttBreach, rttMarkdown, rttOutput, summarizeRtt } from "../../workload/verify/rtt.js";
 import { initialState, withObservation } from "../../workload/verify/dashboardState.js";
 import type { ClientObservation, Run } from "../../workload/verify/types.js";
+import { runningClient } from "../support/observations.js";
 
 /** An encoded histogram of the whole microseconds from..to (each once). */
 function encodedRange(from: number, to: number): string {
@@ -19,14 +20,7 @@ function encodedRange(from: number, to: number): string {
 }
 
 function client(name: string, rtt: { pings: number; echoes: number; histogram: string } | undefined): ClientObservation {
-  return {
-    name,
-    id: name,
-    state: "running",
-    exitCode: null,
-    restartCount: 0,
-    oomKilled: false,
-    lastError: null,
+  return runningClient(name, {
     status: {
       type: "status",
       client: name,
@@ -42,7 +36,7 @@ function client(name: string, rtt: { pings: number; echoes: number; histogram: s
       final: false,
       ...(rtt ? { rtt } : {}),
     },
-  };
+  });
 }
 
 describe("rtt histograms", () => {
