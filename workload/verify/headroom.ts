@@ -3,6 +3,7 @@
 // event loop runs on one core. A client above 80% of its share in any poll interval of the ramp
 // or hold limited the result (Stressgrid's rule: past that, the generator's own delays show up
 // as the server's). The server's CPU is summed over its processes, its busiest worker named too.
+import { markdownTable } from "markdown-table";
 import { briefList, percent, seconds } from "./format.js";
 import type { Observation } from "./types.js";
 
@@ -147,12 +148,13 @@ export function headroomMarkdown(h: HeadroomSummary | null | undefined): string[
   const out = ["## Load generator headroom", ""];
   if (!h) return [...out, "_No CPU time read (no client container, and a server that reports none)._", ""];
   if (h.clients.length > 0) {
-    out.push("| Client | CPU share | Peak | Mean |", "| --- | --: | --: | --: |");
-    for (const c of h.clients) {
-      const mark = c.peak > GENERATOR_LIMIT ? " **(limited)**" : "";
-      out.push(`| ${c.name} | ${cpus(c.shareCpus)} CPU | ${percent(c.peak)}${mark} | ${percent(c.mean)} |`);
-    }
-    out.push("");
+    const rows = h.clients.map((c) => [
+      c.name,
+      `${cpus(c.shareCpus)} CPU`,
+      `${percent(c.peak)}${c.peak > GENERATOR_LIMIT ? " **(limited)**" : ""}`,
+      percent(c.mean),
+    ]);
+    out.push(markdownTable([["Client", "CPU share", "Peak", "Mean"], ...rows], { align: ["l", "r", "r", "r"] }), "");
   }
   out.push(
     `A client above ${GENERATOR_LIMIT * 100}% of its CPU share (its limit, at most one CPU: one Node event loop) in any poll interval limited the result.`,

@@ -50,7 +50,7 @@ export function rttText(p: RttPercentiles): string {
 }
 
 export function ms(x: number): string {
-  return `${x >= 100 ? Math.round(x) : x >= 10 ? x.toFixed(1) : x.toFixed(2)} ms`;
+  return `${x >= 100 ? fmt(x) : x >= 10 ? x.toFixed(1) : x.toFixed(2)} ms`;
 }
 
 /** Why the hold breaks the p99 bound, in one sentence; null when it holds or no bound is set. */
