@@ -113,13 +113,15 @@ export async function observeClients(label: string, opts: DockerClientsOptions =
     } catch {
       return null; // removed since the list
     }
+    // Its CPU reading alongside the log tail: a busy daemon answers stats slowly at times.
+    const cpuRead = st.state === "running" ? readContainerCpu(container, hostConfig) : Promise.resolve(null);
     let logs = { stdout: "", stderr: "" };
     try {
       logs = demuxLogs(await container.logs({ stdout: true, stderr: true, tail: 5, follow: false }));
     } catch {
       // no logs (yet, or the container went away): the state still counts
     }
-    const cpu = st.state === "running" ? await readContainerCpu(container, hostConfig) : null;
+    const cpu = await cpuRead;
     return {
       name: st.name || (row.Names[0] ?? row.Id).replace(/^\//, ""),
       id: row.Id.slice(0, 12),
