@@ -8,10 +8,12 @@ import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { planCapacity, PlanError } from "./plan/capacity.js";
 import { type CapacityPlan } from "../shared/plan.js";
-import { ConfigError, configWarnings, parseLabConfig, type LabConfig } from "./config/schema.js";
+import { ConfigError, configWarnings, labClientHosts, parseLabConfig, type LabConfig } from "./config/schema.js";
 import { hostFactsScript, parseHostFacts } from "./plan/facts.js";
 import type { HostFacts } from "./plan/capacity.js";
-import { Lab } from "./lab.js";
+import { Lab, type LabClientHosts } from "./lab.js";
+import { clientHostSteps } from "./clients/hosts/steps.js";
+import { subnetOf } from "./plan/net.js";
 import { ScriptInputError, q, script } from "./shell.js";
 import { localScript } from "./localScript.js";
 import { pinFacts, pinnedFile } from "./plan/pinned.js";
@@ -82,7 +84,7 @@ function expandHome(path: string, home: string): string {
 }
 
 /** The Lab on a VM: the secret key, the public key for cloud-init. */
-function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabPaths, home: string): Lab {
+function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabPaths, home: string, hosts: LabClientHosts): Lab {
   const server = config.server;
   if (server.provider === "netns") throw new Error("vmLab needs a VM provider");
   const privateKey = sshPrivateKey(server.provider, server.sshAgent);
@@ -99,7 +101,32 @@ function vmLab(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabP
     }
   }
   const steps = vmLabSteps(config, plan, stack, paths, { sshPublicKey, home });
-  return new Lab("lab", { config, plan, steps, paths, sshPrivateKey: privateKey });
+  return new Lab("lab", { config, plan, steps, paths, sshPrivateKey: privateKey, ...hosts });
+}
+
+/**
+ * With clients.hosts: each host's steps (lab traffic goes to the server's veth subnet, or to each
+ * server address on a VM), and the ssh key for hosts that do not use the agent.
+ */
+function clientHostsOf(config: LabConfig, plan: CapacityPlan, stack: string, paths: LabPaths): LabClientHosts {
+  if (!config.clients.hosts) return {};
+  const server = config.server;
+  const destinations = server.provider === "netns" ? [subnetOf(server.hostAddress)] : plan.serverAddresses.map((a) => `${a}/32`);
+  const hosts = labClientHosts(config, stack);
+  const needsKey = hosts.some((h) => h.docker.kind === "ssh" && !h.netns && !h.sshAgent);
+  const agent = hosts.some((h) => h.docker.kind === "ssh" && !h.netns && h.sshAgent);
+  if (agent && !process.env.SSH_AUTH_SOCK) {
+    throw runError(
+      "c1m-lab: a client host has sshAgent: true but SSH_AUTH_SOCK is not set: start an agent with your key in the shell that runs the lab",
+    );
+  }
+  const key = needsKey ? sshPrivateKey("client hosts over ssh", false) : undefined;
+  return {
+    clientHosts: {
+      steps: hosts.map((h) => clientHostSteps(config, plan, stack, paths, h, destinations)),
+      ...(key ? { sshPrivateKey: key } : {}),
+    },
+  };
 }
 
 /** The facts of the machine `pulumi up` runs on (its stdout is JSON for the plan, not for the terminal). */
@@ -123,10 +150,11 @@ export default async function main() {
     for (const warning of [...configWarnings(config), ...plan.warnings, ...plan.liveWarnings]) pulumi.log.warn(warning);
     // The checkout is read here only: the bundles are built from it and staged by their content.
     const paths = localLabPaths(root, stack, pinned);
+    const hosts = clientHostsOf(config, plan, stack, paths);
     lab =
       config.server.provider === "netns"
-        ? new Lab("lab", { config, plan, steps: labSteps(config, plan, stack, paths), paths })
-        : vmLab(config, plan, stack, paths, pinned.home);
+        ? new Lab("lab", { config, plan, steps: labSteps(config, plan, stack, paths), paths, ...hosts })
+        : vmLab(config, plan, stack, paths, pinned.home, hosts);
     // The pinned values go with the stack: the next lab under this name reads them anew. The
     // delete runs where the program does (the project directory): named relative to it, a moved
     // checkout changes nothing.
@@ -153,6 +181,8 @@ export default async function main() {
       reportDir: lab.report.apply((r) => r.reportDir ?? null),
       rtt: lab.report.apply((r) => r.rtt ?? null),
       generator: lab.report.apply((r) => r.generator ?? null),
+      // With clients.hosts: the connections the server holds from each host.
+      ...(config.clients.hosts ? { perHost: lab.report.apply((r) => r.perHost ?? null) } : {}),
     };
   } catch (e) {
     if (e instanceof ConfigError || e instanceof PlanError) throw runError(e.message);

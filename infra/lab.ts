@@ -14,17 +14,28 @@ import { netnsServerSide } from "./server/netns/index.js";
 import type { LabSteps } from "./server/netns/steps.js";
 import { vmServerSide } from "./server/vm/index.js";
 import type { VmLabSteps } from "./server/vm/steps.js";
+import type { ServerSide } from "./server/side.js";
+import { ClientHost } from "./clients/hosts/clientHost.js";
+import type { ClientHostSteps } from "./clients/hosts/steps.js";
+import type { ClientHostAccess } from "./check/args.js";
 
-export type LabArgs =
-  | { config: LabConfig; plan: CapacityPlan; steps: LabSteps; paths: LabPaths }
-  | {
-      config: LabConfig;
-      plan: CapacityPlan;
-      steps: VmLabSteps;
-      paths: LabPaths;
-      /** The ssh private key, a secret (`c1m-lab:sshPrivateKey`); undefined: the ssh-agent (server.sshAgent). */
-      sshPrivateKey: pulumi.Output<string> | undefined;
-    };
+/** With clients.hosts: each host's steps, and the login key of ssh hosts that do not use the agent. */
+export interface LabClientHosts {
+  clientHosts?: { steps: ClientHostSteps[]; sshPrivateKey?: pulumi.Output<string> };
+}
+
+export type LabArgs = LabClientHosts &
+  (
+    | { config: LabConfig; plan: CapacityPlan; steps: LabSteps; paths: LabPaths }
+    | {
+        config: LabConfig;
+        plan: CapacityPlan;
+        steps: VmLabSteps;
+        paths: LabPaths;
+        /** The ssh private key, a secret (`c1m-lab:sshPrivateKey`); undefined: the ssh-agent (server.sshAgent). */
+        sshPrivateKey: pulumi.Output<string> | undefined;
+      }
+  );
 
 export class Lab extends pulumi.ComponentResource {
   readonly serverAddress: pulumi.Output<string>;
@@ -40,18 +51,9 @@ export class Lab extends pulumi.ComponentResource {
     const steps: ClientSteps = args.steps;
     const { server } = side;
 
-    const fleet = new ClientFleet(
-      "clients",
-      {
-        stack: steps.stack,
-        image: steps.image,
-        networks: steps.networks,
-        containers: steps.containers,
-        natPool: steps.natPool,
-        triggers: [server.stepId],
-      },
-      { parent: this, dependsOn: [server] },
-    );
+    const fleet = args.clientHosts
+      ? clientHosts(this, args.clientHosts.steps, [server.stepId], server, args.clientHosts.sshPrivateKey)
+      : singleFleet(this, steps, server);
     const test = new ConnectionTest(
       "connection-test",
       {
@@ -62,8 +64,9 @@ export class Lab extends pulumi.ComponentResource {
         triggers: [server.stepId, fleet.containerIds.apply((ids) => ids.join(","))],
         ...(side.metricsTunnel ? { tunnel: side.metricsTunnel } : {}),
         ...("sshPrivateKey" in args && args.sshPrivateKey ? { sshPrivateKey: args.sshPrivateKey } : {}),
+        ...(fleet.access ? { clientHosts: fleet.access } : {}),
       },
-      { parent: this, dependsOn: [fleet] },
+      { parent: this, dependsOn: fleet.resources },
     );
 
     this.serverAddress = side.address;
@@ -71,4 +74,52 @@ export class Lab extends pulumi.ComponentResource {
     this.report = test.report;
     this.registerOutputs({ serverAddress: this.serverAddress, metricsUrl: this.metricsUrl, report: this.report });
   }
+}
+
+interface Fleet {
+  containerIds: pulumi.Output<string[]>;
+  resources: pulumi.Resource[];
+  /** With clients.hosts: how the connection test reads each host. */
+  access?: pulumi.Output<ClientHostAccess[]>;
+}
+
+/** The one client host of a stack without clients.hosts: the fleet as it always was (same names, same state). */
+function singleFleet(parent: pulumi.Resource, steps: ClientSteps, server: ServerSide["server"]): Fleet {
+  const fleet = new ClientFleet(
+    "clients",
+    {
+      stack: steps.stack,
+      image: steps.image,
+      networks: steps.networks,
+      containers: steps.containers,
+      natPool: steps.natPool,
+      triggers: [server.stepId],
+    },
+    { parent, dependsOn: [server] },
+  );
+  return { containerIds: fleet.containerIds, resources: [fleet] };
+}
+
+/**
+ * One ClientHost per host: all are reached first, then each builds its clients once every host
+ * is reached and the server is up (an unreachable host fails the update before any host gets a
+ * client).
+ */
+function clientHosts(
+  parent: pulumi.Resource,
+  steps: ClientHostSteps[],
+  triggers: pulumi.Input<string>[],
+  server: ServerSide["server"],
+  sshPrivateKey: pulumi.Output<string> | undefined,
+): Fleet {
+  const hosts = steps.map(
+    (s) => new ClientHost(`clients-${s.name}`, { steps: s, ...(sshPrivateKey ? { privateKey: sshPrivateKey } : {}) }, { parent }),
+  );
+  const gate = [server, ...hosts.map((h) => h.reached)];
+  const ids = hosts.map((h) => h.build(gate, triggers));
+  return {
+    containerIds: pulumi.all(ids).apply((all) => all.flat()),
+    resources: hosts,
+    access: pulumi.all(hosts.map((h) => h.access)),
+  };
 }

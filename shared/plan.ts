@@ -30,6 +30,8 @@ export interface PathPlan {
   expected: number;
   /** `nat` when the NAT pool is the pool; `local` when the container's own range is. */
   kind: "nat" | "local";
+  /** The client host whose NAT this path goes through (only with clients.hosts). */
+  host?: string;
 }
 
 export interface ContainerPlan {
@@ -43,6 +45,25 @@ export interface ContainerPlan {
   source: string;
   /** Connections it can establish, after its own port-range cap per destination. */
   expected: number;
+  /** The client host it runs on (only with clients.hosts). */
+  host?: string;
+}
+
+/** One client host's share (clients.hosts): its own NAT, conntrack and containers. */
+export interface HostPlan {
+  name: string;
+  /** "local", or "ssh://user@host:port". */
+  docker: string;
+  /** Its source IPs as the server sees them (a name when not known before the run). */
+  sources: string[];
+  containers: number;
+  target: number;
+  predicted: number;
+  ceiling: number;
+  bindingLimit: LimitName;
+  natPool: PortRange | null;
+  /** Its capacity in words: "1 source IP × 1 server IP × 1,000 ports". */
+  capacity: string;
 }
 
 export interface CapacityPlan {
@@ -86,4 +107,8 @@ export interface CapacityPlan {
   liveWarnings: string[];
   /** Sentence form of the binding limit, for the report and errors. */
   explanation: string;
+  /** Per client host (only with clients.hosts). */
+  hosts?: HostPlan[];
+  /** The host whose limit binds hardest (only with clients.hosts, when a limit cuts). */
+  bindingHost?: string;
 }

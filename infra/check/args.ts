@@ -57,3 +57,23 @@ export interface MetricsTunnel {
 export function metricsTunnelArgs(t: MetricsTunnel): string[] {
   return ["--metrics-ssh", `${t.user}@${t.host}:${t.port}`, "--metrics-ssh-host-key", t.hostKey];
 }
+
+/** A client host as verify reaches it: this machine's Docker, or ssh with the pinned host key and the login key's file. */
+export interface ClientHostAccess {
+  name: string;
+  /** "local" or ssh://user@host:port. */
+  docker: string;
+  hostKey?: string;
+  /** The login key's file (mode 0600 in the host's state directory); unset: the ssh-agent. */
+  identityFile?: string;
+}
+
+/** verify's flags for the client hosts: names, URLs, public host keys and key *files* (never a key). */
+export function clientHostArgs(hosts: ClientHostAccess[]): string[] {
+  return hosts.flatMap((h) => [
+    "--client-host",
+    `${h.name}=${h.docker}`,
+    ...(h.hostKey ? ["--client-host-key", `${h.name}=${h.hostKey}`] : []),
+    ...(h.identityFile ? ["--client-host-identity", `${h.name}=${h.identityFile}`] : []),
+  ]);
+}

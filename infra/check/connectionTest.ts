@@ -9,7 +9,7 @@ import * as command from "@pulumi/command";
 import { localScript, replaceOnChange } from "../localScript.js";
 import { installFileCreateScript, installFileDeleteScript, installedPath, type InstallFileArgs } from "../install/scripts.js";
 import { SSH_KEY_ENV } from "../../shared/protocol.js";
-import { metricsTunnelArgs, type MetricsTunnel } from "./args.js";
+import { clientHostArgs, metricsTunnelArgs, type ClientHostAccess, type MetricsTunnel } from "./args.js";
 import { verifyScript } from "./script.js";
 
 export interface ConnectionTestArgs {
@@ -25,6 +25,8 @@ export interface ConnectionTestArgs {
   tunnel?: pulumi.Input<MetricsTunnel>;
   /** With `tunnel`: the ssh private key (a secret); undefined = the ssh-agent at SSH_AUTH_SOCK. */
   sshPrivateKey?: pulumi.Input<string>;
+  /** Several client hosts: each one's Docker (and conntrack) is read, over ssh where it is remote. */
+  clientHosts?: pulumi.Input<ClientHostAccess[]>;
 }
 
 /** The report's fields exported as stack outputs. */
@@ -64,9 +66,13 @@ export class ConnectionTest extends pulumi.ComponentResource {
       { parent: this },
     );
     const create = pulumi
-      .output(args.tunnel)
-      .apply((t) =>
-        verifyScript(args.node, installedPath(args.install), [...args.verifyArgs, ...(t ? metricsTunnelArgs(t) : [])]),
+      .all([args.tunnel, args.clientHosts])
+      .apply(([t, hosts]) =>
+        verifyScript(args.node, installedPath(args.install), [
+          ...args.verifyArgs,
+          ...(t ? metricsTunnelArgs(t) : []),
+          ...clientHostArgs(hosts ?? []),
+        ]),
       );
     const environment = { C1M_PLAN: args.planJson };
     const key: Record<string, pulumi.Input<string>> = args.tunnel !== undefined && args.sshPrivateKey !== undefined

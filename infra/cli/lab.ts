@@ -9,15 +9,13 @@
 // insists; --engine also builds the CLI when there is none.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, unlinkSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LocalWorkspace, type OutputMap, type Stack } from "@pulumi/pulumi/automation/index.js";
-import { planCapacity } from "../plan/capacity.js";
 import { parseLabConfig, type LabConfig } from "../config/schema.js";
 import { installConnectionTest, labDown, labUp } from "../direct/runner.js";
-import { localLabPaths } from "../install/stage.js";
+import { directLabSteps, refuseUnsupported } from "../direct/steps.js";
 import { installedPath } from "../install/scripts.js";
 import {
   engineResourceCount,
@@ -27,7 +25,6 @@ import {
   removeDirectRecord,
   writeDirectRecord,
 } from "../direct/owner.js";
-import { labSteps } from "../server/netns/steps.js";
 import { EngineMissing, findEngine, missingPlugins, type Engine } from "./engine.js";
 import { interruptAgain, stallWatch } from "./stall.js";
 import { ensureStackFile, readStackConfig, stackFilePath, stackNames } from "../config/stackFile.js";
@@ -259,12 +256,9 @@ async function viaEngine(
 }
 
 function viaDirect(config: LabConfig, action: "up" | "down" | "test", stack: string): number {
-  if (config.server.provider !== "netns") {
-    throw new UsageError(`server.provider ${config.server.provider} needs the Pulumi engine; only netns stacks run without it`);
-  }
+  refuseUnsupported(config);
   if (action !== "test") refuseDirectOnEngine(engineEnv(process.env).PULUMI_BACKEND_URL!, "c1m-lab", stack);
-  const plan = planCapacity(config, readHostFacts());
-  const steps = labSteps(config, plan, stack, localLabPaths(root, stack, { node: process.execPath, home: homedir() }));
+  const { plan, steps } = directLabSteps(root, config, stack, readHostFacts());
   if (action === "down") {
     // What the up ran, not today's config: a renamed namespace or an old NAT rule goes too.
     const problems = labDown(readDirectRecord(root, stack) ?? steps);

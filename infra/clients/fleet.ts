@@ -2,7 +2,7 @@
 // their share of connections. Everything carries the stack label so it can be found.
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { localScript } from "../localScript.js";
+import { localRunner, type HostRunner } from "./hosts/runner.js";
 import { hostNodeBaseCreateScript, hostNodeBaseDeleteScript, imageRemoveScript } from "./images.js";
 import { clientBuildArgs } from "./dockerCli.js";
 import { clientsStopScript, clientsSweepScript, containerDrainScript } from "./drain.js";
@@ -20,6 +20,10 @@ export interface ClientFleetArgs {
   natPool: NatPoolArgs[];
   /** Upstream step ids: a restarted server restarts the clients. */
   triggers: pulumi.Input<string>[];
+  /** Where the scripts run and which Docker the resources go to (default: this machine). */
+  runner?: HostRunner;
+  /** The host-node base image made by the host's own step (a host reached over ssh), instead of here. */
+  baseImage?: pulumi.Resource;
 }
 
 const toLabels = (labels: Record<string, string>) => Object.entries(labels).map(([label, value]) => ({ label, value }));
@@ -30,18 +34,22 @@ export class ClientFleet extends pulumi.ComponentResource {
 
   constructor(name: string, args: ClientFleetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("c1m-lab:clients:ClientFleet", name, {}, opts);
-    const child = { parent: this };
+    const runner = args.runner ?? localRunner;
+    const run = runner.script;
+    const child = { parent: this, ...(runner.provider ? { provider: runner.provider } : {}) };
 
-    const base = args.image.hostNodeBase
-      ? localScript(
-          `${name}-base-image`,
-          {
-            create: hostNodeBaseCreateScript(args.image.hostNodeBase),
-            delete: hostNodeBaseDeleteScript(args.image.hostNodeBase),
-          },
-          { parent: this },
-        )
-      : undefined;
+    const base = args.baseImage
+      ? args.baseImage
+      : args.image.hostNodeBase
+        ? run(
+            `${name}-base-image`,
+            {
+              create: hostNodeBaseCreateScript(args.image.hostNodeBase),
+              delete: hostNodeBaseDeleteScript(args.image.hostNodeBase),
+            },
+            { parent: this },
+          )
+        : undefined;
     const image = new docker.Image(
       `${name}-image`,
       {
@@ -63,7 +71,7 @@ export class ClientFleet extends pulumi.ComponentResource {
     // Create before delete: the old step is then deleted at the end of the update, after the old
     // containers (they depend on it); delete-before-replace ran it first and docker refused to
     // remove an image a running container uses (seen through the engine on an upgrade).
-    const imageCleanup = localScript(
+    const imageCleanup = run(
       `${name}-image-cleanup`,
       {
         create: script("client image keep", ["true"]),
@@ -92,7 +100,7 @@ export class ClientFleet extends pulumi.ComponentResource {
     );
 
     // Registered even when empty (no natPortRange): see natPool.ts.
-    const natPool = localScript(
+    const natPool = run(
       `${name}-nat-pool`,
       { create: natPoolCreateScript(args.natPool), delete: natPoolDeleteScript(args.natPool) },
       { parent: this, dependsOn: [...networks.values()] },
@@ -101,7 +109,7 @@ export class ClientFleet extends pulumi.ComponentResource {
     // Deleted after the containers the state knows, before the networks and the image: removes the
     // ones it does not know. Never replaced or updated (a replace would remove running clients).
     const labelFilter = `${STACK_LABEL}=${args.stack}`;
-    const sweep = localScript(
+    const sweep = run(
       `${name}-sweep`,
       { create: script("client containers: swept on destroy", ["true"]), delete: clientsSweepScript(labelFilter) },
       { parent: this, dependsOn: [imageCleanup, ...networks.values()], ignoreChanges: ["create", "delete", "triggers"] },
@@ -134,7 +142,7 @@ export class ClientFleet extends pulumi.ComponentResource {
     );
     // One drain per client, replaced with it: a replaced client is drained before it is removed.
     const drains = containers.map((c, i) =>
-      localScript(
+      run(
         `${name}-${args.containers[i]!.name}-drain`,
         {
           create: script("client: drained before removal", ["true"]),
@@ -146,7 +154,7 @@ export class ClientFleet extends pulumi.ComponentResource {
     );
 
     // Deleted before the containers (it depends on them): stops them all first, see drain.ts.
-    localScript(
+    run(
       `${name}-stop`,
       {
         create: script("client containers: stopped on destroy", ["true"]),

@@ -58,8 +58,13 @@ export function clientSteps(
   plan: CapacityPlan,
   stack: string,
   paths: LabPaths,
-  options: { natDestinations: string[]; metricsUrl?: string },
+  options: {
+    natDestinations: string[];
+    metricsUrl?: string;
+    /** Names' prefix (default c1m-<stack>; a client host's: c1m-<stack>-<host>). */ prefix?: string;
+  },
 ): ClientSteps {
+  const prefix = options.prefix ?? `c1m-${stack}`;
   const { server, clients } = config;
   const labels = { [STACK_LABEL]: stack, "c1m-lab.managed": "true" };
   const primary = addressOf(server.primaryAddress);
@@ -70,7 +75,7 @@ export function clientSteps(
     if (strategy === "host-ips" || strategy === "both") options["com.docker.network.host_ipv4"] = plan.clientSources[i]!;
     if (strategy === "routed") options["com.docker.network.bridge.enable_ip_masquerade"] = "false";
     return {
-      name: `c1m-${stack}-clients${networkCount > 1 ? `-${i}` : ""}`,
+      name: `${prefix}-clients${networkCount > 1 ? `-${i}` : ""}`,
       subnet: networkCount > 1 ? subnetSlice(clients.subnet, i) : subnetOf(clients.subnet),
       options,
       labels,
@@ -82,7 +87,7 @@ export function clientSteps(
       ? {}
       : { "net.ipv4.ip_local_port_range": `${clients.localPortRange.from} ${clients.localPortRange.to}` };
   const containers: ContainerSpec[] = plan.containers.map((c) => {
-    const name = `c1m-${stack}-client-${c.index}`;
+    const name = `${prefix}-client-${c.index}`;
     return {
       name,
       network: networks[c.network]!.name,

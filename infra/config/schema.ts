@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { addressOf, parseCidr, formatIpv4, ipv4ToInt, prefixLengthOf } from "../plan/net.js";
 import { PING_ANSWER_DUE_SECONDS, PING_HOLD_MARGIN_SECONDS } from "../../shared/protocol.js";
+import { clientHostIssues, clientHosts, parseSshUrl, type ClientHost } from "./clientHosts.js";
 
 const ifName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "an interface name: 1-15 letters, digits, '_', '.', '-'");
 const nsName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,31}$/, "a namespace name: 1-32 of a-z 0-9 _ . -");
@@ -151,6 +152,8 @@ export function isHostKeyLine(s: string): boolean {
   }
   return fields.length >= 2 && fields[0]!.toString("latin1") === m[1];
 }
+const HOST_KEY_FORMAT_SHORT =
+  "the host's public key as `ssh-keyscan -t ed25519 HOST` prints it after the host name, like 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...'";
 const HOST_KEY_FORMAT =
   "the host's public key: the key type and key that `ssh-keyscan -t ed25519 HOST` prints after the host name, or the host's /etc/ssh/ssh_host_ed25519_key.pub without its comment, like 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...'";
 const hostKey = z
@@ -261,18 +264,69 @@ const sourceIps = z.discriminatedUnion("strategy", [
   z.object({ strategy: z.literal("both"), addresses: z.array(cidrEntry).min(1).max(64) }).strict(),
 ]);
 
+/**
+ * A client host's name: it names the host's resources, Docker objects, links (c1m-<name>-h) and
+ * state directory, and reaches shell scripts, so a short safe identifier.
+ */
+const clientHostName = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9]{0,7}$/,
+    "a client host name: a lowercase letter, then up to 7 lowercase letters or digits (like b or rack2)",
+  );
+
+/** A client host's Docker engine: this machine's, or one reached over ssh (parsed in clientHosts.ts). */
+const dockerEndpoint = z.string().refine((s) => s === "local" || parseSshUrl(s) !== null, {
+  error: (issue) =>
+    `docker must be "local" (this machine's Docker) or ssh://user@host[:port] (user a Unix user name, host a name or IPv4 address, port 1-65535); got ${JSON.stringify(issue.input)}`,
+});
+
+/** What a client host may set for itself; unset, it takes the value under clients. */
+const clientHostOverrides = {
+  containers: positiveInt(1000).optional(),
+  connectionsPerContainer: positiveInt(1_000_000).optional(),
+  sourceIps: sourceIps.optional(),
+  natPortRange: portRange.optional(),
+  subnet: cidr.optional(),
+};
+
+const clientHost = z
+  .object({
+    name: clientHostName,
+    docker: dockerEndpoint,
+    /** An ssh host's public key ("ssh-ed25519 AAAA..."): every ssh connection to it pins it. Not for a host the lab makes (netns). */
+    hostKey: z
+      .string()
+      .refine(isHostKeyLine, { error: `hostKey must be ${HOST_KEY_FORMAT_SHORT}` })
+      .optional(),
+    /** ssh authenticates with the agent at SSH_AUTH_SOCK (true), or with the c1m-lab:sshPrivateKey secret (false). */
+    sshAgent,
+    /**
+     * The lab makes this host on this machine: a network namespace at the ssh URL's address,
+     * running its own dockerd and sshd, joined to this machine by a veth whose side here is
+     * hostAddress. Its host key and the key ssh uses are made by the lab (no secret).
+     */
+    netns: z.object({ hostAddress: cidr }).strict().optional(),
+    ...clientHostOverrides,
+  })
+  .strict();
+
 const clients = z
   .object({
     /**
-     * Docker host: this machine's socket. Another host (tcp://, ssh://) is refused until the
-     * whole client side follows it: the connection test, the NAT pool rules and conntrack all
-     * act on this machine.
+     * Docker host of the clients when clients.hosts is not set: this machine's socket. Clients on
+     * other machines are listed in clients.hosts.
      */
     dockerHost: z
       .literal(LOCAL_DOCKER_HOST, {
-        error: `only this machine's Docker, ${LOCAL_DOCKER_HOST}: the connection test, the NAT rules and conntrack run here, so clients on another Docker host are not supported yet`,
+        error: `only this machine's Docker, ${LOCAL_DOCKER_HOST}; list clients on other Docker hosts in clients.hosts instead (e.g. [{ name: a, docker: local }, { name: b, docker: "ssh://user@host", hostKey: "ssh-ed25519 AAAA..." }])`,
       })
       .default(LOCAL_DOCKER_HOST),
+    /**
+     * Client hosts, each with its own Docker engine, image, networks, NAT pool and tuning. Unset:
+     * one host, this machine's Docker (every stack without it means what it always meant).
+     */
+    hosts: z.array(clientHost).min(1).max(64).optional(),
     containers: positiveInt(1000).default(3),
     connectionsPerContainer: positiveInt(1_000_000).default(5000),
     /** round-robin: every container spreads over all server addresses; per-container: container i → address i (the article). */
@@ -516,6 +570,7 @@ export const labConfigSchema = z
         }
       }
     }
+    for (const issue of clientHostIssues(c.clients, c.server)) ctx.addIssue({ code: "custom", ...issue });
     if (c.test.maxRttMs !== undefined && c.test.soakSeconds < c.clients.ping.intervalSeconds + PING_HOLD_MARGIN_SECONDS) {
       ctx.addIssue({
         code: "custom",
@@ -620,4 +675,12 @@ function parseJson(key: string, text: string): unknown {
   } catch {
     throw new ConfigError(`Invalid c1m-lab config:\n✖ c1m-lab:${key} must be an object (YAML map), got ${JSON.stringify(text)}`);
   }
+}
+
+/** One client host, resolved: clients.hosts[i] with the clients defaults, or the implicit local host. */
+export type ClientHostConfig = ClientHost<SourceIps, PortRange>;
+
+/** The stack's client hosts (one implicit local host without clients.hosts). */
+export function labClientHosts(config: LabConfig, stack?: string): ClientHostConfig[] {
+  return clientHosts<SourceIps, PortRange>(config.clients, stack);
 }

@@ -1,12 +1,14 @@
 // The capacity plan: the 4-tuple math that predicts how many connections the lab can hold and
 // which limit binds. Pure (no Pulumi, no I/O) so the connection test can compare its
 // measurement with the very same numbers, and `npm run plan` can print them.
-import type { LabConfig } from "../config/schema.js";
+import { labClientHosts, type ClientHostConfig, type LabConfig } from "../config/schema.js";
+import { hostSource } from "../config/clientHosts.js";
 import {
   DOCKER_DEFAULT_PORT_RANGE,
   MASQUERADE_POOL,
   type CapacityPlan,
   type ContainerPlan,
+  type HostPlan,
   type LimitName,
   type PathPlan,
 } from "../../shared/plan.js";
@@ -65,18 +67,19 @@ export class PlanError extends Error {
 }
 
 const fmt = (n: number) => n.toLocaleString("en-US");
-
-/** Where the client host's source address comes from, per strategy. */
-export function clientSources(config: LabConfig): string[] {
-  const { sourceIps } = config.clients;
-  if (sourceIps.strategy === "host-ips" || sourceIps.strategy === "both") return sourceIps.addresses.map(addressOf);
-  if (sourceIps.strategy === "routed") return [];
-  return [config.server.provider === "netns" ? addressOf(config.server.hostAddress) : "client-host"];
-}
+const plural = (n: number, what: string) => `${fmt(n)} ${what}${n === 1 ? "" : "s"}`;
 
 /** Spreads n over k slots as evenly as possible, earlier slots taking the remainder. */
 export function spread(n: number, k: number): number[] {
   return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
+}
+
+/** One client host's share of the plan's inputs. */
+interface HostInputs {
+  host: ClientHostConfig;
+  /** Its source IPs after NAT (none under routed). */
+  sources: string[];
+  target: number;
 }
 
 export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FACTS): CapacityPlan {
@@ -84,22 +87,28 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
   const strategy = clients.sourceIps.strategy;
   const serverAddresses = server.addresses.map(addressOf);
   const port = server.port;
-  const target = clients.containers * clients.connectionsPerContainer;
-  const routed = strategy === "routed";
-  const natPool = routed ? null : (clients.natPortRange ?? MASQUERADE_POOL);
+  const explicit = clients.hosts !== undefined;
+  const hosts: HostInputs[] = labClientHosts(config).map((host) => ({
+    host,
+    sources: hostSources(config, host),
+    target: host.containers * host.connectionsPerContainer,
+  }));
+  const target = hosts.reduce((sum, h) => sum + h.target, 0);
   const containerPortRange = clients.localPortRange === "docker-default" ? DOCKER_DEFAULT_PORT_RANGE : clients.localPortRange;
-  const sources = clientSources(config);
-  const networks = Math.max(1, sources.length);
+  const natPoolOf = (h: ClientHostConfig) => (h.sourceIps.strategy === "routed" ? null : (h.natPortRange ?? MASQUERADE_POOL));
+  const named = (h: ClientHostConfig, key: string) => (explicit ? `clients.hosts[${h.name}].${key}` : `clients.${key}`);
 
   // fds: a container cannot hold more than the daemon's nofile allows it.
   const containerNofile = Math.min(facts.fdHardLimit, facts.dockerNofile ?? facts.fdHardLimit);
   const perContainer = containerNofile - FD_RESERVE;
-  if (clients.connectionsPerContainer > perContainer) {
-    throw new PlanError(
-      `clients.connectionsPerContainer ${fmt(clients.connectionsPerContainer)} is more than one container can hold: ` +
-        `nofile ${fmt(containerNofile)} − ${FD_RESERVE} reserved = ${fmt(perContainer)}. ` +
-        `Use clients.containers ≥ ${fmt(Math.ceil(target / perContainer))} with ≤ ${fmt(perContainer)} connections each.`,
-    );
+  for (const { host, target: hostTarget } of hosts) {
+    if (host.connectionsPerContainer > perContainer) {
+      throw new PlanError(
+        `${named(host, "connectionsPerContainer")} ${fmt(host.connectionsPerContainer)} is more than one container can hold: ` +
+          `nofile ${fmt(containerNofile)} − ${FD_RESERVE} reserved = ${fmt(perContainer)}. ` +
+          `Use ${named(host, "containers")} ≥ ${fmt(Math.ceil(hostTarget / perContainer))} with ≤ ${fmt(perContainer)} connections each.`,
+      );
+    }
   }
   const serverFdLimit =
     server.provider === "netns" ? facts.fdHardLimit : Math.max(facts.serverFdLimit ?? VM_SERVER_FD_LIMIT, VM_SERVER_FD_LIMIT);
@@ -112,32 +121,42 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
     );
   }
 
-  // Each container's connections, its targets and how they split over them.
+  // Each container's connections, its targets and how they split over them; paths per host (each
+  // host NATs its own traffic, so two hosts never share a path even with the same source label).
   const containers: ContainerPlan[] = [];
-  const load = new Map<string, number>(); // path key → load
-  const pathKey = (source: string, dest: string) => `${source}→${dest}`;
-  let portRangeLoss = 0;
-  for (let i = 0; i < clients.containers; i++) {
-    const targets = clients.assignment === "per-container" ? [serverAddresses[i % serverAddresses.length]!] : serverAddresses;
-    const network = i % networks;
-    const source = routed ? containerAddress(config, i) : sources[network]!;
-    let expected = 0;
-    for (const [t, share] of spread(clients.connectionsPerContainer, targets.length).entries()) {
-      // The container's own sockets need distinct (its IP, its port) per destination.
-      const capped = Math.min(share, containerPortRange.size);
-      portRangeLoss += share - capped;
-      expected += capped;
-      const key = pathKey(source, targets[t]!);
-      load.set(key, (load.get(key) ?? 0) + capped);
+  const load = new Map<string, { host: HostInputs; source: string; dest: string; load: number }>();
+  const pathKey = (host: string, source: string, dest: string) => `${host}\u0000${source}→${dest}`;
+  const portRangeLoss = new Map<HostInputs, number>();
+  for (const h of hosts) {
+    const routed = h.host.sourceIps.strategy === "routed";
+    const networks = Math.max(1, h.sources.length);
+    for (let i = 0; i < h.host.containers; i++) {
+      const index = containers.length;
+      const targets =
+        clients.assignment === "per-container" ? [serverAddresses[index % serverAddresses.length]!] : serverAddresses;
+      const network = i % networks;
+      const source = routed ? containerAddress(h.host.subnet, i) : h.sources[network]!;
+      let expected = 0;
+      for (const [t, share] of spread(h.host.connectionsPerContainer, targets.length).entries()) {
+        // The container's own sockets need distinct (its IP, its port) per destination.
+        const capped = Math.min(share, containerPortRange.size);
+        portRangeLoss.set(h, (portRangeLoss.get(h) ?? 0) + share - capped);
+        expected += capped;
+        const key = pathKey(h.host.name, source, targets[t]!);
+        const path = load.get(key) ?? { host: h, source, dest: targets[t]!, load: 0 };
+        path.load += capped;
+        load.set(key, path);
+      }
+      containers.push({
+        index,
+        connections: h.host.connectionsPerContainer,
+        targets: targets.map((a) => `${a}:${port}`),
+        network,
+        source,
+        expected,
+        ...(explicit ? { host: h.host.name } : {}),
+      });
     }
-    containers.push({
-      index: i,
-      connections: clients.connectionsPerContainer,
-      targets: targets.map((a) => `${a}:${port}`),
-      network,
-      source,
-      expected,
-    });
   }
 
   // Workers sharing a listening socket are all woken for each connection (measured on loopback,
@@ -149,10 +168,7 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
   let serverWorkers = server.workers === "auto" ? workersFlat : server.workers;
   if (server.workers === "auto" && workersFlat > 1 && serverAddresses.length > 1) {
     const perAddress = new Map<string, number>(serverAddresses.map((a) => [a, 0]));
-    for (const [key, pathLoad] of load) {
-      const dest = key.split("→")[1]!;
-      perAddress.set(dest, (perAddress.get(dest) ?? 0) + pathLoad);
-    }
+    for (const path of load.values()) perAddress.set(path.dest, (perAddress.get(path.dest) ?? 0) + path.load);
     // The server checks each group against an even share; the plan sizes for the busiest address.
     const busiest = Math.max(Math.ceil(target / serverAddresses.length), ...perAddress.values());
     listenGroups = serverAddresses.length;
@@ -161,53 +177,97 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
   const workersNeeded = server.workers === "auto" ? serverWorkers : workersFlat;
 
   const paths: PathPlan[] = [];
-  for (const [key, pathLoad] of load) {
-    const [source, dest] = key.split("→") as [string, string];
+  const pathHosts: HostInputs[] = [];
+  for (const path of load.values()) {
+    pathHosts.push(path.host);
+    const natPool = natPoolOf(path.host.host);
     const capacity = natPool ? natPool.size : containerPortRange.size;
     paths.push({
-      source,
-      server: dest,
+      source: path.source,
+      server: path.dest,
       port,
       capacity,
-      load: pathLoad,
-      expected: Math.min(pathLoad, capacity),
+      load: path.load,
+      expected: Math.min(path.load, capacity),
       kind: natPool ? "nat" : "local",
+      ...(explicit ? { host: path.host.host.name } : {}),
     });
   }
-  const natLoss = paths.reduce((sum, p) => sum + (p.load - p.expected), 0);
-  const throughPaths = paths.reduce((sum, p) => sum + p.expected, 0);
 
-  // conntrack tracks every forwarded connection on the client host.
-  const conntrackEntries = roundUp(Math.ceil(target * 1.25) + 16_384, 1024);
+  // conntrack tracks every forwarded connection on each client host (its own table).
   const override = tuning.sysctls["net.netfilter.nf_conntrack_max"];
-  const conntrackLimit =
-    override !== undefined
-      ? Number(override)
-      : tuning.raiseHostLimits
-        ? Math.max(facts.conntrackMax, conntrackEntries)
-        : facts.conntrackMax;
-  const predicted = Math.min(throughPaths, conntrackLimit);
-  const conntrackLoss = throughPaths - predicted;
-
+  const conntrackFor = (hostTarget: number) => {
+    const entries = roundUp(Math.ceil(hostTarget * 1.25) + 16_384, 1024);
+    const limit =
+      override !== undefined
+        ? Number(override)
+        : tuning.raiseHostLimits
+          ? Math.max(facts.conntrackMax, entries)
+          : facts.conntrackMax;
+    return { entries, limit };
+  };
+  const conntrackEntries = conntrackFor(target).entries;
+  const hostPlans: HostPlan[] = [];
   const losses: Partial<Record<LimitName, number>> = {};
-  if (portRangeLoss > 0) losses["container-port-range"] = portRangeLoss;
-  if (natLoss > 0) losses["nat-pool"] = natLoss;
-  if (conntrackLoss > 0) losses.conntrack = conntrackLoss;
-  const bindingLimit = (Object.entries(losses) as [LimitName, number][]).sort((a, b) => b[1] - a[1])[0]?.[0] ?? "target";
-
-  const capacityPerPath = natPool ? natPool.size : containerPortRange.size;
-  const ceiling = Math.min(
-    routed
-      ? clients.containers * serverAddresses.length * Math.min(containerPortRange.size, perContainer)
-      : networks * serverAddresses.length * capacityPerPath,
-    conntrackLimit,
-  );
+  const lossByHost = new Map<LimitName, Map<string, number>>();
+  const addLoss = (limit: LimitName, host: string, n: number) => {
+    if (n <= 0) return;
+    losses[limit] = (losses[limit] ?? 0) + n;
+    const per = lossByHost.get(limit) ?? new Map<string, number>();
+    per.set(host, (per.get(host) ?? 0) + n);
+    lossByHost.set(limit, per);
+  };
+  let predicted = 0;
+  let ceiling = 0;
+  for (const h of hosts) {
+    const mine = paths.filter((_, i) => pathHosts[i] === h);
+    const through = mine.reduce((sum, p) => sum + p.expected, 0);
+    const { limit: conntrackLimit } = conntrackFor(explicit ? h.target : target);
+    const hostPredicted = Math.min(through, conntrackLimit);
+    const natPool = natPoolOf(h.host);
+    const capacityPerPath = natPool ? natPool.size : containerPortRange.size;
+    const hostCeiling = Math.min(
+      h.host.sourceIps.strategy === "routed"
+        ? h.host.containers * serverAddresses.length * Math.min(containerPortRange.size, perContainer)
+        : Math.max(1, h.sources.length) * serverAddresses.length * capacityPerPath,
+      conntrackLimit,
+    );
+    predicted += hostPredicted;
+    ceiling += hostCeiling;
+    const hostLosses: Partial<Record<LimitName, number>> = {};
+    const portLoss = portRangeLoss.get(h) ?? 0;
+    const natLoss = mine.reduce((sum, p) => sum + (p.load - p.expected), 0);
+    if (portLoss > 0) hostLosses["container-port-range"] = portLoss;
+    if (natLoss > 0) hostLosses["nat-pool"] = natLoss;
+    if (through - hostPredicted > 0) hostLosses.conntrack = through - hostPredicted;
+    for (const [limit, n] of Object.entries(hostLosses) as [LimitName, number][]) addLoss(limit, h.host.name, n);
+    if (explicit) {
+      hostPlans.push({
+        name: h.host.name,
+        docker:
+          h.host.docker.kind === "local" ? "local" : `ssh://${h.host.docker.user}@${h.host.docker.host}:${h.host.docker.port}`,
+        sources: h.sources,
+        containers: h.host.containers,
+        target: h.target,
+        predicted: hostPredicted,
+        ceiling: hostCeiling,
+        bindingLimit: bindingOf(hostLosses),
+        natPool,
+        capacity: `${plural(Math.max(1, h.sources.length), "source IP")} × ${plural(serverAddresses.length, "server IP")} × ${fmt(capacityPerPath)} ports`,
+      });
+    }
+  }
+  const bindingLimit = bindingOf(losses);
+  const perHost = lossByHost.get(bindingLimit);
+  const bindingHost = explicit && perHost ? [...perHost.entries()].sort((a, b) => b[1] - a[1])[0]![0] : undefined;
 
   // What the target needs, keeping each NAT path at most 90% full.
-  const usablePerPath = Math.floor(capacityPerPath * NAT_FILL_WARN);
+  const routedAll = hosts.every((h) => h.host.sourceIps.strategy === "routed");
+  const usable = (h: HostInputs) => Math.floor((natPoolOf(h.host)?.size ?? containerPortRange.size) * NAT_FILL_WARN);
+  const networksOf = (h: HostInputs) => Math.max(1, h.sources.length);
   const needs = {
-    serverIps: routed ? 1 : Math.ceil(target / (networks * usablePerPath)),
-    clientIps: routed ? 0 : Math.ceil(target / (serverAddresses.length * usablePerPath)),
+    serverIps: routedAll ? 1 : Math.max(...hosts.map((h) => Math.ceil(h.target / (networksOf(h) * usable(h))))),
+    clientIps: routedAll ? 0 : Math.ceil(target / (serverAddresses.length * usable(hosts[0]!))),
     clientContainers: Math.ceil(target / perContainer),
     serverWorkers: workersNeeded,
     conntrackEntries,
@@ -217,7 +277,7 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
     serverFdLimit,
     containerNofile,
     memoryBytes:
-      target * (MEMORY.kernel + MEMORY.server + MEMORY.client) + (serverWorkers + clients.containers + 1) * MEMORY.process,
+      target * (MEMORY.kernel + MEMORY.server + MEMORY.client) + (serverWorkers + containers.length + 1) * MEMORY.process,
   };
 
   const warnings: string[] = [];
@@ -225,16 +285,17 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
     const fill = p.load / p.capacity;
     if (p.kind === "nat" && fill > NAT_FILL_WARN && fill <= 1) {
       warnings.push(
-        `${p.source} → ${p.server}:${p.port} fills ${Math.round(fill * 100)}% of the NAT pool (${fmt(p.load)} of ${fmt(p.capacity)}): ` +
+        `${p.host ? `host ${p.host}: ` : ""}${p.source} → ${p.server}:${p.port} fills ${Math.round(fill * 100)}% of the NAT pool (${fmt(p.load)} of ${fmt(p.capacity)}): ` +
           `the NAT's random port search finds the last free ports slowly and connects may time out; keep it ≤ 90% ` +
           `(add server addresses or client source IPs).`,
       );
     }
   }
-  if (clients.localPortRange === "docker-default" && portRangeLoss > 0) {
+  const portRangeLossTotal = [...portRangeLoss.values()].reduce((a, b) => a + b, 0);
+  if (clients.localPortRange === "docker-default" && portRangeLossTotal > 0) {
     warnings.push(
       `clients.localPortRange is docker-default (${fmt(DOCKER_DEFAULT_PORT_RANGE.size)} ports per destination per container): ` +
-        `${fmt(portRangeLoss)} connections cannot get a local port; set it to 1024-65535.`,
+        `${fmt(portRangeLossTotal)} connections cannot get a local port; set it to 1024-65535.`,
     );
   }
   if (!tuning.raiseHostLimits && facts.conntrackMax < conntrackEntries) {
@@ -264,8 +325,8 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
     serverWorkers,
     serverListenGroups: listenGroups,
     perWorker,
-    clientSources: routed ? containers.map((c) => c.source) : sources,
-    natPool,
+    clientSources: routedAll ? containers.map((c) => c.source) : [...new Set(hosts.flatMap((h) => h.sources))],
+    natPool: natPoolOf(hosts[0]!.host),
     containerPortRange,
     paths,
     containers,
@@ -273,6 +334,7 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
     warnings,
     liveWarnings,
     explanation: "",
+    ...(explicit ? { hosts: hostPlans, ...(bindingHost ? { bindingHost } : {}) } : {}),
   };
   plan.explanation = explainLimit(plan);
 
@@ -285,8 +347,50 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
   return plan;
 }
 
+/** The limit that cut the most connections ("target" when none cut). */
+function bindingOf(losses: Partial<Record<LimitName, number>>): LimitName {
+  return (Object.entries(losses) as [LimitName, number][]).sort((a, b) => b[1] - a[1])[0]?.[0] ?? "target";
+}
+
+/** A host's source IPs after NAT: its source-IP strategy's addresses, its own address on a host reached over ssh. */
+export function hostSources(config: LabConfig, host: ClientHostConfig): string[] {
+  if (host.docker.kind !== "local") return [hostSource(host, "")];
+  const { sourceIps } = host;
+  if (sourceIps.strategy === "host-ips" || sourceIps.strategy === "both") return sourceIps.addresses.map(addressOf);
+  if (sourceIps.strategy === "routed") return [];
+  return [config.server.provider === "netns" ? addressOf(config.server.hostAddress) : "client-host"];
+}
+
 /** One sentence naming the binding limit with its numbers, and the fix. */
 export function explainLimit(plan: CapacityPlan): string {
+  return plan.hosts ? explainHosts(plan, plan.hosts) : explainOneHost(plan);
+}
+
+/**
+ * With clients.hosts: the total, then each host that limits with its numbers ("host b: 1 source
+ * IP × 1 server IP × 1,000 ports = 1,000 of 1,500 (nat-pool)"), the binding host first.
+ */
+function explainHosts(plan: CapacityPlan, hosts: HostPlan[]): string {
+  const { predicted, target } = plan;
+  if (plan.bindingLimit === "target") {
+    return `All ${fmt(target)} connections fit on ${hosts.length} client hosts (${hosts.map((h) => `host ${h.name}: ${fmt(h.target)} of ${h.capacity}`).join("; ")}).`;
+  }
+  const limited = hosts
+    .filter((h) => h.predicted < h.target)
+    .sort((a, b) => (a.name === plan.bindingHost ? -1 : b.name === plan.bindingHost ? 1 : 0));
+  const fix =
+    plan.bindingLimit === "nat-pool"
+      ? "add server IPs (server.secondaryAddresses) or client source IPs, or widen that host's natPortRange"
+      : plan.bindingLimit === "conntrack"
+        ? "raise net.netfilter.nf_conntrack_max on that host (tuning)"
+        : "widen clients.localPortRange to 1024-65535 or spread over more server addresses";
+  return (
+    `Predicted ${fmt(predicted)} of ${fmt(target)} over ${hosts.length} client hosts, limited by ${plan.bindingLimit} on host ${plan.bindingHost}: ` +
+    `${limited.map((h) => `host ${h.name}: ${h.capacity} = ${fmt(h.predicted)} of ${fmt(h.target)} (${h.bindingLimit})`).join("; ")}; ${fix}.`
+  );
+}
+
+function explainOneHost(plan: CapacityPlan): string {
   const { predicted, target } = plan;
   switch (plan.bindingLimit) {
     case "target":
@@ -318,8 +422,8 @@ export function explainLimit(plan: CapacityPlan): string {
 }
 
 /** Under `routed`, container i's address on the (first) client network: .2 upward. */
-function containerAddress(config: LabConfig, i: number): string {
-  const { network } = parseCidr(config.clients.subnet);
+function containerAddress(subnet: string, i: number): string {
+  const { network } = parseCidr(subnet);
   return formatIpv4(ipv4ToInt(network) + 2 + i);
 }
 

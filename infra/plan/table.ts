@@ -11,9 +11,11 @@ function table(rows: string[][]): string {
 
 export function formatPlan(stack: string, plan: CapacityPlan): string {
   const pool = plan.natPool ? `${plan.natPool.from}-${plan.natPool.to} (${n(plan.natPool.size)})` : "none (routed)";
+  const hostCol = plan.hosts ? (host?: string) => [host ?? ""] : () => [];
   const paths = table([
-    ["client IP → server IP:port", "ports", "load", "expected", "fill"],
+    [...(plan.hosts ? ["host"] : []), "client IP → server IP:port", "ports", "load", "expected", "fill"],
     ...plan.paths.map((p) => [
+      ...hostCol(p.host),
       `${p.source} → ${p.server}:${p.port}`,
       n(p.capacity),
       n(p.load),
@@ -50,6 +52,7 @@ export function formatPlan(stack: string, plan: CapacityPlan): string {
       ],
     ]),
     "",
+    ...(plan.hosts ? [hostsTable(plan), ""] : []),
     paths,
     "",
     needs,
@@ -58,4 +61,20 @@ export function formatPlan(stack: string, plan: CapacityPlan): string {
     ...[...plan.warnings, ...plan.liveWarnings].map((w) => `warning: ${w}`),
     "",
   ].join("\n");
+}
+
+/** One row per client host: where its Docker is, its share and what limits it. */
+function hostsTable(plan: CapacityPlan): string {
+  return table([
+    ["client host", "docker", "containers", "target", "predicted", "limit", "capacity"],
+    ...plan.hosts!.map((h) => [
+      h.name === plan.bindingHost ? `${h.name} (binding)` : h.name,
+      h.docker,
+      n(h.containers),
+      n(h.target),
+      n(h.predicted),
+      h.bindingLimit,
+      h.capacity,
+    ]),
+  ]);
 }

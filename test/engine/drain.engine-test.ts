@@ -101,7 +101,7 @@ test("a new connectRate replaces both clients: each is drained (stopped on SIGTE
     const removed = steps.indexOf(`start delete-replaced clients-${c}`);
     assert.ok(drained >= 0 && removed >= 0, `both steps ran for ${c}:\n${steps.join("\n")}`);
     assert.ok(drained < removed, `${c}: drained before it is removed:\n${steps.join("\n")}`);
-    // What docker saw: the drain's `docker stop -t 10` ends the client on SIGTERM (exit 0), and
+    // What docker saw: the drain's `docker stop` ends the client on SIGTERM (exit 0), and
     // only then is it removed. The provider alone stops with no grace: SIGTERM, SIGKILL at once, exit 137.
     assert.deepEqual(dockerActions(old[c]!, since), ["kill signal=15", "die exit=0", "stop", "destroy"], c);
   }

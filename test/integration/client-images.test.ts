@@ -81,7 +81,8 @@ test("clients stop script: stops the stack's client containers (even one slow to
   const names = [`${stack}-a`, `${stack}-slow`, `${stack}-other`];
   try {
     const mine = `--label c1m-lab.stack=${stack} --label c1m-lab.role=client`;
-    run(names[0]!, mine, "setInterval(() => {}, 1000)");
+    // Exits on SIGTERM, as the client does (PID 1 in its container: no default action).
+    run(names[0]!, mine, 'process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000)');
     // Ignores SIGTERM: docker stop has to wait for its grace period, then kill.
     run(names[1]!, mine, 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)');
     run(names[2]!, `--label c1m-lab.stack=${stack}-not`, "setInterval(() => {}, 1000)");
@@ -97,6 +98,10 @@ test("clients stop script: stops the stack's client containers (even one slow to
     assert.match(listed("203.0.113.7"), /src=203\.0\.113\.7 dst=192\.0\.2\.9 sport=40001 dport=9000/, "another's entry stays");
     const state = (n: string) => sh(`docker inspect -f '{{.State.Running}}' ${n}`).trim();
     assert.deepEqual(names.map(state), ["false", "false", "true"]);
+    assert.match(
+      r.stderr,
+      new RegExp(`killed before they had reset their connections \\(the rest closed with FIN\\): ${stack}-slow\n`),
+    );
     assert.equal(runScript(clientsStopScript(`c1m-lab.stack=${stack}`, { graceSeconds: 1 })).code, 0, "again: nothing to stop");
   } finally {
     runScript(`docker rm -f ${names.join(" ")} >/dev/null 2>&1`);
@@ -110,7 +115,7 @@ test("clients stop script: the lab's conntrack entries go before the first docke
   const flush = lines.indexOf(
     `  for subnet in 172.30.206.0/24 172.30.207.0/24; do conntrack -D -s "$subnet" 2>&1 >/dev/null | sed 's/^/c1m-lab: /' >&2 || true; done`,
   );
-  const firstStop = lines.findIndex((l) => l.includes("docker stop -t 10 $ids"));
+  const firstStop = lines.findIndex((l) => l.includes("docker stop -t 180 $ids"));
   const nothingToDo = lines.indexOf(
     `[ -n "$(docker ps -q --filter label=c1m-lab.stack=s --filter label=c1m-lab.role=client)" ] || exit 0`,
   );

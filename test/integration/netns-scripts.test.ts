@@ -2,6 +2,7 @@
 // check the effect, delete (twice), check nothing is left. Names and addresses are the test's own.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -153,6 +154,47 @@ test("host delete ends what still runs in the namespace (a start cut short by a 
     `for i in $(seq 1 20); do pgrep -f '^${sleeper}$' >/dev/null || break; sleep 0.25; done; pgrep -fc '^${sleeper}$' || true`,
   );
   assert.equal(left.trim(), "0", "nothing of the namespace still runs");
+});
+
+test("server stop resets the namespace's connections: the peer sees a reset, not a FIN", async (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+  ok(netnsHostCreateScript(host), "host create");
+  const fake = join(stateDir, "listening-server.mjs");
+  writeFileSync(
+    fake,
+    `import net from "node:net"; net.createServer(() => {}).listen(9000, () => console.log(JSON.stringify({type:"listening"})));`,
+  );
+  const server: ServerProcessArgs = {
+    namespace: host.namespace,
+    stateDir,
+    node: process.execPath,
+    nodeArgs: [],
+    serverJs: fake,
+    serverArgs: [],
+    readyTimeoutSeconds: 10,
+  };
+  ok(serverStartScript(server), "server start");
+  const peer = spawn(
+    process.execPath,
+    [
+      "-e",
+      `const s = require("net").connect(9000, ${JSON.stringify(host.primaryAddress.split("/")[0])}, () => console.log("connected"));
+       s.on("end", () => { console.log("FIN"); process.exit(0); });
+       s.on("error", (e) => { console.log(e.code); process.exit(0); });
+       setTimeout(() => { console.log("nothing"); process.exit(0); }, 15000);`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  let out = "";
+  peer.stdout.on("data", (b: Buffer) => (out += b.toString()));
+  const exited = new Promise((resolve) => peer.on("exit", resolve));
+  for (let i = 0; i < 50 && !out.includes("connected"); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(out, /connected/);
+  ok(serverStopScript(server), "server stop");
+  await exited;
+  assert.equal(out.trim().split("\n").pop(), "ECONNRESET");
+  ok(netnsHostDeleteScript(host), "host delete");
 });
 
 test("tuning raises host limits only when below, sets namespace keys, and restores exactly", async (t) => {

@@ -15,6 +15,8 @@ export interface RecordedResource {
   name: string;
   parent?: string;
   dependsOn: string[];
+  /** Resources its inputs come from (Outputs of theirs among its inputs): the engine orders by these too. */
+  inputDependsOn: string[];
   inputs: Record<string, unknown>;
   /** Whether its registration reached the engine (false when an input failed to resolve). */
   registered: boolean;
@@ -41,6 +43,9 @@ export const FAKE_REPORT = {
   diagnosis: "ok",
   reportDir: "reports/x",
 };
+
+/** The id the mocks give a docker.Image (its repoDigest: a local image's id). */
+export const MOCK_REPO_DIGEST = "sha256:0123abcd";
 
 /** Pulumi's wire marker of a secret value, as mocks see inputs: { [SECRET_SIG_KEY]: SECRET_SIG, value }. */
 export const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -92,7 +97,8 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
   const pinned = options.pinnedDir ?? mkdtempSync(join(tmpdir(), "c1m-pinned-"));
   process.env.C1M_PINNED_DIR = pinned;
   const inputs = new Map<string, Record<string, unknown>>();
-  const recorded: Omit<RecordedResource, "inputs" | "registered">[] = [];
+  const recorded: Omit<RecordedResource, "inputs" | "registered" | "inputDependsOn">[] = [];
+  const inputDeps = new Map<string, Promise<string[]>>();
   let error: unknown;
   // An input that fails to resolve (an error thrown in an apply) rejects the registration, which
   // the SDK reports as an unhandled rejection (Pulumi prints it and fails the update): record it.
@@ -118,7 +124,7 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
         if (custom !== undefined) state.stdout = custom;
         else if (args.type === "command:local:Command")
           state.stdout = args.name.endsWith("-verify") ? JSON.stringify(FAKE_REPORT) : "4242";
-        if (args.type === "docker:index/image:Image") state.repoDigest = "sha256:0123abcd";
+        if (args.type === "docker:index/image:Image") state.repoDigest = MOCK_REPO_DIGEST;
         return { id: `${args.name}_id`, state };
       },
       call(args) {
@@ -143,6 +149,13 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
       pulumi.runtime.registerStackTransformation((a) => {
         const name = (r: pulumi.Resource) => (r as unknown as { __name: string }).__name;
         const deps = ([] as pulumi.Resource[]).concat((a.opts.dependsOn ?? []) as pulumi.Resource[]);
+        inputDeps.set(
+          a.name,
+          resourcesOf(a.props).then(
+            (rs) => [...rs].map(name),
+            () => [],
+          ),
+        );
         recorded.push({
           type: a.type,
           name: a.name,
@@ -177,9 +190,16 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
   delete process.env.C1M_PINNED_DIR;
   for (const l of others) process.on("unhandledRejection", l as (...args: unknown[]) => void);
   const resolved = await resolveAll(outputs ?? {});
+  // After a failed registration some inputs never resolve: no input edges then.
+  const deps = new Map(error === undefined ? await Promise.all([...inputDeps].map(async ([n, p]) => [n, await p] as const)) : []);
   const resources = recorded
     .filter((r) => r.type !== "pulumi:pulumi:Stack")
-    .map((r) => ({ ...r, inputs: inputs.get(r.name) ?? {}, registered: inputs.has(r.name) }));
+    .map((r) => ({
+      ...r,
+      inputDependsOn: deps.get(r.name) ?? [],
+      inputs: inputs.get(r.name) ?? {},
+      registered: inputs.has(r.name),
+    }));
   return {
     error,
     resources,
@@ -190,6 +210,22 @@ export async function runProgram(config: Record<string, string>, options: RunOpt
       return r;
     },
   };
+}
+
+/** The resources the Outputs among `value` (nested in arrays, objects, promises) come from. */
+async function resourcesOf(value: unknown): Promise<Set<pulumi.Resource>> {
+  const found = new Set<pulumi.Resource>();
+  const walk = async (v: unknown): Promise<void> => {
+    if (pulumi.Output.isInstance(v)) {
+      // The SDK's own (internal) accessor: what the engine is told this input depends on.
+      const o = v as unknown as { allResources?: () => Promise<Set<pulumi.Resource>>; resources: () => Set<pulumi.Resource> };
+      for (const r of await (o.allResources ? o.allResources() : Promise.resolve(o.resources()))) found.add(r);
+    } else if (v instanceof Promise) await walk(await v);
+    else if (Array.isArray(v)) for (const x of v) await walk(x);
+    else if (v && typeof v === "object" && !pulumi.Resource.isInstance(v)) for (const x of Object.values(v)) await walk(x);
+  };
+  await walk(value);
+  return found;
 }
 
 async function resolveAll(outputs: Record<string, unknown>): Promise<Record<string, unknown>> {

@@ -14,8 +14,11 @@ import { STAGE_DIR, assertLinesInOrder, runProgram, shellValue, upstreamTriggers
 import { assertBashSyntax } from "../support/sh.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
+// One client host (no clients.hosts): the stacks with several are in program-client-hosts.test.ts.
 const localStacks = stackNames(root).filter(
-  (s) => (readStackConfig(root, s).server as { provider?: string } | undefined)?.provider === "netns",
+  (s) =>
+    (readStackConfig(root, s).server as { provider?: string } | undefined)?.provider === "netns" &&
+    (readStackConfig(root, s).clients as { hosts?: unknown } | undefined)?.hosts === undefined,
 );
 
 /** What one netns stack must come out as. Addresses with a prefix length are CIDR, as in the stack file. */
@@ -460,7 +463,9 @@ for (const stack of localStacks) {
       tuning.create,
       [
         `as_root mkdir -p ${state}/sysctl.before ${state}/sysctl.set`,
-        `remember() { [ -f ${state}/sysctl.before/"$1" ] || cat "/proc/sys/$(echo "$1" | tr . /)" | as_root tee ${state}/sysctl.before/"$1" >/dev/null; }`,
+        // A failed create puts back what it changed itself (see netns-scripts' "a tuning create that fails").
+        `trap 'rc=$?; [ "$rc" = 0 ] || undo' EXIT`,
+        `remember() { [ -f ${state}/sysctl.before/"$1" ] && return 0; local v; v=$(cat "/proc/sys/$(echo "$1" | tr . /)") || return 1; printf '%s\\n' "$v" | as_root tee ${state}/sysctl.before/"$1" >/dev/null; fresh+=("$1"); }`,
         raise("fs.file-max", e.fileMax),
         raise("fs.nr_open", 20000),
         raise("net.netfilter.nf_conntrack_max", e.conntrack),
@@ -472,7 +477,7 @@ for (const stack of localStacks) {
       ],
       "tuning create",
     );
-    assert.equal(lines(tuning.create, /sysctl -qw/).length, 7, "nothing else is set");
+    assert.equal(lines(tuning.create, /^[^ ].*sysctl -qw/).length, 7, "nothing else is set (beside the undo's put-back)");
     assertLinesInOrder(
       tuning.delete,
       [
@@ -640,7 +645,7 @@ for (const stack of localStacks) {
         [
           `name=${name}`,
           `[ "$(docker inspect -f '{{index .Config.Labels "c1m-lab.stack"}}' "$name" 2>/dev/null || true)" = ${stack} ] || exit 0`,
-          `  docker stop -t 10 "$name" >/dev/null 2>&1 || sleep 3`,
+          `  docker stop -t 180 "$name" >/dev/null 2>&1 || sleep 3`,
           `  for a in $ip; do conntrack -D -s "$a" >/dev/null 2>&1 || true; done`,
         ],
         "drain",

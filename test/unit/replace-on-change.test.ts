@@ -88,5 +88,5 @@ test("the clients are stopped before the docker provider deletes them (it gives 
     String(stop.inputs.delete),
     /docker ps -q --filter label=c1m-lab\.stack=snat-1ip --filter label=c1m-lab\.role=client/,
   );
-  assert.match(String(stop.inputs.delete), /docker stop -t 10 \$ids/);
+  assert.match(String(stop.inputs.delete), /docker stop -t 180 \$ids/);
 });

@@ -30,13 +30,13 @@ test("the key as a secret and the rest plain: fine", () => {
   );
 });
 
-test("clients.dockerHost: another Docker host is refused until the whole client side follows it", () => {
+test("clients.dockerHost: another Docker host is refused, pointing at clients.hosts", () => {
   assert.throws(
     () => parseLabConfig({ clients: { dockerHost: "ssh://me@far" } }),
     (e: Error) => {
       assert.equal(
         e.message,
-        'Invalid c1m-lab config:\n✖ only this machine\'s Docker, unix:///var/run/docker.sock: the connection test, the NAT rules and conntrack run here, so clients on another Docker host are not supported yet; got "ssh://me@far"\n  → at clients.dockerHost',
+        'Invalid c1m-lab config:\n✖ only this machine\'s Docker, unix:///var/run/docker.sock; list clients on other Docker hosts in clients.hosts instead (e.g. [{ name: a, docker: local }, { name: b, docker: "ssh://user@host", hostKey: "ssh-ed25519 AAAA..." }]); got "ssh://me@far"\n  → at clients.dockerHost',
       );
       return true;
     },

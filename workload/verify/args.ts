@@ -5,6 +5,7 @@ import { UsageError, parseFlags, parseNumberOption } from "../cliArgs.js";
 import type { ConnectionTestOptions } from "./run.js";
 import { planSchema, type VerifyPlan } from "./types.js";
 import type { SshTarget } from "./sshTunnel.js";
+import { CLIENT_HOST_OPTIONS, CLIENT_HOST_USAGE, parseClientHosts } from "./hostArgs.js";
 
 export const VERIFY_USAGE = `Usage: node dist/workload/verify.js --plan FILE --metrics-url URL [options]
 
@@ -26,7 +27,7 @@ stderr; the result JSON (the stack outputs) to stdout. Exit 0 = pass or plateau-
   --clients-label LABEL    docker label of the client containers, e.g. c1m-lab.stack=dev
                            (omit, or no container has it: judged on the server view alone,
                            with a warning, not a failure; DOCKER_HOST is honoured)
-  --conntrack MODE         local (this machine is the NAT host; default) or none
+${CLIENT_HOST_USAGE}  --conntrack MODE         local (this machine is the NAT host; default) or none
   --expect MODE            all (every connection must connect; default) or plateau (the wall is the point)
   --timeout-seconds N      give up on the ramp after N s (default 120)
   --stall-seconds N        no progress for N s = plateau (default 10)
@@ -63,6 +64,7 @@ const OPTIONS = {
   dashboard: { type: "string" },
   "dashboard-linger-seconds": { type: "string" },
   help: { type: "boolean" },
+  ...CLIENT_HOST_OPTIONS,
 } as const;
 
 export type ParsedArgs = { help: true } | { help: false; options: ConnectionTestOptions };
@@ -164,6 +166,8 @@ export function parseVerifyArgs(
   if (label !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._/-]*(=[A-Za-z0-9._/:@-]*)?$/.test(label)) {
     throw new UsageError(`--clients-label: expected a docker label like c1m-lab.stack=dev (key or key=value), got "${label}"`);
   }
+  const clientHosts = parseClientHosts(values);
+  if (clientHosts.length > 0 && label === undefined) throw new UsageError("--client-host: only with --clients-label");
   const stack = values.stack ?? "local";
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(stack)) {
     throw new UsageError(`--stack: expected a stack name of letters, digits, '_', '.', '-', got "${stack}"`);
@@ -188,6 +192,7 @@ export function parseVerifyArgs(
       metricsUrl,
       metricsSsh,
       clientsLabel: label ?? null,
+      ...(clientHosts.length > 0 ? { clientHosts } : {}),
       conntrack: oneOf("conntrack", values.conntrack, ["local", "none"] as const, "local"),
       expect: oneOf("expect", values.expect, ["all", "plateau"] as const, "all"),
       timeoutSeconds: duration("timeout-seconds", values["timeout-seconds"], 120, 0.1),

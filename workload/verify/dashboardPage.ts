@@ -35,6 +35,10 @@ export const DASHBOARD_HTML = `<!doctype html>
   #perip { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 4px 12px; font-variant-numeric: tabular-nums; }
   #perip div { display: flex; justify-content: space-between; border-bottom: 1px solid var(--line); padding: 2px 0; }
   #perip div.lag .n { color: var(--bad); font-weight: 650; }
+  #hosts-panel[hidden] { display: none; }
+  #hosts th { text-align: right; font-size: 12px; color: var(--muted); font-weight: 600; padding: 3px 4px; border-bottom: 1px solid var(--line); }
+  #hosts th:first-child, #hosts td:first-child { text-align: left; } #hosts td { text-align: right; }
+  #hosts tr.down td { color: var(--bad); }
 </style>
 </head>
 <body>
@@ -60,6 +64,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div class="panel"><h2>Total</h2><div id="chart-total"></div></div>
     <div class="panel"><h2>Per server IP</h2><div id="chart-ip"></div></div>
   </section>
+  <section class="panel" id="hosts-panel" hidden><h2>Client hosts</h2><table id="hosts"></table></section>
   <section class="row">
     <div class="panel"><h2>Failures by class</h2><table id="failures"></table></div>
     <div class="panel"><h2>Server IPs</h2><div id="perip"></div></div>
@@ -154,6 +159,7 @@ function render(s) {
       $("failures").appendChild(tr);
     }
   }
+  if (l && l.hosts) renderHosts(l.hosts, s.verdict && s.verdict.perHost);
   // Per server IP: the latest count of each, their spread, the laggards marked.
   const latest = s.verdict ? s.verdict.perServerIp : Object.fromEntries(Object.entries(s.perIp).map(([ip, v]) => [ip, v.at(-1) ?? 0]));
   const sp = s.spread;
@@ -187,7 +193,7 @@ function render(s) {
   }
 }
 
-const ms = (x) => (x >= 100 ? Math.round(x) : x >= 10 ? x.toFixed(1) : x.toFixed(2)) + " ms";
+const ms = (x) => (x >= 100 ? fmt(x) : x >= 10 ? x.toFixed(1) : x.toFixed(2)) + " ms";
 function renderHold(h) {
   const c = h && h.cpu;
   if (c) {
@@ -200,6 +206,33 @@ function renderHold(h) {
   if (!r || r.p99 === undefined) return;
   $("rtt").textContent = ms(r.p99);
   $("rttdetail").textContent = "p50 " + ms(r.p50) + " · p99.9 " + ms(r.p999) + " · max " + ms(r.max) + " · " + fmt(r.count) + " round trips" + (r.unanswered > 0 ? " · " + fmt(r.unanswered) + " unanswered" : "");
+}
+
+// One row per client host: the server's count from its source IPs, its containers, its conntrack.
+function renderHosts(hosts, final) {
+  $("hosts-panel").hidden = false;
+  const t = $("hosts");
+  t.innerHTML = "<tr><th>host</th><th>server holds</th><th>clients running</th><th>established (clients)</th><th>conntrack</th><th>state</th></tr>";
+  for (const h of hosts) {
+    const tr = document.createElement("tr");
+    tr.dataset.host = h.name;
+    if (h.error) tr.className = "down";
+    const held = final && h.name in final ? final[h.name] : h.server;
+    const cells = [
+      h.name,
+      held === null || held === undefined ? "–" : fmt(held),
+      h.clients ? h.clients.running + "/" + h.clients.count : "–",
+      h.clients ? fmt(h.clients.established) : "–",
+      h.conntrack ? fmt(h.conntrack.count) + " / " + fmt(h.conntrack.max) : "–",
+      h.error ? "unreachable: " + h.error.replace(/^client host [^:]+: /, "") : "ok",
+    ];
+    for (const c of cells) {
+      const td = document.createElement("td");
+      td.textContent = c;
+      tr.appendChild(td);
+    }
+    t.appendChild(tr);
+  }
 }
 
 let done = false;

@@ -5,7 +5,7 @@ import { FAILURE_CLASSES, type FailureClass } from "../../shared/protocol.js";
 import { ipSpread, perServerIpOf, type IpSpread } from "./perIp.js";
 import { holdView, type HoldView } from "./holdView.js";
 import type { TestOutput } from "./report.js";
-import type { Observation, VerifyPlan } from "./types.js";
+import type { HostView, Observation, VerifyPlan } from "./types.js";
 import type { Phase } from "./wait.js";
 
 export interface DashboardState {
@@ -29,10 +29,12 @@ export interface DashboardState {
     clients: { running: number; count: number; established: number } | null;
     failures: Record<FailureClass, number> | null;
     conntrack: { count: number; max: number; insertFailed: number; drop: number } | null;
+    /** Per client host (only with several hosts). */
+    hosts?: HostView[];
   } | null;
   /** Round trips (and generator load) of the hold so far (holdView.ts). */
   hold: HoldView | null;
-  verdict: Pick<TestOutput, "verdict" | "limit" | "diagnosis" | "total" | "perServerIp" | "reportDir"> | null;
+  verdict: Pick<TestOutput, "verdict" | "limit" | "diagnosis" | "total" | "perServerIp" | "reportDir" | "perHost"> | null;
   /** After the verdict: the page is served this many seconds more. */
   lingerSeconds: number;
 }
@@ -108,6 +110,7 @@ export function withObservation(state: DashboardState, o: Observation, first: Ob
             drop: Math.max(0, ct.drop - base.drop),
           }
         : null,
+    ...(o.hosts ? { hosts: o.hosts } : {}),
   };
   return state;
 }
@@ -123,6 +126,7 @@ export function withVerdict(state: DashboardState, output: TestOutput): Dashboar
     total: output.total,
     perServerIp: output.perServerIp,
     reportDir: output.reportDir,
+    ...(output.perHost ? { perHost: output.perHost } : {}),
   };
   return state;
 }

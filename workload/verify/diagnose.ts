@@ -23,7 +23,16 @@ import {
 import { perServerIpOf } from "./perIp.js";
 import type { RttSummary } from "./rtt.js";
 import type { HeadroomSummary } from "./headroom.js";
-import type { ClientObservation, ConntrackReading, Expect, Observation, Run, StopReason, VerifyPlan } from "./types.js";
+import type {
+  ClientObservation,
+  ConntrackReading,
+  Expect,
+  HostSummary,
+  Observation,
+  Run,
+  StopReason,
+  VerifyPlan,
+} from "./types.js";
 
 export { CONNTRACK_FULL, PLATEAU_LOWER, crossCheckTolerance, plateauUpper, recentRate } from "./limits.js";
 export { perServerIpOf } from "./perIp.js";
@@ -46,6 +55,7 @@ export type DiagnosedLimit =
   | "still-ramping"
   | "connect-timeouts"
   | "rtt"
+  | "client-host-lost"
   | "unknown";
 
 export interface DiagnoseContext {
@@ -145,6 +155,8 @@ export interface Diagnosis {
   /** The clients' and the server's CPU (holdChecks.ts, headroom.ts). */
   headroom?: HeadroomSummary | null;
   warnings: string[];
+  /** Per client host (only with several hosts; see hostDiagnosis.ts). */
+  hosts?: HostSummary[];
 }
 
 const zeroFailures = (): Record<FailureClass, number> =>

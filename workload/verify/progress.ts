@@ -4,6 +4,7 @@
 import { fmt, shortenIps } from "./format.js";
 import { ipSpread, perServerIpOf, type IpSpread } from "./perIp.js";
 import type { Observation } from "./types.js";
+import { hostsProgressVariants } from "./hosts.js";
 import type { Phase } from "./wait.js";
 
 /** The widest progress line. */
@@ -79,9 +80,10 @@ export function progressLine(o: Observation, prev: Observation | null, target: n
       ]
     : [""];
   const perIp = perIpVariants(perServerIpOf(s));
-  const [IP, CLIENTS, CONNTRACK] = [1, 2, 3];
+  const hosts = hostsProgressVariants(o.hosts);
+  const [IP, CLIENTS, CONNTRACK, HOSTS] = [1, 2, 3, 4];
   // Shorten what says least first: the clients' and conntrack's wording, the clients' count
-  // (≈ the server's total), then the list of every IP, then the lagging IPs one by one.
-  const order = [CLIENTS, CONNTRACK, CLIENTS, ...perIp.slice(1).map(() => IP)];
-  return fitParts([[totals], perIp, clients, conntrack], order);
+  // (≈ the server's total), then the list of every IP and of every host, then the lagging ones.
+  const order = [CLIENTS, CONNTRACK, CLIENTS, HOSTS, ...perIp.slice(1).map(() => IP), ...hosts.slice(2).map(() => HOSTS)];
+  return fitParts([[totals], perIp, clients, conntrack, hosts], order);
 }

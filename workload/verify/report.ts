@@ -7,6 +7,7 @@ import { fmt, percent, seconds, signed } from "./format.js";
 import { rttMarkdown, rttOutput, type RttOutput } from "./rtt.js";
 import { generatorOutput, headroomMarkdown, type GeneratorOutput } from "./headroom.js";
 import type { Expect, Observation, StopReason, VerifyPlan } from "./types.js";
+import { hostsMarkdown } from "./hostReport.js";
 
 export interface ClientOutput {
   established: number;
@@ -44,6 +45,8 @@ export interface TestOutput {
   /** Whether the load generator limited the result, and the CPU peaks (headroom.ts). */
   generator: GeneratorOutput | null;
   warnings: string[];
+  /** Per client host, the connections the server holds from it (only with several hosts; null: not known). */
+  perHost?: Record<string, number | null>;
 }
 
 export interface TestSettings {
@@ -113,6 +116,7 @@ export function testOutput(d: Diagnosis, reportDir: string | null): TestOutput {
     rtt: rttOutput(d.rtt),
     generator: generatorOutput(d.headroom),
     warnings: d.warnings,
+    ...(d.hosts ? { perHost: Object.fromEntries(d.hosts.map((h) => [h.name, h.server])) } : {}),
   };
 }
 
@@ -204,6 +208,7 @@ export function renderMarkdown(r: FullReport, chartFile: string | null = "ramp.s
   );
   out.push("");
 
+  out.push(...hostsMarkdown(d.hosts));
   out.push("## Per client");
   out.push("");
   const clients = Object.entries(d.perClient ?? {});

@@ -14,6 +14,9 @@ import type { Observation, VerifyPlan } from "./types.js";
 import { waitForRamp, type Clock, type Phase, type Poll } from "./wait.js";
 import { openSshTunnel, type SshAuth, type SshTarget, type SshTunnel } from "./sshTunnel.js";
 import { forwardTarget, metricsWhere, throughTunnel, withTunnelErrors } from "./remoteMetrics.js";
+import { hostShares, type ClientHostTarget } from "./hosts.js";
+import { createHostsObserver, type HostsObserver } from "./hostsObserver.js";
+import { withHosts } from "./hostDiagnosis.js";
 
 export interface ConnectionTestOptions extends TestSettings {
   plan: VerifyPlan;
@@ -27,6 +30,8 @@ export interface ConnectionTestOptions extends TestSettings {
   metricsSsh?: SshTarget | null;
   /** Bound on the hold's p99 round trip in ms (test.maxRttMs); null/absent = none. */
   maxRttMs?: number | null;
+  /** Several client hosts: each one's Docker (and conntrack) is read; absent = this machine's Docker (DOCKER_HOST). */
+  clientHosts?: ClientHostTarget[];
 }
 
 export interface ConnectionTestDeps {
@@ -69,13 +74,12 @@ export async function runConnectionTest(
       `verify: metrics ${options.metricsUrl} on ${options.metricsSsh.user}@${options.metricsSsh.host} through ssh (${tunnel.url})`,
     );
   }
-  const observer = (url: string) =>
+  const url = tunnel ? throughTunnel(options.metricsUrl, tunnel.url) : options.metricsUrl;
+  const hosts = deps.poll ? null : openHostsObserver(options, deps, url);
+  const observed =
+    hosts?.poll ??
     createObserver({ metricsUrl: url, clientsLabel: options.clientsLabel, conntrack: options.conntrack, ...deps.observer });
-  const poll =
-    deps.poll ??
-    (tunnel
-      ? withTunnelErrors(observer(throughTunnel(options.metricsUrl, tunnel.url)), tunnel.lastError)
-      : observer(options.metricsUrl));
+  const poll = deps.poll ?? (tunnel ? withTunnelErrors(observed, tunnel.lastError) : observed);
 
   let state = initialState(options.stack, options.plan, options.dashboard?.lingerSeconds ?? 0);
   const dashboard = options.dashboard ? await openDashboard(options.dashboard, state, progress) : null;
@@ -98,7 +102,26 @@ export async function runConnectionTest(
     throw err;
   } finally {
     await tunnel?.close();
+    hosts?.close();
   }
+}
+
+/** With several client hosts: an observer of each (its Docker over ssh where it is remote); the run closes it. */
+function openHostsObserver(options: ConnectionTestOptions, deps: ConnectionTestDeps, metricsUrl: string): HostsObserver | null {
+  const { clientHosts, clientsLabel } = options;
+  if (!clientHosts || clientHosts.length === 0 || clientsLabel === null) return null;
+  const agent = deps.sshAuth?.agent ?? process.env.SSH_AUTH_SOCK;
+  const { fetchTimeoutMs, dockerTimeoutMs } = deps.observer ?? {};
+  return createHostsObserver({
+    metricsUrl,
+    clientsLabel,
+    hosts: clientHosts,
+    shares: hostShares(options.plan),
+    conntrack: options.conntrack,
+    ...(agent ? { agent } : {}),
+    ...(fetchTimeoutMs !== undefined ? { fetchTimeoutMs } : {}),
+    ...(dockerTimeoutMs !== undefined ? { dockerTimeoutMs } : {}),
+  });
 }
 
 interface RunIo {
@@ -139,11 +162,15 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     },
   );
 
-  const counted = diagnose(options.plan, run, {
-    expect: options.expect,
-    metricsUrl: metricsWhere(statsUrl(options.metricsUrl), options.metricsSsh),
-    clientsLabel: options.clientsLabel,
-  });
+  const counted = withHosts(
+    diagnose(options.plan, run, {
+      expect: options.expect,
+      metricsUrl: metricsWhere(statsUrl(options.metricsUrl), options.metricsSsh),
+      clientsLabel: options.clientsLabel,
+    }),
+    hostShares(options.plan),
+    run,
+  );
   const diagnosis = withHoldChecks(counted, run, { maxRttMs: options.maxRttMs ?? null });
   const finishedAt = now();
 

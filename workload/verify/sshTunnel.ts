@@ -48,7 +48,7 @@ export function parsePinnedKey(line: string): { type: string; blob: Buffer } {
 const where = (t: SshTarget) => `${t.user}@${t.host}:${t.port}`;
 
 /** One ssh session to the target; rejects with a sentence (a refused host key says which key it saw). */
-function connect(target: SshTarget, auth: SshAuth, readyTimeoutMs: number): Promise<ssh2.Client> {
+export function connect(target: SshTarget, auth: SshAuth, readyTimeoutMs: number): Promise<ssh2.Client> {
   const pinned = parsePinnedKey(target.hostKey);
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();

@@ -153,6 +153,8 @@ export interface ClientObservation {
   lastError: string | null;
   /** Its CPU time and limit at this poll (containerCpu.ts); absent when not read. */
   cpu?: ContainerCpu;
+  /** The client host it runs on (only with several hosts). */
+  host?: string;
 }
 
 /** NAT host conntrack: the table fill and the cumulative (since boot) per-cpu counters, summed. */
@@ -178,6 +180,44 @@ export interface Observation {
   /** null = not read (--conntrack none, or not available: conntrackError). */
   conntrack: ConntrackReading | null;
   conntrackError: string | null;
+  /** Per client host (only with several hosts; `clients` then lists every host's, or is null if one failed). */
+  hosts?: HostView[];
+}
+
+/** What one poll saw of one client host. */
+export interface HostView {
+  name: string;
+  /** Connections the server holds from the host's source IPs; null: its sources are not addresses, or no /stats. */
+  server: number | null;
+  /** Its client containers; null when its Docker could not be read (`error` says why). */
+  clients: { running: number; count: number; established: number } | null;
+  error: string | null;
+  conntrack: ConntrackReading | null;
+  conntrackError: string | null;
+}
+
+/** One client host over a whole run (the report's per-host table). */
+export interface HostSummary {
+  name: string;
+  /** "local" or ssh://user@host:port. */
+  docker: string;
+  target: number;
+  predicted: number;
+  bindingLimit: string;
+  /** The plan's capacity in words: "1 source IP × 1 server IP × 1,000 ports". */
+  capacity: string;
+  /** Connections the server held from its source IPs at the end, and at most; null when not known. */
+  server: number | null;
+  peak: number | null;
+  /** Its containers as last seen (null: never seen). */
+  clients: { running: number; count: number; established: number } | null;
+  conntrack: { count: number; max: number } | null;
+  /** Its Docker did not answer at the end: since when (s) and why; `since` 0 = never answered. */
+  lost: { since: number; error: string } | null;
+  /** None of its connections was ever established. */
+  neverConnected: boolean;
+  /** What its clients last said on stderr (the first that did). */
+  lastError: string | null;
 }
 
 export const clientObservationSchema = z.object({

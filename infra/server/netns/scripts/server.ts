@@ -19,7 +19,7 @@ export function serverStartScript(a: ServerProcessArgs): string {
     ...SUDO_PRELUDE,
     `as_root mkdir -p ${q(a.stateDir)}`,
     // A re-run (update) replaces the running server.
-    stopServerLines(pid),
+    stopServerLines(pid, a.namespace),
     // setsid --fork returns at once; the child records its pid, then becomes the server (ip netns exec execs).
     `as_root setsid --fork bash -c 'echo $$ > "$1"; exec >"$2" 2>&1 </dev/null; shift 2; exec "$@"' c1m-server ${cmd(pid, log, "ip", "netns", "exec", a.namespace, a.node, ...a.nodeArgs, a.serverJs, ...a.serverArgs)}`,
     `for _ in $(seq 1 ${a.readyTimeoutSeconds * 10}); do`,
@@ -33,19 +33,26 @@ export function serverStartScript(a: ServerProcessArgs): string {
   ]);
 }
 
-export function serverStopScript(a: Pick<ServerProcessArgs, "stateDir">): string {
+export function serverStopScript(a: Pick<ServerProcessArgs, "stateDir" | "namespace">): string {
   const pid = `${a.stateDir}/server.pid`;
   return script("connection server stop", [
     ...SUDO_PRELUDE,
-    stopServerLines(pid),
+    stopServerLines(pid, a.namespace),
     `as_root rm -f ${q(`${a.stateDir}/server.log`)}`,
   ]);
 }
 
-/** TERM to the server's process group (primary and workers), then KILL after 10 s. */
-function stopServerLines(pid: string): string {
+/**
+ * Resets the namespace's established connections (`ss -K`: the kernel sends RST and closes
+ * them), then TERM to the server's process group (primary and workers), KILL after 10 s. An exit
+ * would close each connection with FIN instead, and at a million the kernel kept ~120k of them
+ * as orphans ("TCP: too many orphaned sockets") in a namespace deleted right after, where no
+ * answer could come. The namespace is the lab's own: nothing else's connections are in it.
+ */
+function stopServerLines(pid: string, namespace: string): string {
   return [
     `if [ -f ${q(pid)} ]; then`,
+    `  as_root ${cmd("ip", "netns", "exec", namespace, "ss", "-K", "-tnH", "state", "established")} >/dev/null 2>&1 || true`,
     `  p=$(cat ${q(pid)})`,
     `  as_root kill -TERM -- "-$p" 2>/dev/null || true`,
     `  for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done`,
