@@ -179,6 +179,8 @@ export default async function main() {
       bindingLimit: lab.report.apply((r) => r.bindingLimit ?? plan.bindingLimit),
       diagnosis: lab.report.apply((r) => r.diagnosis ?? null),
       reportDir: lab.report.apply((r) => r.reportDir ?? null),
+      rtt: lab.report.apply((r) => r.rtt ?? null),
+      generator: lab.report.apply((r) => r.generator ?? null),
       // With clients.hosts: the connections the server holds from each host.
       ...(config.clients.hosts ? { perHost: lab.report.apply((r) => r.perHost ?? null) } : {}),
     };

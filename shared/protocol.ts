@@ -33,6 +33,8 @@ export interface ServerStats {
   acceptErrors?: number;
   /** Optional: workers holding capacityPerWorker connections or more (at their fd limit). */
   workersAtCapacity?: number;
+  /** Optional: CPU time (user + system, seconds) of the primary and its workers since they started. */
+  cpuSeconds?: number;
 }
 
 export interface ServerWorkerStats {
@@ -44,6 +46,8 @@ export interface ServerWorkerStats {
   /** Stopped accepting at capacity (the other workers take the new connections). */
   paused: boolean;
   pauses: number;
+  /** CPU time (user + system, seconds) since it started. */
+  cpuSeconds?: number;
 }
 
 /** Failure classes the client counts. */
@@ -69,7 +73,35 @@ export interface ClientStatus {
   /** When the target was first reached, seconds after start. */
   rampSeconds: number | null;
   final: boolean;
+  /** Round trips of the pings since this client's ramp ended (absent when it does not ping). */
+  rtt?: ClientRtt;
 }
+
+/**
+ * Pings and their echoes. Each ping is the payload followed by PING_STAMP_BYTES of the client's
+ * send time; the server writes back whatever it reads, so the client needs no state per ping.
+ */
+export interface ClientRtt {
+  /** Pings sent since the ramp ended, up to PING_ANSWER_DUE_SECONDS ago. */
+  pings: number;
+  /** How many of those were answered within PING_ANSWER_DUE_SECONDS (the rest count as lost). */
+  echoes: number;
+  /** Round-trip times in microseconds, an HDR histogram (V2, compressed, base64; see workload/rttHistogram.ts). */
+  histogram: string;
+}
+
+/** Bytes of send time (float64 LE, the client's performance.now() in ms) after each ping's payload. */
+export const PING_STAMP_BYTES = 8;
+
+/** A ping not answered this long after it left is lost (no round-trip bound may be longer). */
+export const PING_ANSWER_DUE_SECONDS = 5;
+
+/**
+ * A hold that bounds round trips lasts at least the ping interval plus this: a ping is owed an
+ * answer for PING_ANSWER_DUE_SECONDS, then shows in the client's next status line (≤ 1 s) and is
+ * read at the connection test's next poll (2 s by default).
+ */
+export const PING_HOLD_MARGIN_SECONDS = PING_ANSWER_DUE_SECONDS + 4;
 
 /**
  * Environment the client reads (each also a flag: C1M_CONNECT_RATE ⇔ --connect-rate).

@@ -22,6 +22,8 @@ export interface TcpHandle {
   /** Closes with SO_LINGER 0: the kernel sends RST and frees the socket at once (Node ≥ 16.17). */
   reset?(callback?: () => void): number;
   useUserBuffer(buffer: Uint8Array): void;
+  /** Bytes written but not yet handed to the kernel (libuv's write queue). */
+  readonly writeQueueSize: number;
   /** Must stay a function: Node asserts on anything else (null aborts the process). */
   onread: (this: TcpHandle) => void;
 }
@@ -34,6 +36,8 @@ export interface WriteReq {
   handle: TcpHandle;
   oncomplete: (status: number) => void;
   async: boolean;
+  /** Keeps the data alive while a write is pending (net does the same). */
+  buffer?: Uint8Array;
 }
 
 export interface TcpHandleBindings {

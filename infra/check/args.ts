@@ -31,6 +31,7 @@ export function connectionTestArgs(
     "--reports-dir",
     paths.reportsDir,
   ];
+  if (config.test.maxRttMs !== undefined) verifyArgs.push("--max-rtt-ms", String(config.test.maxRttMs));
   const { dashboard } = config.test;
   if (dashboard) {
     verifyArgs.push(

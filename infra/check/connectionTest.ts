@@ -39,6 +39,10 @@ export interface ConnectionReport {
   bindingLimit?: string;
   diagnosis?: string;
   reportDir?: string;
+  /** The hold's ping round trips in ms: p50, p99, p999, max, count, pings, unanswered, maxRttMs. */
+  rtt?: Record<string, number | null> | null;
+  /** The load generator's headroom: limitedBy (client names), CPU peaks of clients and server. */
+  generator?: Record<string, unknown> | null;
   [key: string]: unknown;
 }
 

@@ -5,6 +5,7 @@
 // names, sysctl keys and values, ports) is constrained here.
 import { z } from "zod";
 import { addressOf, parseCidr, formatIpv4, ipv4ToInt, prefixLengthOf } from "../plan/net.js";
+import { PING_ANSWER_DUE_SECONDS, PING_HOLD_MARGIN_SECONDS } from "../../shared/protocol.js";
 import { clientHostIssues, clientHosts, parseSshUrl, type ClientHost } from "./clientHosts.js";
 
 const ifName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "an interface name: 1-15 letters, digits, '_', '.', '-'");
@@ -379,6 +380,20 @@ const test = z
     /** Hold the connections this long after the ramp and count losses. */
     soakSeconds: z.number().int().min(0).max(86_400).default(0),
     /**
+     * Bound on the p99 ping round trip during the hold, in ms (the clients' merged HDR
+     * histograms); more than 1% of pings unanswered within PING_ANSWER_DUE_SECONDS also breaks it.
+     * Needs pings during the hold: soakSeconds at least clients.ping.intervalSeconds +
+     * PING_HOLD_MARGIN_SECONDS. Unset: round trips are only reported.
+     */
+    maxRttMs: z
+      .number()
+      .positive()
+      .max(
+        PING_ANSWER_DUE_SECONDS * 1000,
+        `at most ${PING_ANSWER_DUE_SECONDS * 1000} ms: a ping unanswered after ${PING_ANSWER_DUE_SECONDS} s counts as lost`,
+      )
+      .optional(),
+    /**
      * The live dashboard of the ramp (false = none): loopback by default; port 0 = any free port.
      * Warning: it has no authentication; another host than loopback (e.g. 0.0.0.0) makes it
      * reachable from other machines (the test warns on stderr when it starts).
@@ -556,6 +571,13 @@ export const labConfigSchema = z
       }
     }
     for (const issue of clientHostIssues(c.clients, c.server)) ctx.addIssue({ code: "custom", ...issue });
+    if (c.test.maxRttMs !== undefined && c.test.soakSeconds < c.clients.ping.intervalSeconds + PING_HOLD_MARGIN_SECONDS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["test", "maxRttMs"],
+        message: `maxRttMs bounds the round trips of the hold's pings, but clients ping every ${c.clients.ping.intervalSeconds} s and the hold (test.soakSeconds) lasts ${c.test.soakSeconds} s: make test.soakSeconds at least clients.ping.intervalSeconds + ${PING_HOLD_MARGIN_SECONDS}`,
+      });
+    }
     // The addresses the clients connect to and the server listens on: on an adopted ssh host the
     // host's own primary only when targetPrimary says so.
     const targets = c.server.provider === "ssh" && !c.server.targetPrimary ? all.slice(1) : all;

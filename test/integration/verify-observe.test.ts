@@ -33,9 +33,12 @@ interface FakeContainer {
   state: { Status: string; ExitCode: number; OOMKilled: boolean };
   stdout: string;
   stderr: string;
+  /** CPU time (ns) its stats report, and its --cpus (NanoCpus). */
+  cpuNs: number;
+  nanoCpus: number;
 }
 
-/** A stand-in Docker Engine API on a unix socket: list, inspect and logs from canned containers; records each request. */
+/** A stand-in Docker Engine API on a unix socket: list, inspect, logs and stats from canned containers; records each request. */
 async function fakeDockerApi(t: TestContext, containers: FakeContainer[]): Promise<{ docker: Docker; calls: string[] }> {
   const dir = await mkdtemp(join(tmpdir(), "c1m-verify-docker-"));
   const socketPath = join(dir, "docker.sock");
@@ -50,18 +53,30 @@ async function fakeDockerApi(t: TestContext, containers: FakeContainer[]): Promi
     const url = new URL(req.url!, "http://docker");
     const path = url.pathname.replace(/^\/v[\d.]+/, "");
     calls.push(
-      `${req.method} ${path}${path === "/containers/json" ? ` all=${url.searchParams.get("all")} filters=${url.searchParams.get("filters")}` : ""}${path.endsWith("/logs") ? ` tail=${url.searchParams.get("tail")}` : ""}`,
+      `${req.method} ${path}${path === "/containers/json" ? ` all=${url.searchParams.get("all")} filters=${url.searchParams.get("filters")}` : ""}${path.endsWith("/logs") ? ` tail=${url.searchParams.get("tail")}` : ""}${path.endsWith("/stats") ? ` stream=${url.searchParams.get("stream")} one-shot=${url.searchParams.get("one-shot")}` : ""}`,
     );
     if (path === "/containers/json") {
       res.writeHead(200, { "content-type": "application/json" });
       return res.end(JSON.stringify(containers.map((c) => ({ Id: c.id, Names: [`/${c.name}`], State: c.state.Status }))));
     }
-    const m = /^\/containers\/([^/]+)\/(json|logs)$/.exec(path);
+    const m = /^\/containers\/([^/]+)\/(json|logs|stats)$/.exec(path);
     const c = containers.find((x) => x.id === m?.[1]);
     if (!m || !c) return res.writeHead(404, { "content-type": "application/json" }).end('{"message":"No such container"}');
     if (m[2] === "json") {
       res.writeHead(200, { "content-type": "application/json" });
-      return res.end(JSON.stringify({ Id: c.id, Name: `/${c.name}`, RestartCount: c.restartCount, State: c.state }));
+      return res.end(
+        JSON.stringify({
+          Id: c.id,
+          Name: `/${c.name}`,
+          RestartCount: c.restartCount,
+          State: c.state,
+          HostConfig: { NanoCpus: c.nanoCpus },
+        }),
+      );
+    }
+    if (m[2] === "stats") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ cpu_stats: { cpu_usage: { total_usage: c.cpuNs } } }));
     }
     res.writeHead(200, { "content-type": "application/vnd.docker.multiplexed-stream" });
     res.end(Buffer.concat([frame(1, c.stdout), frame(2, c.stderr)]));
@@ -130,6 +145,8 @@ describe("verify observe (integration)", () => {
         state: { Status: "running", ExitCode: 0, OOMKilled: false },
         stdout: `${statusLine("c1m-client-0", 40)}\n${statusLine("c1m-client-0", 41)}\n`,
         stderr: "",
+        cpuNs: 1_500_000_000,
+        nanoCpus: 500_000_000,
       },
       {
         id: "bbbbbbbbbbbb2222",
@@ -138,6 +155,8 @@ describe("verify observe (integration)", () => {
         state: { Status: "exited", ExitCode: 137, OOMKilled: true },
         stdout: `${statusLine("c1m-client-1", 7)}\n`,
         stderr: "warning: x\nFATAL ERROR: heap out of memory\n",
+        cpuNs: 9_000_000_000,
+        nanoCpus: 0,
       },
     ]);
     const r = await observeClients("c1m-lab.stack=dev", { docker });
@@ -153,16 +172,19 @@ describe("verify observe (integration)", () => {
         c.status?.established,
         c.status?.failed.emfile,
         c.lastError,
+        c.cpu,
       ]),
       [
-        ["c1m-client-0", "aaaaaaaaaaaa", "running", 0, 0, false, 41, 2, null],
-        ["c1m-client-1", "bbbbbbbbbbbb", "exited", 137, 2, true, 7, 2, "FATAL ERROR: heap out of memory"],
+        ["c1m-client-0", "aaaaaaaaaaaa", "running", 0, 0, false, 41, 2, null, { usageSeconds: 1.5, limitCpus: 0.5 }],
+        // A container that is not running: no CPU asked for.
+        ["c1m-client-1", "bbbbbbbbbbbb", "exited", 137, 2, true, 7, 2, "FATAL ERROR: heap out of memory", undefined],
       ],
     );
     assert.equal(calls[0], 'GET /containers/json all=true filters={"label":["c1m-lab.stack=dev"]}');
     assert.deepEqual(calls.slice(1).sort(), [
       "GET /containers/aaaaaaaaaaaa1111/json",
       "GET /containers/aaaaaaaaaaaa1111/logs tail=5",
+      "GET /containers/aaaaaaaaaaaa1111/stats stream=false one-shot=true",
       "GET /containers/bbbbbbbbbbbb2222/json",
       "GET /containers/bbbbbbbbbbbb2222/logs tail=5",
     ]);
@@ -210,6 +232,9 @@ describe("verify observe (integration)", () => {
       [byName[names[0]!]?.state, byName[names[0]!]?.status?.established, byName[names[0]!]?.lastError],
       ["running", 42, null],
     );
+    // The daemon's own reading of the running one's cgroup: some CPU time, no limit.
+    const cpu = byName[names[0]!]?.cpu;
+    assert.ok(cpu !== undefined && cpu.usageSeconds > 0 && cpu.limitCpus === null, JSON.stringify(cpu));
     assert.deepEqual(
       [
         byName[names[1]!]?.state,
@@ -274,6 +299,8 @@ describe("verify observe (integration)", () => {
         state: { Status: "running", ExitCode: 0, OOMKilled: false },
         stdout: `${statusLine("c1m-client-0", 99)}\n`,
         stderr: "",
+        cpuNs: 0,
+        nanoCpus: 0,
       },
     ]);
     const observe = createObserver({

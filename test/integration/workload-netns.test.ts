@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { ClientStatus } from "../../shared/protocol.js";
 import { needsRoot, runScript, sh } from "../support/sh.js";
 import { runClient, startClient, startServer } from "../support/workload-harness.js";
+import { mergeRtt, rttPercentiles } from "../../workload/rttHistogram.js";
 
 const tag = `c1mt-wl-${process.pid}`;
 const nsClient = `${tag}-c`;
@@ -73,6 +74,24 @@ for (const [path, env] of CLIENT_PATHS) {
       await server.waitStats((x) => x.total === 0, 5000, "closed after the client stopped");
       // The path under test is the one the client took.
       assert.equal(client.stderr.includes("one net.Socket per connection"), env.C1M_CLIENT_NET_SOCKETS === "1", client.stderr);
+    });
+
+    await t.test("the server echoes pings: 50 round trips recorded within 5 s, each under 1 s", async (t) => {
+      const client = startClient(
+        t,
+        ["--targets", targets, "--connections", "50", "--ping-interval-seconds", "1", "--status-interval-ms", "100"],
+        { netns: nsClient, env },
+      );
+      // The first pings leave a second after each connection, then once a second.
+      const s = await client.waitJson<ClientStatus>(
+        (x) => x.rtt !== undefined && mergeRtt([x.rtt.histogram]).merged.totalCount >= 50,
+        5000,
+        "50 round trips",
+      );
+      const p = rttPercentiles(mergeRtt([s.rtt!.histogram]).merged)!;
+      assert.ok(p.p50 > 0 && p.max < 1000, `round trips within a namespace pair: ${JSON.stringify(p)}`);
+      assert.equal((await client.stop("SIGTERM")).code, 0);
+      await server.waitStats((x) => x.total === 0, 5000, "closed after the client stopped");
     });
 
     await t.test("a source address the namespace does not have: addrnotavail", async (t) => {

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, configWarnings, parseLabConfig } from "../../infra/config/schema.js";
+import { connectionTestArgs } from "../../infra/check/args.js";
 
 test("an empty config gives the working local default", () => {
   const c = parseLabConfig({});
@@ -221,7 +222,31 @@ const bad: [string, Record<string, unknown>, string][] = [
     { test: { expect: "maybe" } },
     `Invalid c1m-lab config:\n✖ Invalid option: expected one of "all"|"plateau"; got "maybe"\n  → at test.expect`,
   ],
+  [
+    "a p99 round-trip bound with no ping during the hold",
+    { clients: { ping: { intervalSeconds: 30 } }, test: { soakSeconds: 38, maxRttMs: 50 } },
+    "Invalid c1m-lab config:\n✖ maxRttMs bounds the round trips of the hold's pings, but clients ping every 30 s and the hold (test.soakSeconds) lasts 38 s: make test.soakSeconds at least clients.ping.intervalSeconds + 9\n  → at test.maxRttMs",
+  ],
+  [
+    "a p99 round-trip bound longer than a ping may go unanswered",
+    { clients: { ping: { intervalSeconds: 1 } }, test: { soakSeconds: 30, maxRttMs: 5001 } },
+    "Invalid c1m-lab config:\n✖ at most 5000 ms: a ping unanswered after 5 s counts as lost; got 5001\n  → at test.maxRttMs",
+  ],
+  [
+    "a p99 round-trip bound of 0",
+    { clients: { ping: { intervalSeconds: 1 } }, test: { soakSeconds: 30, maxRttMs: 0 } },
+    "Invalid c1m-lab config:\n✖ Too small: expected number to be >0; got 0\n  → at test.maxRttMs",
+  ],
 ];
+
+test("test.maxRttMs reaches the connection test as --max-rtt-ms; unset, no flag", () => {
+  const paths = { reportsDir: "reports" } as Parameters<typeof connectionTestArgs>[2];
+  const endpoints = { metricsUrl: "http://10.201.0.2:9100", clientsLabel: "c1m-lab.stack=dev" };
+  const bounded = parseLabConfig({ clients: { ping: { intervalSeconds: 1 } }, test: { soakSeconds: 10, maxRttMs: 2.5 } });
+  const args = connectionTestArgs(bounded, "dev", paths, endpoints);
+  assert.deepEqual(args.slice(args.indexOf("--max-rtt-ms"), args.indexOf("--max-rtt-ms") + 2), ["--max-rtt-ms", "2.5"]);
+  assert.equal(connectionTestArgs(parseLabConfig({}), "dev", paths, endpoints).includes("--max-rtt-ms"), false);
+});
 
 for (const [name, input, message] of bad) {
   test(`rejects ${name}`, () => {

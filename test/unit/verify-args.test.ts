@@ -40,6 +40,7 @@ describe("verify args", () => {
       stallSeconds: 10,
       soakSeconds: 0,
       intervalSeconds: 2,
+      maxRttMs: null,
       stack: "local",
       reportsDir: "reports",
     });
@@ -62,6 +63,8 @@ describe("verify args", () => {
       "60",
       "--interval-seconds",
       "0.5",
+      "--max-rtt-ms",
+      "25",
       "--stack",
       "dev",
       "--reports-dir",
@@ -94,6 +97,7 @@ describe("verify args", () => {
       stallSeconds: 15,
       soakSeconds: 60,
       intervalSeconds: 0.5,
+      maxRttMs: 25,
       stack: "dev",
       reportsDir: "/tmp/r",
     });
@@ -117,6 +121,7 @@ describe("verify args", () => {
       /^--dashboard: expected \[HOST:\]PORT like 9180 or 127\.0\.0\.1:9180, got "70000"$/,
     );
     rejects([...base, "--dashboard", "me:80"], /^--dashboard: expected \[HOST:\]PORT/);
+    rejects([...base, "--max-rtt-ms", "0"], /^--max-rtt-ms/);
     rejects([...base, "--dashboard-linger-seconds", "3"], /^--dashboard-linger-seconds: only with --dashboard$/);
   });
 

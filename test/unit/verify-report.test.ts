@@ -139,12 +139,14 @@ describe("verify report: stdout JSON", () => {
       "conntrack",
       "crossCheck",
       "diagnosis",
+      "generator",
       "limit",
       "perClient",
       "perServerIp",
       "predicted",
       "rampSeconds",
       "reportDir",
+      "rtt",
       "sharedSourcePorts",
       "soak",
       "stopReason",
@@ -154,6 +156,8 @@ describe("verify report: stdout JSON", () => {
       "warnings",
     ]);
     assert.equal(out.verdict, "plateau-as-expected");
+    assert.equal(out.rtt, null, "recorded before clients pinged: no round trips");
+    assert.equal(out.generator, null, "recorded before CPU was read");
     assert.deepEqual(out.conntrack, {
       count: 66_515,
       max: 262_144,

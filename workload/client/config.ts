@@ -73,6 +73,9 @@ Every option can also come from the environment variable in brackets; the flag w
 
 Connections are bare TCP handles (no net.Socket each: a fraction of the CPU and memory); set
 C1M_CLIENT_NET_SOCKETS=1 for net.Socket, which is also the fallback where Node lacks them.
+Each ping is the payload and 8 bytes of its send time; the server's echo of it is a round trip.
+Once ramped, status lines carry "rtt": pings owed an answer (sent 5 s ago or more), those answered
+within 5 s, and the round trips as an HDR histogram (base64, microseconds).
 
 Exit: 0 if the target was reached (and held for --hold-seconds), 1 if not, 2 for bad input
 (including more connections than this process's open-file limit allows).`;

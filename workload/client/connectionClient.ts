@@ -1,6 +1,7 @@
 // Opens `connections` idle TCP connections round-robin over the targets at a bounded rate,
 // holds them, and pings each about once per interval, the first one an interval after it was
-// established (a heartbeat: a ramp is not slowed by pings to sockets that just connected).
+// established (a heartbeat: a ramp is not slowed by pings to sockets that just connected). The
+// server echoes each ping; the round trips of the hold go into an HDR histogram (rttRecorder.ts).
 // Per-connection cost is kept to the socket itself: shared handlers, no per-socket timers or
 // closures, two array slots.
 import { performance } from "node:perf_hooks";
@@ -8,6 +9,7 @@ import { FAILURE_CLASSES, type ClientStatus, type FailureClass } from "../../sha
 import type { ClientConfig } from "./config.js";
 import { connectTimeoutError } from "./errors.js";
 import { backoffMs, RetryQueue } from "./retryQueue.js";
+import { RttRecorder } from "./rttRecorder.js";
 import { handleTransport, netTransport, type ConnectionEvents, type Transport } from "./transport.js";
 
 /** Connect pacing tick: small enough to keep bursts short at 15k+/s. */
@@ -64,7 +66,8 @@ export class ConnectionClient {
   private stopped = false;
   private readonly transport: Transport<Conn>;
   private readonly nSources: number;
-  private readonly payload: Buffer;
+  /** null when the client does not ping. */
+  private readonly rtt: RttRecorder | null;
   private readonly burst: number;
 
   constructor(
@@ -81,12 +84,13 @@ export class ConnectionClient {
       connected: (c) => this.connected(c),
       failed: (c, failure) => this.failedWith(c, failure),
       closed: (c) => this.closed(c),
+      received: (data, length) => this.rtt?.received(data, length, performance.now()),
     };
     this.transport =
       options.transport?.(events) ??
       (options.netSockets ? null : handleTransport(config.targets, sources, events)) ??
       (netTransport(config.targets, sources, events) as Transport<Conn>);
-    this.payload = Buffer.from(config.pingPayload);
+    this.rtt = config.pingIntervalSeconds > 0 ? new RttRecorder(Buffer.from(config.pingPayload)) : null;
     this.burst = Math.max(1, (config.connectRate * PUMP_TICK_MS * 2) / 1000);
   }
 
@@ -213,6 +217,7 @@ export class ConnectionClient {
   private rampDone(): void {
     if (this.rampOver) return;
     this.rampOver = true;
+    this.rtt?.startHold(performance.now());
     this.onRampDone?.();
     if (this.config.holdSeconds <= 0) return;
     this.holdTimer = setTimeout(() => this.finish(this.succeeded() ? 0 : 1), this.config.holdSeconds * 1000);
@@ -241,15 +246,25 @@ export class ConnectionClient {
    * walk stops at the first socket not yet due.
    */
   private ping(intervalMs: number): void {
+    const rtt = this.rtt;
+    if (rtt === null) return;
     const now = performance.now();
+    let frame: Buffer | null = null;
+    let sent = 0;
     for (let left = this.open.length; left > 0; left--) {
       if (this.pingCursor >= this.open.length) this.pingCursor = 0;
       const i = this.pingCursor;
-      if (this.pingDue[i]! > now) return;
-      this.transport.write(this.open[i]!, this.payload);
+      if (this.pingDue[i]! > now) break;
+      // One frame per tick, shared by every socket pinged in it (writes never modify it).
+      frame ??= rtt.frame(now);
+      if (this.transport.isOpen(this.open[i]!)) {
+        this.transport.write(this.open[i]!, frame);
+        sent++;
+      }
       this.pingDue[i] = now + intervalMs;
       this.pingCursor++;
     }
+    rtt.sentAt(now, sent);
   }
 
   private compactOpen(): void {
@@ -292,6 +307,7 @@ export class ConnectionClient {
       elapsedSeconds: round3((now - this.startTime) / 1000),
       rampSeconds: this.reachedAt === undefined ? null : round3((this.reachedAt - this.startTime) / 1000),
       final,
+      ...(this.rtt ? { rtt: this.rtt.status(now) } : {}),
     };
   }
 

@@ -12,6 +12,8 @@ export interface ConnectionEvents<C> {
   failed(conn: C, failure: FailureClass): void;
   /** The connection is gone: a connect that failed, or an established one closed or reset. */
   closed(conn: C): void;
+  /** Bytes arrived (the server's echoes): `length` bytes of `data`, valid during the call only. */
+  received(data: Uint8Array, length: number): void;
 }
 
 export interface Transport<C> {
@@ -27,7 +29,7 @@ export interface Transport<C> {
   reset(conn: C): void;
 }
 
-// Servers in the lab never send; if one does, reads land in one shared buffer and are dropped.
+// The server echoes pings: reads land in one shared buffer, are handed to received() and dropped.
 const READ_BUFFER = Buffer.allocUnsafe(16 * 1024);
 
 export function netTransport(
@@ -35,7 +37,13 @@ export function netTransport(
   sources: Array<string | undefined>,
   events: ConnectionEvents<net.Socket>,
 ): Transport<net.Socket> {
-  const onread = { buffer: READ_BUFFER, callback: (): boolean => true }; // false would pause reading
+  const onread = {
+    buffer: READ_BUFFER,
+    callback: (n: number, buf: Uint8Array): boolean => {
+      events.received(buf, n);
+      return true; // false would pause reading
+    },
+  };
   // Prebuilt options per (target, source): net copies them, so one object serves every connect.
   const options = targets.map((t) =>
     sources.map((localAddress) => {
@@ -111,7 +119,10 @@ export function handleTransport(
     end(h);
   }
   function onread(this: TcpHandle): void {
-    if (bindings!.lastRead() < 0) end(this as ClientHandle); // EOF or reset
+    const n = bindings!.lastRead();
+    if (n < 0)
+      end(this as ClientHandle); // EOF or reset
+    else if (n > 0) events.received(READ_BUFFER, n);
   }
   function oncomplete(status: number, handle: TcpHandle): void {
     const h = handle as ClientHandle;
@@ -152,6 +163,7 @@ export function handleTransport(
       req.handle = h;
       req.oncomplete = noop;
       req.async = false;
+      req.buffer = payload; // a ping frame lives one tick: a write still pending must keep it
       h.writeBuffer(req, payload);
     },
     isOpen: (h) => h.c1mState !== GONE,

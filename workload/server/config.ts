@@ -22,7 +22,8 @@ export interface ServerConfig {
 
 export const SERVER_USAGE = `Usage: node server.js [options]
 
-Holds idle TCP connections and reports them on a separate metrics port.
+Holds idle TCP connections, writes back what they send (the clients' pings: round trips), and
+reports them on a separate metrics port.
 
   --port N                  TCP port to listen on (default 9000; 0 = any free port)
   --addresses IP,IP         addresses to listen on (default 0.0.0.0 = all)
@@ -39,7 +40,8 @@ Holds idle TCP connections and reports them on a separate metrics port.
 Prints one JSON line {"type":"listening",...} on stdout once every listener is up.
 SIGTERM/SIGINT: close listeners and connections, exit 0.
 Workers hold connections as bare TCP handles (no net.Socket each); C1M_SERVER_NET_SOCKETS=1
-selects net.Socket, which is also the fallback where Node lacks them.`;
+selects net.Socket, which is also the fallback where Node lacks them. Test hook:
+C1M_SERVER_TEST_MUTE_FILE=PATH stops the echo once PATH exists (a server that stopped answering).`;
 
 export type ParsedServerArgs = { help: true } | { help: false; config: ServerConfig };
 

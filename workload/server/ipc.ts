@@ -39,6 +39,8 @@ export interface WorkerHealth {
   paused: boolean;
   /** Times it stopped accepting at capacity. */
   pauses: number;
+  /** CPU time (user + system, seconds) since it started: the connection test samples it. */
+  cpuSeconds?: number;
 }
 
 export type WorkerMessage =
@@ -55,4 +57,10 @@ export function isWorkerMessage(msg: unknown): msg is WorkerMessage {
 
 export function isPrimaryMessage(msg: unknown): msg is PrimaryMessage {
   return typeof msg === "object" && msg !== null && typeof (msg as { c1m?: unknown }).c1m === "string";
+}
+
+/** User + system CPU time of this process, in seconds (ms precision). */
+export function cpuSecondsOfThisProcess(): number {
+  const { user, system } = process.cpuUsage();
+  return Math.round((user + system) / 1000) / 1000;
 }

@@ -8,6 +8,7 @@ import { FD_RESERVE, readOpenFilesLimit, usableSockets } from "../limits.js";
 import { aggregateStats, RateWindow, type ServerStatsExtended } from "./aggregate.js";
 import { capacityProblem, type ServerConfig } from "./config.js";
 import {
+  cpuSecondsOfThisProcess,
   isWorkerMessage,
   WORKER_CONFIG_ENV,
   workerConfigOf,
@@ -45,6 +46,7 @@ function healthOf(msg: Partial<WorkerHealth>, prev: WorkerHealth): WorkerHealth 
     acceptErrors: msg.acceptErrors ?? prev.acceptErrors,
     paused: msg.paused ?? prev.paused,
     pauses: msg.pauses ?? prev.pauses,
+    ...(msg.cpuSeconds !== undefined || prev.cpuSeconds !== undefined ? { cpuSeconds: msg.cpuSeconds ?? prev.cpuSeconds } : {}),
   };
 }
 
@@ -244,6 +246,8 @@ export class ServerPrimary {
     stats.perWorker = perWorker;
     stats.acceptErrors = perWorker.reduce((sum, w) => sum + w.acceptErrors, 0);
     stats.workersAtCapacity = perWorker.filter((w) => w.total >= this.capacity).length;
+    stats.cpuSeconds =
+      Math.round(perWorker.reduce((sum, w) => sum + (w.cpuSeconds ?? 0), cpuSecondsOfThisProcess()) * 1000) / 1000;
     return stats;
   }
 

@@ -1,5 +1,6 @@
 // Accepted connections held as bare TCP handles (see ../tcpHandles.ts): read whatever arrives
-// into one shared buffer, notice the end, close. No net.Socket per connection.
+// into one shared buffer, write it back (the clients' pings carry their send time, so an echo is
+// a round trip measured), notice the end, close. No net.Socket per connection, no state per ping.
 import type net from "node:net";
 import { tcpHandleBindings, uvError, type TcpHandle } from "../tcpHandles.js";
 
@@ -15,13 +16,28 @@ export interface RawAccept<T extends TcpHandle> {
   attach(server: net.Server, onOpen: (handle: T) => void, onEnd: (handle: T) => void, onError: (err: Error) => void): void;
 }
 
-// Reads land here and are dropped: a flood costs CPU, never memory.
+// Reads land here; an echo writes a copy (a pending write must not see the next read).
 const READ_BUFFER = new Uint8Array(16 * 1024);
 
-/** null where Node lacks the handle bindings (the worker then uses net.Socket). */
-export function rawAcceptOf<T extends TcpHandle>(): RawAccept<T> | null {
+const noop = (): void => {};
+
+/** null where Node lacks the handle bindings (the worker then uses net.Socket). While `echo()` is false: read and drop. */
+export function rawAcceptOf<T extends TcpHandle>(echo: () => boolean = () => true): RawAccept<T> | null {
   const bindings = tcpHandleBindings();
   if (bindings === null) return null;
+  const b = bindings;
+  function writeBack(handle: TcpHandle, n: number): void {
+    // A peer that sends without reading would have us queue its echoes without end: while a
+    // write is still queued, what it sends is dropped (memory stays bounded by the kernel's buffers).
+    if (handle.writeQueueSize > 0) return;
+    const req = b.newWriteReq();
+    req.handle = handle;
+    req.oncomplete = noop;
+    req.async = false;
+    req.buffer = READ_BUFFER.slice(0, n);
+    // A failed write shows up as the connection ending (a read error): nothing to do here.
+    handle.writeBuffer(req, req.buffer);
+  }
   return {
     attach(server, onOpen, onEnd, onError) {
       const listen = (server as unknown as { _handle: ListenHandle | null })._handle;
@@ -30,10 +46,13 @@ export function rawAcceptOf<T extends TcpHandle>(): RawAccept<T> | null {
       }
       // One function for every connection; `this` is the handle that read.
       function onread(this: TcpHandle): void {
+        const n = b.lastRead();
         // < 0: EOF or an error (reset): either way the connection is over.
-        if (bindings!.lastRead() < 0) {
+        if (n < 0) {
           this.close();
           onEnd(this as T);
+        } else if (n > 0 && echo()) {
+          writeBack(this, n);
         }
       }
       listen.onconnection = function (status, client) {

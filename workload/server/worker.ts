@@ -1,18 +1,31 @@
 // A server worker: listens on the shared sockets (cluster SCHED_NONE, the kernel spreads
 // accepts) and holds idle connections as cheaply as Node allows: each one is a bare TCP handle
-// (see rawAccept.ts; net.Socket only where that is unavailable), input read and dropped, one
-// integer of state per connection. Importing it does nothing: the entry (../server.ts) calls
+// (see rawAccept.ts; net.Socket only where that is unavailable), input echoed back, one integer
+// of state per connection. Importing it does nothing: the entry (../server.ts) calls
 // runWorker() in a cluster worker (the primary forks that same entry file).
+import { existsSync } from "node:fs";
 import net from "node:net";
 import { formatHostPort } from "../cliArgs.js";
 import { FD_RESERVE, readOpenFilesLimit, usableSockets } from "../limits.js";
 import { ConnectionTable, UNTRACKED } from "./connectionTable.js";
-import { isPrimaryMessage, WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from "./ipc.js";
+import {
+  cpuSecondsOfThisProcess,
+  isPrimaryMessage,
+  WORKER_CONFIG_ENV,
+  type WorkerConfig,
+  type WorkerHealth,
+  type WorkerMessage,
+} from "./ipc.js";
 import type { TcpHandle } from "../tcpHandles.js";
 import { rawAcceptOf, type RawAccept } from "./rawAccept.js";
 
 /** Env var that makes the worker wrap every connection in a net.Socket (the fallback path). */
 export const NET_SOCKETS_ENV = "C1M_SERVER_NET_SOCKETS";
+/**
+ * Test hook: a file path; once that file exists (looked for each second), the worker reads and
+ * drops, answering no ping: a server that accepts but stopped serving its connections.
+ */
+export const MUTE_FILE_ENV = "C1M_SERVER_TEST_MUTE_FILE";
 
 interface TrackedHandle extends TcpHandle {
   c1mToken?: number;
@@ -33,6 +46,16 @@ const selfOut: { address?: string; port?: number } = {};
 function send(msg: WorkerMessage, then?: () => void): void {
   if (process.connected && process.send) process.send(msg, undefined, {}, then);
   else then?.();
+}
+
+let echo = true;
+const echoing = (): boolean => echo;
+let muteFile: string | undefined;
+
+/** Shared by every socket (`this`): the net.Socket path's echo. */
+function echoData(this: net.Socket, chunk: Buffer): void {
+  // Nothing queued yet: a peer that floods without reading gets no more echoes (memory bounded).
+  if (echo && this.writableLength === 0) this.write(chunk);
 }
 
 function ignoreError(): void {
@@ -72,8 +95,9 @@ function trackSocket(socket: TrackedSocket, fixedLocal: string | null): void {
   socket.c1mToken = trackPeer(socket._handle, fixedLocal);
   socket.on("error", ignoreError);
   socket.on("close", onSocketClose);
-  // Flowing mode with no 'data' listener: whatever the peer sends is read and dropped, so a
-  // flood costs CPU, never buffered memory.
+  // Flowing mode: whatever the peer sends is echoed (or, without echo, read and dropped), so a
+  // flood costs CPU, never buffered memory on our side.
+  socket.on("data", echoData);
   socket.resume();
 }
 
@@ -117,8 +141,8 @@ function resumeAccepting(): void {
   );
 }
 
-function health(): { acceptErrors: number; paused: boolean; pauses: number } {
-  return { acceptErrors, paused, pauses };
+function health(): WorkerHealth {
+  return { acceptErrors, paused, pauses, cpuSeconds: cpuSecondsOfThisProcess() };
 }
 
 let lastAcceptErrorLog = 0;
@@ -190,7 +214,8 @@ export function runWorker(): void {
     process.stderr.write(`worker started without ${WORKER_CONFIG_ENV}; run dist/workload/server.js instead\n`);
     process.exit(2);
   }
-  rawAccept = process.env[NET_SOCKETS_ENV] === "1" ? null : rawAcceptOf<TrackedHandle>();
+  muteFile = process.env[MUTE_FILE_ENV] || undefined;
+  rawAccept = process.env[NET_SOCKETS_ENV] === "1" ? null : rawAcceptOf<TrackedHandle>(echoing);
   if (rawAccept === null) {
     process.stderr.write(
       `c1m-server worker ${process.pid}: one net.Socket per connection (bare TCP handles unavailable or ${NET_SOCKETS_ENV}=1)\n`,
@@ -231,6 +256,7 @@ export function runWorker(): void {
       setInterval(() => {
         send({ c1m: "counters", ...table.counters(), ...health() });
         compactWhenQuiet();
+        if (muteFile !== undefined && echo) echo = !existsSync(muteFile);
       }, 1000);
     },
     (err: Error) => {

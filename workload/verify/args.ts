@@ -33,6 +33,8 @@ ${CLIENT_HOST_USAGE}  --conntrack MODE         local (this machine is the NAT ho
   --stall-seconds N        no progress for N s = plateau (default 10)
   --soak-seconds N         after reaching the target, hold N s and check nothing is lost (default 0)
   --interval-seconds N     poll every N s (default 2)
+  --max-rtt-ms N           fail when the hold's p99 ping round trip (the clients' merged histograms)
+                           is above N ms, or more than 1% of its pings got no echo (default: no bound)
   --stack NAME             stack name for the report path (default local)
   --reports-dir DIR        reports go to DIR/<stack>/<timestamp>/ (default reports)
   --dashboard [HOST:]PORT  serve a live dashboard of the ramp on HOST (default 127.0.0.1) and PORT
@@ -56,6 +58,7 @@ const OPTIONS = {
   "stall-seconds": { type: "string" },
   "soak-seconds": { type: "string" },
   "interval-seconds": { type: "string" },
+  "max-rtt-ms": { type: "string" },
   stack: { type: "string" },
   "reports-dir": { type: "string" },
   dashboard: { type: "string" },
@@ -196,6 +199,8 @@ export function parseVerifyArgs(
       stallSeconds: duration("stall-seconds", values["stall-seconds"], 10, 0.1),
       soakSeconds: duration("soak-seconds", values["soak-seconds"], 0, 0),
       intervalSeconds: duration("interval-seconds", values["interval-seconds"], 2, 0.05),
+      maxRttMs:
+        values["max-rtt-ms"] === undefined ? null : parseNumberOption("--max-rtt-ms", values["max-rtt-ms"], { min: 0.001 }),
       stack,
       reportsDir,
     },

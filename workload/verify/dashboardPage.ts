@@ -57,6 +57,8 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div class="tile"><div class="k">per server IP</div><div class="v" id="ipspread">–</div><div class="s" id="ipdetail">–</div></div>
     <div class="tile"><div class="k">clients</div><div class="v" id="clients">–</div><div class="s" id="clientdetail">–</div></div>
     <div class="tile"><div class="k">conntrack</div><div class="v" id="conntrack">–</div><div class="s" id="ctdetail">–</div></div>
+    <div class="tile"><div class="k">round trip p99 (hold)</div><div class="v" id="rtt">–</div><div class="s" id="rttdetail">no pings answered yet</div></div>
+    <div class="tile"><div class="k">busiest client CPU</div><div class="v" id="gencpu">–</div><div class="s" id="gencpudetail">of its CPU share; not read yet</div></div>
   </section>
   <section class="charts">
     <div class="panel"><h2>Total</h2><div id="chart-total"></div></div>
@@ -177,6 +179,7 @@ function render(s) {
       box.appendChild(d);
     }
   }
+  renderHold(s.hold);
   ensureCharts(s);
   charts.total.setData([s.t, s.total, s.t.map(() => s.predicted), s.t.map(() => s.target)]);
   charts.ip.setData([s.t, ...Object.keys(s.perIp).map((ip) => s.perIp[ip])]);
@@ -188,6 +191,21 @@ function render(s) {
     $("diagnosis").textContent = s.verdict.diagnosis;
     $("status").textContent = "this page closes " + s.lingerSeconds + " s after the verdict";
   }
+}
+
+const ms = (x) => (x >= 100 ? fmt(x) : x >= 10 ? x.toFixed(1) : x.toFixed(2)) + " ms";
+function renderHold(h) {
+  const c = h && h.cpu;
+  if (c) {
+    const top = c.busiest[0];
+    $("gencpu").textContent = top ? (top.share * 100).toFixed(0) + "%" : "–";
+    $("gencpu").style.color = c.limited > 0 ? "var(--bad)" : "";
+    $("gencpudetail").textContent = (top ? top.name + " · " : "") + (c.limited > 0 ? c.limited + " above 80%: the generator limits the result" : "all below 80%") + (c.serverCpus === null ? "" : " · server " + c.serverCpus.toFixed(2) + " CPUs");
+  }
+  const r = h && h.rtt;
+  if (!r || r.p99 === undefined) return;
+  $("rtt").textContent = ms(r.p99);
+  $("rttdetail").textContent = "p50 " + ms(r.p50) + " · p99.9 " + ms(r.p999) + " · max " + ms(r.max) + " · " + fmt(r.count) + " round trips" + (r.unanswered > 0 ? " · " + fmt(r.unanswered) + " unanswered" : "");
 }
 
 // One row per client host: the server's count from its source IPs, its containers, its conntrack.

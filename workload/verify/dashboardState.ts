@@ -3,6 +3,7 @@
 // JSON document, rebuilt from each observation; the page renders whatever it last received.
 import { FAILURE_CLASSES, type FailureClass } from "../../shared/protocol.js";
 import { ipSpread, perServerIpOf, type IpSpread } from "./perIp.js";
+import { holdView, type HoldView } from "./holdView.js";
 import type { TestOutput } from "./report.js";
 import type { HostView, Observation, VerifyPlan } from "./types.js";
 import type { Phase } from "./wait.js";
@@ -31,6 +32,8 @@ export interface DashboardState {
     /** Per client host (only with several hosts). */
     hosts?: HostView[];
   } | null;
+  /** Round trips (and generator load) of the hold so far (holdView.ts). */
+  hold: HoldView | null;
   verdict: Pick<TestOutput, "verdict" | "limit" | "diagnosis" | "total" | "perServerIp" | "reportDir" | "perHost"> | null;
   /** After the verdict: the page is served this many seconds more. */
   lingerSeconds: number;
@@ -52,6 +55,7 @@ export function initialState(
     phase: "ramp",
     spread: null,
     latest: null,
+    hold: null,
     verdict: null,
     lingerSeconds,
   };
@@ -87,6 +91,7 @@ export function withObservation(state: DashboardState, o: Observation, first: Ob
     }
     clients = { running: o.clients.filter((c) => c.state === "running").length, count: o.clients.length, established };
   }
+  state.hold = holdView(o, state.hold);
   const ct = o.conntrack;
   const base = first.conntrack ?? ct;
   state.latest = {

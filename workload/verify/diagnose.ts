@@ -21,6 +21,8 @@ import {
   type Facts,
 } from "./limits.js";
 import { perServerIpOf } from "./perIp.js";
+import type { RttSummary } from "./rtt.js";
+import type { HeadroomSummary } from "./headroom.js";
 import type {
   ClientObservation,
   ConntrackReading,
@@ -52,6 +54,7 @@ export type DiagnosedLimit =
   | "soak-loss"
   | "still-ramping"
   | "connect-timeouts"
+  | "rtt"
   | "client-host-lost"
   | "unknown";
 
@@ -147,6 +150,10 @@ export interface Diagnosis {
   sharedSourcePorts: SharedPortsSummary;
   crossCheck: CrossCheck | null;
   soak: SoakSummary | null;
+  /** Round trips of the hold (holdChecks.ts); absent before those checks ran. */
+  rtt?: RttSummary | null;
+  /** The clients' and the server's CPU (holdChecks.ts, headroom.ts). */
+  headroom?: HeadroomSummary | null;
   warnings: string[];
   /** Per client host (only with several hosts; see hostDiagnosis.ts). */
   hosts?: HostSummary[];

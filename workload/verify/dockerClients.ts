@@ -6,6 +6,7 @@
 import Docker from "dockerode";
 import type { ClientObservation } from "./types.js";
 import { lastLine, lastStatusLine } from "./logLines.js";
+import { readContainerCpu } from "./containerCpu.js";
 
 export interface DockerClientsOptions {
   /** A Docker API client; default: dockerClient(). */
@@ -104,17 +105,23 @@ export async function observeClients(label: string, opts: DockerClientsOptions =
   const clients = await mapLimit(list, opts.concurrency ?? 16, async (row): Promise<ClientObservation | null> => {
     const container = docker.getContainer(row.Id);
     let st: InspectRow;
+    let hostConfig: Docker.ContainerInspectInfo["HostConfig"] | undefined;
     try {
-      st = toInspectRow(await container.inspect());
+      const info = await container.inspect();
+      st = toInspectRow(info);
+      hostConfig = info.HostConfig;
     } catch {
       return null; // removed since the list
     }
+    // Its CPU reading alongside the log tail: a busy daemon answers stats slowly at times.
+    const cpuRead = st.state === "running" ? readContainerCpu(container, hostConfig) : Promise.resolve(null);
     let logs = { stdout: "", stderr: "" };
     try {
       logs = demuxLogs(await container.logs({ stdout: true, stderr: true, tail: 5, follow: false }));
     } catch {
       // no logs (yet, or the container went away): the state still counts
     }
+    const cpu = await cpuRead;
     return {
       name: st.name || (row.Names[0] ?? row.Id).replace(/^\//, ""),
       id: row.Id.slice(0, 12),
@@ -125,6 +132,7 @@ export async function observeClients(label: string, opts: DockerClientsOptions =
       startedAt: st.startedAt,
       status: lastStatusLine(logs.stdout),
       lastError: lastLine(logs.stderr),
+      ...(cpu ? { cpu } : {}),
     };
   });
   return { ok: true, clients: clients.filter((c): c is ClientObservation => c !== null) };

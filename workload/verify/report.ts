@@ -4,6 +4,8 @@ import { markdownTable } from "markdown-table";
 import { FAILURE_CLASSES, type FailureClass } from "../../shared/protocol.js";
 import type { ConntrackSummary, DiagnosedLimit, Diagnosis, SharedPortsSummary, Verdict } from "./diagnose.js";
 import { fmt, percent, seconds, signed } from "./format.js";
+import { rttMarkdown, rttOutput, type RttOutput } from "./rtt.js";
+import { generatorOutput, headroomMarkdown, type GeneratorOutput } from "./headroom.js";
 import type { Expect, Observation, StopReason, VerifyPlan } from "./types.js";
 import { hostsMarkdown } from "./hostReport.js";
 
@@ -38,6 +40,10 @@ export interface TestOutput {
   stopReason: StopReason;
   crossCheck: Diagnosis["crossCheck"];
   soak: Diagnosis["soak"];
+  /** The hold's ping round trips in ms (rtt.ts). */
+  rtt: RttOutput;
+  /** Whether the load generator limited the result, and the CPU peaks (headroom.ts). */
+  generator: GeneratorOutput | null;
   warnings: string[];
   /** Per client host, the connections the server holds from it (only with several hosts; null: not known). */
   perHost?: Record<string, number | null>;
@@ -107,6 +113,8 @@ export function testOutput(d: Diagnosis, reportDir: string | null): TestOutput {
     stopReason: d.stopReason,
     crossCheck: d.crossCheck,
     soak: d.soak,
+    rtt: rttOutput(d.rtt),
+    generator: generatorOutput(d.headroom),
     warnings: d.warnings,
     ...(d.hosts ? { perHost: Object.fromEntries(d.hosts.map((h) => [h.name, h.server])) } : {}),
   };
@@ -288,6 +296,9 @@ export function renderMarkdown(r: FullReport, chartFile: string | null = "ramp.s
     );
     out.push("");
   }
+
+  out.push(...rttMarkdown(d.rtt));
+  out.push(...headroomMarkdown(d.headroom));
 
   out.push("## Warnings");
   out.push("");

@@ -7,6 +7,7 @@ import { crossCheckTolerance, diagnose, perServerIpOf, type Diagnosis } from "./
 import { startDashboard, type Dashboard, type DashboardOptions } from "./dashboard.js";
 import { initialState, withObservation, withVerdict, type DashboardState } from "./dashboardState.js";
 import { progressLine } from "./progress.js";
+import { withHoldChecks } from "./holdChecks.js";
 import { createObserver, statsUrl, type ObserverOptions } from "./observe.js";
 import { renderMarkdown, testOutput, timeline, type FullReport, type TestOutput, type TestSettings } from "./report.js";
 import type { Observation, VerifyPlan } from "./types.js";
@@ -27,6 +28,8 @@ export interface ConnectionTestOptions extends TestSettings {
   minProgress?: number;
   /** The metrics listen on a VM's loopback: read them through ssh to this host (metricsUrl is the URL there). */
   metricsSsh?: SshTarget | null;
+  /** Bound on the hold's p99 round trip in ms (test.maxRttMs); null/absent = none. */
+  maxRttMs?: number | null;
   /** Several client hosts: each one's Docker (and conntrack) is read; absent = this machine's Docker (DOCKER_HOST). */
   clientHosts?: ClientHostTarget[];
 }
@@ -159,7 +162,7 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     },
   );
 
-  const diagnosis = withHosts(
+  const counted = withHosts(
     diagnose(options.plan, run, {
       expect: options.expect,
       metricsUrl: metricsWhere(statsUrl(options.metricsUrl), options.metricsSsh),
@@ -168,6 +171,7 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     hostShares(options.plan),
     run,
   );
+  const diagnosis = withHoldChecks(counted, run, { maxRttMs: options.maxRttMs ?? null });
   const finishedAt = now();
 
   let dir: string | null = null;

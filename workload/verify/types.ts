@@ -3,6 +3,7 @@
 // Types the pure modules (diagnose, report, chart, wait) share; no I/O here.
 import { z } from "zod";
 import type { CapacityPlan } from "../../shared/plan.js";
+import type { ContainerCpu } from "./containerCpu.js";
 import { FAILURE_CLASSES, type ClientStatus, type FailureClass, type ServerStats } from "../../shared/protocol.js";
 
 /** The part of the CapacityPlan the test reads; a full CapacityPlan is one. */
@@ -105,11 +106,13 @@ export const serverStatsSchema = z.object({
         acceptErrors: count,
         paused: z.boolean(),
         pauses: count,
+        cpuSeconds: z.number().nonnegative().optional(),
       }),
     )
     .optional(),
   acceptErrors: count.optional(),
   workersAtCapacity: count.optional(),
+  cpuSeconds: z.number().nonnegative().optional(),
 });
 const _statsCheck: (s: z.output<typeof serverStatsSchema>) => ServerStats = (s) => s;
 void _statsCheck;
@@ -128,6 +131,7 @@ export const clientStatusSchema = z.object({
   elapsedSeconds: z.number().nonnegative(),
   rampSeconds: z.number().nonnegative().nullable(),
   final: z.boolean(),
+  rtt: z.object({ pings: count, echoes: count, histogram: z.string().max(1_000_000) }).optional(),
 });
 const _statusCheck: (s: z.output<typeof clientStatusSchema>) => ClientStatus = (s) => s;
 void _statusCheck;
@@ -147,6 +151,8 @@ export interface ClientObservation {
   status: ClientStatus | null;
   /** Its last stderr line (what it said before dying), trimmed. */
   lastError: string | null;
+  /** Its CPU time and limit at this poll (containerCpu.ts); absent when not read. */
+  cpu?: ContainerCpu;
   /** The client host it runs on (only with several hosts). */
   host?: string;
 }
@@ -224,6 +230,7 @@ export const clientObservationSchema = z.object({
   startedAt: z.string().nullable().default(null),
   status: clientStatusSchema.nullable(),
   lastError: z.string().nullable().default(null),
+  cpu: z.object({ usageSeconds: z.number().nonnegative(), limitCpus: z.number().positive().nullable() }).optional(),
 });
 
 export const conntrackReadingSchema = z.object({
