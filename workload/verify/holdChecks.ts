@@ -2,9 +2,9 @@
 // test.maxRttMs: a breach turns a pass (or an expected plateau) into a fail with its own
 // sentence; on a run that failed already it is one more warning. And the load generator's
 // headroom: a client that ran out of CPU is named in the diagnosis, whatever the verdict.
-import type { Diagnosis } from "./diagnose.js";
 import { generatorSentence, summarizeHeadroom } from "./headroom.js";
 import { rttBreach, rttWarnings, summarizeRtt } from "./rtt.js";
+import type { Diagnosis } from "./summary.js";
 import type { Run } from "./types.js";
 
 export interface HoldCheckOptions {

@@ -2,10 +2,10 @@
 // source IPs, its containers, its conntrack, whether its Docker still answered), and the verdict's
 // sentence naming hosts: a host lost during the test fails it by name; a host whose clients never
 // connected and the hosts that fell short of their target (the one that limited) are named.
-import type { Diagnosis } from "./diagnose.js";
 import { briefList, fmt, joinAnd, seconds } from "./format.js";
 import type { HostShare } from "./hosts.js";
-import { last } from "./limits.js";
+import { last } from "./series.js";
+import type { Diagnosis } from "./summary.js";
 import type { HostSummary, HostView, Run } from "./types.js";
 
 /** The limits a host's own NAT, ports, conntrack or fds set (a host can be the one that binds). */
