@@ -118,6 +118,9 @@ export const CLIENT_ENV = {
   pingIntervalSeconds: "C1M_PING_INTERVAL_SECONDS",
   holdSeconds: "C1M_HOLD_SECONDS", // 0 = until stopped
   retry: "C1M_RETRY", // "1" = retry failed connects with capped backoff
+  reconnectBaseMs: "C1M_RECONNECT_BASE_MS", // first retry's ceiling, doubling per retry
+  reconnectCapMs: "C1M_RECONNECT_CAP_MS", // longest wait
+  reconnectJitter: "C1M_RECONNECT_JITTER", // full | none
   sourceAddresses: "C1M_SOURCE_ADDRESSES", // optional: bind to these, round-robin
   clientName: "C1M_CLIENT_NAME",
 } as const;
