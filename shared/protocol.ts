@@ -125,6 +125,22 @@ export const CLIENT_ENV = {
   clientName: "C1M_CLIENT_NAME",
 } as const;
 
+/** full: AWS's "full jitter" (a uniformly random wait up to the backoff's bound); none: the bound. */
+export const JITTERS = ["full", "none"] as const;
+export type Jitter = (typeof JITTERS)[number];
+
+/** How long a client waits before trying a failed connect again (workload/client/backoff.ts). */
+export interface ReconnectPolicy {
+  /** Bound of the first retry's wait, doubling per retry. */
+  baseMs: number;
+  /** No retry waits longer. */
+  capMs: number;
+  jitter: Jitter;
+}
+
+/** Today's bounds (250 ms doubling to 30 s), spread by full jitter. */
+export const RECONNECT_DEFAULTS: Readonly<ReconnectPolicy> = { baseMs: 250, capMs: 30_000, jitter: "full" };
+
 /**
  * The environment variable the lab's local ssh steps (the wait for ssh, the connection test's
  * tunnel to a VM's metrics) read the ssh private key from; unset: the ssh-agent at SSH_AUTH_SOCK.

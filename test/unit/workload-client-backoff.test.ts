@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backoffMs, type ReconnectPolicy } from "../../workload/client/backoff.js";
+import type { ReconnectPolicy } from "../../shared/protocol.js";
+import { backoffMs } from "../../workload/client/backoff.js";
 import { parseClientArgs } from "../../workload/client/config.js";
 
 const FULL: ReconnectPolicy = { baseMs: 250, capMs: 30_000, jitter: "full" };

@@ -1,19 +1,7 @@
 // When a failed connect is tried again: capped exponential backoff, with AWS's "full jitter"
 // (sleep = random_between(0, min(cap, base * 2^n))) so a crowd of clients that failed together
 // does not come back together; `none` keeps the bare ceiling, which shows that herd.
-
-export const JITTERS = ["full", "none"] as const;
-export type Jitter = (typeof JITTERS)[number];
-
-export interface ReconnectPolicy {
-  /** Ceiling of the first retry, doubling per retry. */
-  baseMs: number;
-  /** No retry waits longer. */
-  capMs: number;
-  jitter: Jitter;
-}
-
-export const RECONNECT_DEFAULTS: ReconnectPolicy = { baseMs: 250, capMs: 30_000, jitter: "full" };
+import type { ReconnectPolicy } from "../../shared/protocol.js";
 
 /** Largest wait before retry number `attempt` (1 = first retry): min(cap, base * 2^(attempt-1)). */
 export function backoffCeilingMs(attempt: number, policy: ReconnectPolicy): number {

@@ -1,8 +1,7 @@
 // The client's configuration from flags and C1M_* environment (a flag wins over its env var).
 // Pure, unit-tested.
 import { hostname } from "node:os";
-import { CLIENT_ENV } from "../../shared/protocol.js";
-import { JITTERS, RECONNECT_DEFAULTS, type Jitter, type ReconnectPolicy } from "./backoff.js";
+import { CLIENT_ENV, JITTERS, RECONNECT_DEFAULTS, type Jitter, type ReconnectPolicy } from "../../shared/protocol.js";
 import {
   UsageError,
   parseBoolOption,
