@@ -2,10 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { ReconnectPolicy } from "../../shared/protocol.js";
 import { backoffMs } from "../../workload/client/backoff.js";
+import { performance } from "node:perf_hooks";
 import { parseClientArgs } from "../../workload/client/config.js";
+import { ConnectionClient } from "../../workload/client/connectionClient.js";
 
 const FULL: ReconnectPolicy = { baseMs: 250, capMs: 30_000, jitter: "full" };
 const NONE: ReconnectPolicy = { baseMs: 250, capMs: 30_000, jitter: "none" };
+const BASE_ARGS = ["--targets", "127.0.0.1:9000"];
 const attempts = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 test("jitter none: 250 ms doubling per retry to the 30 s cap, whatever the random source", () => {
@@ -78,7 +81,7 @@ test("jitter full stays within [0, min(cap, base * 2^(n-1))] for any random frac
 });
 
 test("client: reconnect settings from flags and env, full jitter 250 ms to 30 s by default", () => {
-  const base = ["--targets", "127.0.0.1:9000", "--connections", "5"];
+  const base = [...BASE_ARGS, "--connections", "5"];
   const reconnect = (argv: string[], env: Record<string, string> = {}) => {
     const r = parseClientArgs([...base, ...argv], env);
     assert.ok(!r.help);
@@ -101,7 +104,7 @@ test("client: reconnect settings from flags and env, full jitter 250 ms to 30 s 
 });
 
 test("client refuses bad reconnect settings, naming the flag or variable and what is valid", () => {
-  const base = ["--targets", "127.0.0.1:9000", "--connections", "5"];
+  const base = [...BASE_ARGS, "--connections", "5"];
   const cases: Array<[string[], Record<string, string>, string]> = [
     [["--reconnect-jitter", "equal"], {}, '--reconnect-jitter: expected full or none, got "equal"'],
     [[], { C1M_RECONNECT_JITTER: "half" }, 'C1M_RECONNECT_JITTER: expected full or none, got "half"'],
@@ -121,4 +124,60 @@ test("client refuses bad reconnect settings, naming the flag or variable and wha
   for (const [argv, env, message] of cases) {
     assert.throws(() => parseClientArgs([...base, ...argv], env), { message }, `${argv.join(" ")} ${JSON.stringify(env)}`);
   }
+});
+
+/** One connection whose first `failures` connects are refused; returns when each connect started and how often random() ran. */
+async function retried(argv: string[], failures: number, random: () => number): Promise<{ starts: number[]; draws: number }> {
+  const parsed = parseClientArgs([...BASE_ARGS, "--connections", "1", "--ping-interval-seconds", "0", "--retry", ...argv], {});
+  assert.ok(!parsed.help);
+  const starts: number[] = [];
+  let draws = 0;
+  let client: ConnectionClient | undefined;
+  await new Promise<void>((resolve) => {
+    client = new ConnectionClient(
+      parsed.config,
+      () => {},
+      () => {},
+      resolve,
+      {
+        random: () => (draws++, random()),
+        transport: (events) => ({
+          kind: "net",
+          connect() {
+            const conn = {};
+            starts.push(performance.now());
+            queueMicrotask(() => {
+              if (starts.length > failures) return events.connected(conn);
+              events.failed(conn, "refused");
+              events.closed(conn);
+            });
+            return conn;
+          },
+          abort() {},
+          write() {},
+          isOpen: () => true,
+          reset() {},
+        }),
+      },
+    );
+    client.start();
+  });
+  client!.finish(0);
+  return { starts, draws };
+}
+
+test("the client draws one random fraction per retry (full) and none without jitter, and waits at least the drawn time", async () => {
+  const full = await retried(["--reconnect-base-ms", "20"], 3, () => 0.5);
+  assert.equal(full.starts.length, 4);
+  assert.equal(full.draws, 3);
+  // Retries 1-3 wait 0.5 × 20, 40, 80 ms = 10, 20, 40 ms (later is allowed: a 10 ms pacing tick).
+  [10, 20, 40].forEach((ms, i) =>
+    assert.ok(full.starts[i + 1]! - full.starts[i]! >= ms - 1, `retry ${i + 1} after ${ms} ms or more`),
+  );
+  const none = await retried(["--reconnect-base-ms", "20", "--reconnect-jitter", "none"], 2, () => 0.5);
+  assert.equal(none.starts.length, 3);
+  assert.equal(none.draws, 0);
+  [20, 40].forEach((ms, i) =>
+    assert.ok(none.starts[i + 1]! - none.starts[i]! >= ms - 1, `retry ${i + 1} after ${ms} ms or more`),
+  );
 });
