@@ -4,7 +4,7 @@ import type { ReconnectPolicy } from "../../shared/protocol.js";
 import { backoffMs } from "../../workload/client/backoff.js";
 import { performance } from "node:perf_hooks";
 import { parseClientArgs } from "../../workload/client/config.js";
-import { ConnectionClient } from "../../workload/client/connectionClient.js";
+import { fakeTransport, runRamp } from "../support/fakeTransport.js";
 
 const FULL: ReconnectPolicy = { baseMs: 250, capMs: 30_000, jitter: "full" };
 const NONE: ReconnectPolicy = { baseMs: 250, capMs: 30_000, jitter: "none" };
@@ -132,37 +132,10 @@ async function retried(argv: string[], failures: number, random: () => number): 
   assert.ok(!parsed.help);
   const starts: number[] = [];
   let draws = 0;
-  let client: ConnectionClient | undefined;
-  await new Promise<void>((resolve) => {
-    client = new ConnectionClient(
-      parsed.config,
-      () => {},
-      () => {},
-      resolve,
-      {
-        random: () => (draws++, random()),
-        transport: (events) => ({
-          kind: "net",
-          connect() {
-            const conn = {};
-            starts.push(performance.now());
-            queueMicrotask(() => {
-              if (starts.length > failures) return events.connected(conn);
-              events.failed(conn, "refused");
-              events.closed(conn);
-            });
-            return conn;
-          },
-          abort() {},
-          write() {},
-          isOpen: () => true,
-          reset() {},
-        }),
-      },
-    );
-    client.start();
+  await runRamp(parsed.config, {
+    random: () => (draws++, random()),
+    transport: (events) => fakeTransport(events, () => (starts.push(performance.now()) > failures ? "connected" : "refused")),
   });
-  client!.finish(0);
   return { starts, draws };
 }
 
