@@ -118,9 +118,28 @@ export const CLIENT_ENV = {
   pingIntervalSeconds: "C1M_PING_INTERVAL_SECONDS",
   holdSeconds: "C1M_HOLD_SECONDS", // 0 = until stopped
   retry: "C1M_RETRY", // "1" = retry failed connects with capped backoff
+  reconnectBaseMs: "C1M_RECONNECT_BASE_MS", // first retry's ceiling, doubling per retry
+  reconnectCapMs: "C1M_RECONNECT_CAP_MS", // longest wait
+  reconnectJitter: "C1M_RECONNECT_JITTER", // full | none
   sourceAddresses: "C1M_SOURCE_ADDRESSES", // optional: bind to these, round-robin
   clientName: "C1M_CLIENT_NAME",
 } as const;
+
+/** full: AWS's "full jitter" (a uniformly random wait up to the backoff's bound); none: the bound. */
+export const JITTERS = ["full", "none"] as const;
+export type Jitter = (typeof JITTERS)[number];
+
+/** How long a client waits before trying a failed connect again (workload/client/backoff.ts). */
+export interface ReconnectPolicy {
+  /** Bound of the first retry's wait, doubling per retry. */
+  baseMs: number;
+  /** No retry waits longer. */
+  capMs: number;
+  jitter: Jitter;
+}
+
+/** Today's bounds (250 ms doubling to 30 s), spread by full jitter. */
+export const RECONNECT_DEFAULTS: Readonly<ReconnectPolicy> = { baseMs: 250, capMs: 30_000, jitter: "full" };
 
 /**
  * The environment variable the lab's local ssh steps (the wait for ssh, the connection test's

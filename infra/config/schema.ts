@@ -5,7 +5,7 @@
 // names, sysctl keys and values, ports) is constrained here.
 import { z } from "zod";
 import { addressOf, parseCidr, formatIpv4, ipv4ToInt, prefixLengthOf } from "../plan/net.js";
-import { PING_ANSWER_DUE_SECONDS, PING_HOLD_MARGIN_SECONDS } from "../../shared/protocol.js";
+import { JITTERS, PING_ANSWER_DUE_SECONDS, PING_HOLD_MARGIN_SECONDS, RECONNECT_DEFAULTS } from "../../shared/protocol.js";
 import { clientHostIssues, clientHosts, parseSshUrl, type ClientHost } from "./clientHosts.js";
 
 const ifName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "an interface name: 1-15 letters, digits, '_', '.', '-'");
@@ -311,6 +311,27 @@ const clientHost = z
   })
   .strict();
 
+/**
+ * How a client waits before trying a failed connect again: retry n waits up to
+ * min(capMs, baseMs * 2^(n-1)); full jitter picks a uniformly random wait below that (a crowd
+ * comes back spread out), none waits exactly that long (the crowd comes back in step).
+ */
+const reconnect = z
+  .object({
+    baseMs: positiveInt(600_000).default(RECONNECT_DEFAULTS.baseMs),
+    capMs: positiveInt(3_600_000).default(RECONNECT_DEFAULTS.capMs),
+    jitter: z.enum(JITTERS).default(RECONNECT_DEFAULTS.jitter),
+  })
+  .strict()
+  .refine((r) => r.capMs >= r.baseMs, {
+    path: ["capMs"],
+    error: (issue) => {
+      const r = issue.input as { baseMs: number; capMs: number };
+      return `capMs must be at least baseMs (${r.baseMs}); got ${r.capMs} (unset, it is ${RECONNECT_DEFAULTS.capMs})`;
+    },
+  })
+  .prefault({});
+
 const clients = z
   .object({
     /**
@@ -350,6 +371,7 @@ const clients = z
       })
       .strict()
       .prefault({}),
+    reconnect,
     /** Narrow the NAT's source-port pool for lab traffic (shows the wall in seconds). */
     natPortRange: portRange.optional(),
     /** The containers' own ip_local_port_range; "docker-default" leaves 32768-60999. */

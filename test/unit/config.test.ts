@@ -14,10 +14,24 @@ test("an empty config gives the working local default", () => {
   assert.deepEqual(c.clients.localPortRange, { from: 1024, to: 65535, size: 64_512 });
   assert.deepEqual(c.clients.ping, { payload: "ping", intervalSeconds: 100 });
   assert.equal(c.clients.targetOrder, "interleaved");
+  assert.deepEqual(c.clients.reconnect, { baseMs: 250, capMs: 30_000, jitter: "full" });
   assert.deepEqual(c.clients.sourceIps, { strategy: "masquerade" });
   assert.equal(c.test.expect, "all");
   assert.deepEqual(c.test.dashboard, { host: "127.0.0.1", port: 9180, lingerSeconds: 5 });
   assert.equal(parseLabConfig({ test: { dashboard: false } }).test.dashboard, false);
+});
+
+test("clients.reconnect: a partial setting keeps the other defaults", () => {
+  assert.deepEqual(parseLabConfig({ clients: { reconnect: { jitter: "none" } } }).clients.reconnect, {
+    baseMs: 250,
+    capMs: 30_000,
+    jitter: "none",
+  });
+  assert.deepEqual(parseLabConfig({ clients: { reconnect: { baseMs: 1000, capMs: 1000 } } }).clients.reconnect, {
+    baseMs: 1000,
+    capMs: 1000,
+    jitter: "full",
+  });
 });
 
 test("values arrive as JSON strings, the way Pulumi passes structured config", () => {
@@ -236,6 +250,36 @@ const bad: [string, Record<string, unknown>, string][] = [
     "a p99 round-trip bound of 0",
     { clients: { ping: { intervalSeconds: 1 } }, test: { soakSeconds: 30, maxRttMs: 0 } },
     "Invalid c1m-lab config:\n✖ Too small: expected number to be >0; got 0\n  → at test.maxRttMs",
+  ],
+  [
+    "an unknown reconnect jitter",
+    { clients: { reconnect: { jitter: "equal" } } },
+    'Invalid c1m-lab config:\n✖ Invalid option: expected one of "full"|"none"; got "equal"\n  → at clients.reconnect.jitter',
+  ],
+  [
+    "a reconnect cap below the base",
+    { clients: { reconnect: { baseMs: 500, capMs: 400 } } },
+    "Invalid c1m-lab config:\n✖ capMs must be at least baseMs (500); got 400 (unset, it is 30000)\n  → at clients.reconnect.capMs",
+  ],
+  [
+    "a reconnect base above the default cap, the cap unset",
+    { clients: { reconnect: { baseMs: 60_000 } } },
+    "Invalid c1m-lab config:\n✖ capMs must be at least baseMs (60000); got 30000 (unset, it is 30000)\n  → at clients.reconnect.capMs",
+  ],
+  [
+    "a zero reconnect base",
+    { clients: { reconnect: { baseMs: 0 } } },
+    "Invalid c1m-lab config:\n✖ Too small: expected number to be >=1; got 0\n  → at clients.reconnect.baseMs",
+  ],
+  [
+    "a reconnect cap as text",
+    { clients: { reconnect: { capMs: "5s" } } },
+    'Invalid c1m-lab config:\n✖ Invalid input: expected number, received string; got "5s"\n  → at clients.reconnect.capMs',
+  ],
+  [
+    "an unknown key under clients.reconnect",
+    { clients: { reconnect: { retries: 3 } } },
+    'Invalid c1m-lab config:\n✖ Unrecognized key: "retries"\n  → at clients.reconnect',
   ],
 ];
 

@@ -66,6 +66,9 @@ const ENV = {
   C1M_PING_PAYLOAD: "ping",
   C1M_PING_INTERVAL_SECONDS: "100",
   C1M_HOLD_SECONDS: "0",
+  C1M_RECONNECT_BASE_MS: "250",
+  C1M_RECONNECT_CAP_MS: "30000",
+  C1M_RECONNECT_JITTER: "full",
 };
 const times = <T>(n: number, x: T): T[] => Array.from({ length: n }, () => x);
 /** million: 10.201.6.2 (primary) to 10.201.6.55. */
@@ -743,6 +746,18 @@ for (const stack of localStacks) {
     assert.equal(run.outputs.metricsUrl, `http://${primary}:9100`);
   });
 }
+
+test("clients.reconnect reaches every client container's environment", async () => {
+  const config = pulumiConfigJson(root, "local");
+  const clients = JSON.parse(config["c1m-lab:clients"] ?? "{}") as Record<string, unknown>;
+  const reconnect = { baseMs: 100, capMs: 5000, jitter: "none" };
+  const run = await runProgram({ ...config, "c1m-lab:clients": JSON.stringify({ ...clients, reconnect }) }, { stack: "local" });
+  assert.equal(run.error, undefined, String(run.error));
+  const envs = run.resources
+    .filter((r) => r.type === "docker:index/container:Container")
+    .map((c) => (c.inputs.envs as string[]).filter((x) => x.startsWith("C1M_RECONNECT_")));
+  assert.deepEqual(envs, times(3, ["C1M_RECONNECT_BASE_MS=100", "C1M_RECONNECT_CAP_MS=5000", "C1M_RECONNECT_JITTER=none"]));
+});
 
 test("bad config fails before any resource, naming the key and the value", async () => {
   const run = await runProgram({ "c1m-lab:clients": JSON.stringify({ containers: 0, connectRate: "fast" }) });

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { classifyError, connectTimeoutError } from "../../workload/client/errors.js";
-import { backoffMs, RETRY_CAP_MS, RetryQueue } from "../../workload/client/retryQueue.js";
+import { RetryQueue } from "../../workload/client/retryQueue.js";
 
 test("error codes map to the failure classes", () => {
   const cls = (code: string) => classifyError(Object.assign(new Error(code), { code }));
@@ -16,34 +16,6 @@ test("error codes map to the failure classes", () => {
   assert.equal(cls("EHOSTUNREACH"), "other");
   assert.equal(classifyError(new Error("no code")), "other");
   assert.equal(classifyError(undefined), "other");
-});
-
-test("backoff doubles from 125–250 ms up to a 30 s cap, never zero", () => {
-  assert.equal(
-    backoffMs(1, () => 0),
-    125,
-  );
-  assert.equal(
-    backoffMs(1, () => 1),
-    250,
-  );
-  assert.equal(
-    backoffMs(2, () => 0),
-    250,
-  );
-  assert.equal(
-    backoffMs(3, () => 1),
-    1000,
-  );
-  assert.equal(
-    backoffMs(50, () => 1),
-    RETRY_CAP_MS,
-  );
-  assert.equal(
-    backoffMs(50, () => 0),
-    RETRY_CAP_MS / 2,
-  );
-  assert.ok(backoffMs(0, () => 0) > 0);
 });
 
 test("retry queue releases items in due order, only when due", () => {

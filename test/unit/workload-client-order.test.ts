@@ -4,39 +4,20 @@
 // finish on different CPUs' backlogs and can be accepted out of order.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConnectionClient } from "../../workload/client/connectionClient.js";
 import { parseClientArgs } from "../../workload/client/config.js";
+import { fakeTransport, runRamp } from "../support/fakeTransport.js";
 
 async function connects(args: string[]): Promise<Array<[number, number]>> {
   const parsed = parseClientArgs(args, {});
   if (parsed.help) throw new Error("unexpected --help");
   const seen: Array<[number, number]> = [];
-  let client: ConnectionClient | undefined;
-  await new Promise<void>((resolve) => {
-    client = new ConnectionClient(
-      parsed.config,
-      () => {},
-      () => {},
-      resolve,
-      {
-        transport: (events) => ({
-          kind: "net",
-          connect(target, source) {
-            const conn = {};
-            seen.push([target, source]);
-            queueMicrotask(() => events.connected(conn));
-            return conn;
-          },
-          abort() {},
-          write() {},
-          isOpen: () => true,
-          reset() {},
-        }),
-      },
-    );
-    client.start();
+  await runRamp(parsed.config, {
+    transport: (events) =>
+      fakeTransport(events, (target, source) => {
+        seen.push([target, source]);
+        return "connected";
+      }),
   });
-  client!.finish(0);
   return seen;
 }
 

@@ -1,7 +1,7 @@
 // The client's configuration from flags and C1M_* environment (a flag wins over its env var).
 // Pure, unit-tested.
 import { hostname } from "node:os";
-import { CLIENT_ENV } from "../../shared/protocol.js";
+import { CLIENT_ENV, JITTERS, RECONNECT_DEFAULTS, type Jitter, type ReconnectPolicy } from "../../shared/protocol.js";
 import {
   UsageError,
   parseBoolOption,
@@ -32,6 +32,8 @@ export interface ClientConfig {
   /** 0 = hold until SIGTERM/SIGINT. */
   holdSeconds: number;
   retry: boolean;
+  /** How long a retry waits (with retry). */
+  reconnect: ReconnectPolicy;
   sourceAddresses: string[];
   name: string;
   /** How often a status line is printed (flag only; 1000 in the lab). */
@@ -66,6 +68,11 @@ Every option can also come from the environment variable in brackets; the flag w
   --ping-interval-seconds N      ping each socket about this often, 0 = never (default ${CLIENT_DEFAULTS.pingIntervalSeconds})   [${CLIENT_ENV.pingIntervalSeconds}]
   --hold-seconds N               hold this long once ramped, 0 = until SIGTERM/SIGINT (default 0)   [${CLIENT_ENV.holdSeconds}]
   --retry                        retry failed connects, capped exponential backoff   [${CLIENT_ENV.retry}=1]
+  --reconnect-base-ms N          retry n waits up to min(cap, base * 2^(n-1)) ms (default ${RECONNECT_DEFAULTS.baseMs})   [${CLIENT_ENV.reconnectBaseMs}]
+  --reconnect-cap-ms N           ... and never longer than this, at least base (default ${RECONNECT_DEFAULTS.capMs})   [${CLIENT_ENV.reconnectCapMs}]
+  --reconnect-jitter J           full: a uniformly random wait up to that bound (AWS "full jitter",
+                                 spreads a crowd); none: exactly the bound (the crowd retries in
+                                 step) (default ${RECONNECT_DEFAULTS.jitter})   [${CLIENT_ENV.reconnectJitter}]
   --source-addresses IP,...      bind sockets to these source IPs, round-robin   [${CLIENT_ENV.sourceAddresses}]
   --name NAME                    name in status lines (default the hostname)   [${CLIENT_ENV.clientName}]
   --status-interval-ms N         status line period (default ${CLIENT_DEFAULTS.statusIntervalMs})
@@ -96,6 +103,9 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
     "ping-interval-seconds": { type: "string" },
     "hold-seconds": { type: "string" },
     retry: { type: "boolean" },
+    "reconnect-base-ms": { type: "string" },
+    "reconnect-cap-ms": { type: "string" },
+    "reconnect-jitter": { type: "string" },
     "source-addresses": { type: "string" },
     name: { type: "string" },
     "status-interval-ms": { type: "string" },
@@ -132,6 +142,11 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
   const hold = pick("hold-seconds", CLIENT_ENV.holdSeconds);
   const sources = pick("source-addresses", CLIENT_ENV.sourceAddresses);
   const retryEnv = env[CLIENT_ENV.retry];
+  const reconnect = reconnectPolicy(
+    int("reconnect-base-ms", CLIENT_ENV.reconnectBaseMs, RECONNECT_DEFAULTS.baseMs, 1),
+    pick("reconnect-cap-ms", CLIENT_ENV.reconnectCapMs),
+    pick("reconnect-jitter", CLIENT_ENV.reconnectJitter),
+  );
   const payload = pick("ping-payload", CLIENT_ENV.pingPayload).raw ?? CLIENT_DEFAULTS.pingPayload;
 
   return {
@@ -150,9 +165,28 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
           : parseNumberOption(pingInterval.label, pingInterval.raw, { min: 0 }),
       holdSeconds: hold.raw === undefined ? CLIENT_DEFAULTS.holdSeconds : parseNumberOption(hold.label, hold.raw, { min: 0 }),
       retry: values.retry ?? (retryEnv === undefined ? false : parseBoolOption(CLIENT_ENV.retry, retryEnv)),
+      reconnect,
       sourceAddresses: sources.raw === undefined ? [] : parseIpList(sources.label, sources.raw),
       name: pick("name", CLIENT_ENV.clientName).raw ?? hostname(),
       statusIntervalMs: int("status-interval-ms", undefined, CLIENT_DEFAULTS.statusIntervalMs, 10),
     },
   };
+}
+
+/** The retry schedule's settings, checked: a cap below the base, or an unknown jitter, is refused. */
+function reconnectPolicy(
+  baseMs: number,
+  cap: { raw?: string; label: string },
+  jitter: { raw?: string; label: string },
+): ReconnectPolicy {
+  if (cap.raw === undefined && baseMs > RECONNECT_DEFAULTS.capMs)
+    throw new UsageError(
+      `--reconnect-base-ms (or ${CLIENT_ENV.reconnectBaseMs}) ${baseMs} is above the default cap ${RECONNECT_DEFAULTS.capMs}: set --reconnect-cap-ms (or ${cap.label}) to at least ${baseMs}`,
+    );
+  const capMs = cap.raw === undefined ? RECONNECT_DEFAULTS.capMs : parseIntOption(cap.label, cap.raw, { min: 1 });
+  if (capMs < baseMs) throw new UsageError(`${cap.label}: expected at least the base (${baseMs} ms), got ${capMs}`);
+  const j = jitter.raw ?? RECONNECT_DEFAULTS.jitter;
+  if (!(JITTERS as readonly string[]).includes(j))
+    throw new UsageError(`${jitter.label}: expected ${JITTERS.join(" or ")}, got "${j}"`);
+  return { baseMs, capMs, jitter: j as Jitter };
 }

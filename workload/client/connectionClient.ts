@@ -8,7 +8,8 @@ import { performance } from "node:perf_hooks";
 import { FAILURE_CLASSES, type ClientStatus, type FailureClass } from "../../shared/protocol.js";
 import type { ClientConfig } from "./config.js";
 import { connectTimeoutError } from "./errors.js";
-import { backoffMs, RetryQueue } from "./retryQueue.js";
+import { backoffMs } from "./backoff.js";
+import { RetryQueue } from "./retryQueue.js";
 import { RttRecorder } from "./rttRecorder.js";
 import { handleTransport, netTransport, type ConnectionEvents, type Transport } from "./transport.js";
 
@@ -34,6 +35,8 @@ export interface ClientOptions {
   netSockets?: boolean;
   /** Replaces the transport (tests drive the client's logic through it). */
   transport?: (events: ConnectionEvents<Conn>) => Transport<Conn>;
+  /** The backoff's random source, [0, 1) (tests fix it); default Math.random. */
+  random?: () => number;
 }
 
 export class ConnectionClient {
@@ -69,6 +72,7 @@ export class ConnectionClient {
   /** null when the client does not ping. */
   private readonly rtt: RttRecorder | null;
   private readonly burst: number;
+  private readonly random: () => number;
 
   constructor(
     private readonly config: ClientConfig,
@@ -92,6 +96,7 @@ export class ConnectionClient {
       (netTransport(config.targets, sources, events) as Transport<Conn>);
     this.rtt = config.pingIntervalSeconds > 0 ? new RttRecorder(Buffer.from(config.pingPayload)) : null;
     this.burst = Math.max(1, (config.connectRate * PUMP_TICK_MS * 2) / 1000);
+    this.random = options.random ?? Math.random;
   }
 
   /** "handles" (bare TCP handles) or "net" (a net.Socket per connection). */
@@ -197,7 +202,7 @@ export class ConnectionClient {
     this.failed[p.failure ?? "other"]++;
     if (this.config.retry && this.reachedAt === undefined) {
       this.retries.push({
-        due: performance.now() + backoffMs(p.attempt + 1),
+        due: performance.now() + backoffMs(p.attempt + 1, this.config.reconnect, this.random),
         attempt: p.attempt + 1,
         target: p.target,
         source: p.source,

@@ -1,15 +1,4 @@
-// Failed connects waiting to be retried: a min-heap on due time, and the capped exponential
-// backoff that spaces them out (never a tight reconnect loop).
-
-export const RETRY_BASE_MS = 250;
-export const RETRY_CAP_MS = 30_000;
-
-/** Delay before retry number `attempt` (1 = first retry): 250 ms doubling to 30 s, with jitter. */
-export function backoffMs(attempt: number, random: () => number = Math.random): number {
-  const exp = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** Math.min(Math.max(attempt - 1, 0), 20));
-  // Half fixed, half random: spreads a burst of failures without ever retrying immediately.
-  return exp / 2 + (exp / 2) * random();
-}
+// Failed connects waiting to be retried: a min-heap on due time (backoff.ts spaces them out).
 
 export interface RetryItem {
   due: number;
