@@ -132,8 +132,11 @@ test("one client's drain stops that client only, and only when it is this stack'
   const base = ensureLocalNodeBase();
   const stack = `c1mt-drain-${process.pid}`;
   const names = [`${stack}-a`, `${stack}-b`, `${stack}-foreign`];
+  // Exits on SIGTERM, as the client does (PID 1 in its container: no default action).
   const run = (n: string, labels: string) =>
-    sh(`docker run -d --name ${n} ${labels} --network none ${base} /usr/local/bin/node -e 'setInterval(() => {}, 1000)'`);
+    sh(
+      `docker run -d --name ${n} ${labels} --network none ${base} /usr/local/bin/node -e 'process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000)'`,
+    );
   const state = (n: string) => sh(`docker inspect -f '{{.State.Running}}' ${n}`).trim();
   try {
     const mine = `--label c1m-lab.stack=${stack} --label c1m-lab.role=client`;
