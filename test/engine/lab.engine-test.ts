@@ -121,15 +121,24 @@ test("preview from another checkout of the project (a copy at another path, the 
       cpSync(join(root, f), join(other, f), { recursive: true });
     }
     cpSync(join(dir, `Pulumi.${name}.yaml`), join(other, `Pulumi.${name}.yaml`));
+    // The project's own files go with it, its pinned facts too (the program names them relative to
+    // the project directory it runs in).
+    cpSync(join(dir, "pinned"), join(other, "pinned"), { recursive: true });
     symlinkSync(join(root, "node_modules"), join(other, "node_modules"));
     const there = await LocalWorkspace.selectStack(
       { stackName: name, workDir: other },
-      { pulumiCommand: engine.command, envVars: stack.workspace.envVars },
+      { pulumiCommand: engine.command, envVars: { ...stack.workspace.envVars, C1M_PINNED_DIR: join(other, "pinned") } },
     );
-    const p = await there.preview();
+    const p = await there.preview({ diff: true });
     assert.deepEqual(
       Object.entries(p.changeSummary).filter(([op, n]) => op !== "same" && n > 0),
       [],
+      // Which steps, and which of their inputs, would change.
+      p.stdout
+        .split("\n")
+        .filter((l) => /^\s*[-+~]|replace|update/.test(l))
+        .slice(0, 60)
+        .join("\n"),
     );
     assert.ok((p.changeSummary.same ?? 0) > 20, JSON.stringify(p.changeSummary));
   } finally {
