@@ -21,18 +21,6 @@ export type ClientHostTarget =
       identityFile?: string;
     };
 
-/** The plan's share of one host (CapacityPlan.hosts; the plan JSON carries it through planSchema). */
-export interface HostShare {
-  name: string;
-  docker: string;
-  sources: string[];
-  containers: number;
-  target: number;
-  predicted: number;
-  bindingLimit: string;
-  capacity: string;
-}
-
 const hostShareSchema = z.array(
   z.looseObject({
     name: z.string(),
@@ -45,6 +33,9 @@ const hostShareSchema = z.array(
     capacity: z.string(),
   }),
 );
+
+/** The plan's share of one host (CapacityPlan.hosts, as the plan JSON carries it). */
+export type HostShare = z.infer<typeof hostShareSchema>[number];
 
 /** The plan's per-host shares; [] for a plan without clients.hosts (or one that does not parse). */
 export function hostShares(plan: VerifyPlan): HostShare[] {

@@ -5,6 +5,7 @@
 // directory is root-only. Pure: idempotent create/delete bash scripts.
 import { dirname } from "node:path";
 import { FAIL, SUDO_PRELUDE, cmd, q, script } from "../../shell.js";
+import { aliasOf, nsExists, vethPairLines } from "../../netnsLink.js";
 
 export interface NetnsDockerHostArgs {
   namespace: string;
@@ -40,10 +41,6 @@ export function netnsDockerHostFiles(a: Pick<NetnsDockerHostArgs, "stateDir">) {
   };
 }
 
-const nsExists = (ns: string) => `[ -e /run/netns/${q(ns)} ]`;
-const aliasOf = (link: string, ns?: string) =>
-  `$(${ns ? `as_root ${cmd("ip", "netns", "exec", ns, "cat", `/sys/class/net/${link}/ifalias`)}` : `cat ${q(`/sys/class/net/${link}/ifalias`)}`} 2>/dev/null || true)`;
-
 /** This machine forwards between the namespace and the server (Docker's FORWARD policy is DROP). */
 function forwardRules(a: NetnsDockerHostArgs): string[][] {
   return [
@@ -54,7 +51,6 @@ function forwardRules(a: NetnsDockerHostArgs): string[][] {
 
 export function netnsDockerHostCreateScript(a: NetnsDockerHostArgs): string {
   const f = netnsDockerHostFiles(a);
-  const gateway = a.hostAddress.split("/")[0]!;
   const ip = a.address.split("/")[0]!;
   const inNs = (...words: string[]) => `as_root ${cmd("ip", "netns", "exec", a.namespace, ...words)}`;
   return script("client host (netns) create", [
@@ -73,18 +69,7 @@ export function netnsDockerHostCreateScript(a: NetnsDockerHostArgs): string {
     `for tool in dockerd sshd ssh-keygen; do command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || fail "client host: $tool is missing (apt-get install docker.io openssh-server)"; done`,
     `as_root install -d -m 0700 ${q(a.stateDir)}`,
     `as_root install -d -m 0700 ${q(a.execRoot)}`,
-    `if ! ${nsExists(a.namespace)}; then as_root ${cmd("ip", "netns", "add", a.namespace)}; made=1; fi`,
-    `if ! ip link show ${q(a.hostInterface)} >/dev/null 2>&1; then`,
-    `  as_root ${cmd("ip", "link", "add", a.hostInterface, "type", "veth", "peer", "name", a.interface, "netns", a.namespace)}; made=1`,
-    `  as_root ${cmd("ip", "link", "set", "dev", a.hostInterface, "alias", a.owner)}`,
-    `  as_root ${cmd("ip", "-n", a.namespace, "link", "set", "dev", a.interface, "alias", a.owner)}`,
-    `fi`,
-    `as_root ${cmd("ip", "addr", "replace", a.hostAddress, "dev", a.hostInterface)}`,
-    `as_root ${cmd("ip", "link", "set", a.hostInterface, "up")}`,
-    `as_root ${cmd("ip", "-n", a.namespace, "link", "set", "lo", "up")}`,
-    `as_root ${cmd("ip", "-n", a.namespace, "addr", "replace", a.address, "dev", a.interface)}`,
-    `as_root ${cmd("ip", "-n", a.namespace, "link", "set", a.interface, "up")}`,
-    `as_root ${cmd("ip", "-n", a.namespace, "route", "replace", "default", "via", gateway, "dev", a.interface)}`,
+    ...vethPairLines({ ...a, hostAddresses: [a.hostAddress] }, { namespace: "made=1", link: "made=1" }),
     ...forwardRules(a).map(
       (r) => `as_root iptables -C ${cmd(...r)} 2>/dev/null || as_root iptables -I ${cmd(r[0]!, "1", ...r.slice(1))}`,
     ),

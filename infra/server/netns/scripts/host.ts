@@ -1,6 +1,7 @@
 // The server host of the local lab: a network namespace joined to this machine by a veth pair.
 // Pure: idempotent create/delete bash scripts, run for real by the integration tests.
 import { FAIL, PRINT_INSTANCE_TOKEN, SUDO_PRELUDE, cmd, q, script } from "../../../shell.js";
+import { aliasOf, nsExists, vethPairLines } from "../../../netnsLink.js";
 
 export interface NetnsHostArgs {
   namespace: string;
@@ -18,15 +19,10 @@ export interface NetnsHostArgs {
   owner: string;
 }
 
-export const nsExists = (ns: string) => `[ -e /run/netns/${q(ns)} ]`;
+export { nsExists };
 
 /** Where the create leaves the host's instance token (tmpfs: a reboot clears it, and so does the delete). */
 export const instanceFile = (a: NetnsHostArgs) => `${a.stateDir}/instance`;
-
-// The links' owner mark: a link of the same name that does not carry it is someone else's and is
-// refused, never adopted (its deletion on destroy would take the user's link away).
-const aliasOf = (link: string, ns?: string) =>
-  `$(${ns ? `as_root ${cmd("ip", "netns", "exec", ns, "cat", `/sys/class/net/${link}/ifalias`)}` : `cat ${q(`/sys/class/net/${link}/ifalias`)}`} 2>/dev/null || true)`;
 
 /** Refuses a namespace or link of the lab's names that this lab did not make. */
 function refuseForeign(a: NetnsHostArgs): string[] {
@@ -53,26 +49,16 @@ function undoOnFailure(a: NetnsHostArgs): string[] {
 }
 
 export function netnsHostCreateScript(a: NetnsHostArgs): string {
-  const gateway = a.hostAddress.split("/")[0]!;
   return script("server host (netns) create", [
     ...SUDO_PRELUDE,
     ...FAIL,
     ...refuseForeign(a),
     ...undoOnFailure(a),
     `as_root mkdir -p ${q(a.stateDir)}`,
-    `if ! ${nsExists(a.namespace)}; then as_root ${cmd("ip", "netns", "add", a.namespace)}; made_ns=1; fi`,
-    `if ! ip link show ${q(a.hostInterface)} >/dev/null 2>&1; then`,
-    `  as_root ${cmd("ip", "link", "add", a.hostInterface, "type", "veth", "peer", "name", a.interface, "netns", a.namespace)}; made_link=1`,
-    `  as_root ${cmd("ip", "link", "set", "dev", a.hostInterface, "alias", a.owner)}`,
-    `  as_root ${cmd("ip", "-n", a.namespace, "link", "set", "dev", a.interface, "alias", a.owner)}`,
-    `fi`,
-    `as_root ${cmd("ip", "addr", "replace", a.hostAddress, "dev", a.hostInterface)}`,
-    ...a.hostSourceAddresses.map((addr) => `as_root ${cmd("ip", "addr", "replace", addr, "dev", a.hostInterface)}`),
-    `as_root ${cmd("ip", "link", "set", a.hostInterface, "up")}`,
-    `as_root ${cmd("ip", "-n", a.namespace, "link", "set", "lo", "up")}`,
-    `as_root ${cmd("ip", "-n", a.namespace, "addr", "replace", a.primaryAddress, "dev", a.interface)}`,
-    `as_root ${cmd("ip", "-n", a.namespace, "link", "set", a.interface, "up")}`,
-    `as_root ${cmd("ip", "-n", a.namespace, "route", "replace", "default", "via", gateway, "dev", a.interface)}`,
+    ...vethPairLines(
+      { ...a, hostAddresses: [a.hostAddress, ...a.hostSourceAddresses], address: a.primaryAddress },
+      { namespace: "made_ns=1", link: "made_link=1" },
+    ),
     // Docker turns forwarding on; if it is off we turn it on and remember to turn it off again.
     `if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then`,
     `  [ -f ${q(`${a.stateDir}/ip_forward.before`)} ] || cat /proc/sys/net/ipv4/ip_forward | as_root tee ${q(`${a.stateDir}/ip_forward.before`)} >/dev/null`,
