@@ -1,6 +1,6 @@
 // Every script a local.Command of the netns lab runs, run for real: create (twice: idempotent),
 // check the effect, delete (twice), check nothing is left. Names and addresses are the test's own.
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, existsSync, rmSync } from "node:fs";
@@ -197,18 +197,27 @@ test("server stop resets the namespace's connections: the peer sees a reset, not
   ok(netnsHostDeleteScript(host), "host delete");
 });
 
-test("tuning raises host limits only when below, sets namespace keys, and restores exactly", async (t) => {
-  if (!needsRoot(t)) return;
+/**
+ * A tuning case: the namespace made, the two host keys the cases change read as they are now,
+ * and put back (with everything else of the case) however it ends.
+ */
+function tuningCase(t: TestContext) {
   t.after(cleanup);
   ok(netnsHostCreateScript(host), "host create");
   const key = "net.netfilter.nf_conntrack_max";
+  const timeWait = "net.netfilter.nf_conntrack_tcp_timeout_time_wait";
   const read = (k: string) => sh(`sysctl -n ${k}`).trim();
   const before = read(key);
-  const timeWait = "net.netfilter.nf_conntrack_tcp_timeout_time_wait";
   const timeWaitBefore = read(timeWait);
   t.after(() => {
     runScript(`sysctl -qw ${key}=${before} ${timeWait}=${timeWaitBefore}`);
   });
+  return { key, timeWait, read, before, timeWaitBefore };
+}
+
+test("tuning raises host limits only when below, sets namespace keys, and restores exactly", async (t) => {
+  if (!needsRoot(t)) return;
+  const { key, timeWait, read, before, timeWaitBefore } = tuningCase(t);
   const tuning: TuningArgs = {
     stateDir,
     raise: { [key]: Number(before) + 4096, "fs.nr_open": 1024 /* already higher: left alone */ },
@@ -238,16 +247,7 @@ test("tuning raises host limits only when below, sets namespace keys, and restor
 
 test("tuning delete leaves a key that someone changed since create as it is, and restores the rest", async (t) => {
   if (!needsRoot(t)) return;
-  t.after(cleanup);
-  ok(netnsHostCreateScript(host), "host create");
-  const key = "net.netfilter.nf_conntrack_max";
-  const timeWait = "net.netfilter.nf_conntrack_tcp_timeout_time_wait";
-  const read = (k: string) => sh(`sysctl -n ${k}`).trim();
-  const before = read(key);
-  const timeWaitBefore = read(timeWait);
-  t.after(() => {
-    runScript(`sysctl -qw ${key}=${before} ${timeWait}=${timeWaitBefore}`);
-  });
+  const { key, timeWait, read, before, timeWaitBefore } = tuningCase(t);
   const tuning: TuningArgs = {
     stateDir,
     raise: { [key]: Number(before) + 4096 },
@@ -268,16 +268,7 @@ test("tuning delete leaves a key that someone changed since create as it is, and
 
 test("a tuning create that fails puts back the host keys it raised and keeps an earlier create's record", async (t) => {
   if (!needsRoot(t)) return;
-  t.after(cleanup);
-  ok(netnsHostCreateScript(host), "host create");
-  const key = "net.netfilter.nf_conntrack_max";
-  const timeWait = "net.netfilter.nf_conntrack_tcp_timeout_time_wait";
-  const read = (k: string) => sh(`sysctl -n ${k}`).trim();
-  const before = read(key);
-  const timeWaitBefore = read(timeWait);
-  t.after(() => {
-    runScript(`sysctl -qw ${key}=${before} ${timeWait}=${timeWaitBefore}`);
-  });
+  const { key, timeWait, read, before, timeWaitBefore } = tuningCase(t);
   // An earlier create that succeeded: its record of time_wait must outlive the failed one.
   ok(tuningCreateScript({ stateDir, raise: {}, set: { [timeWait]: "7" }, namespaceSysctls: {} }), "first create");
   const failing: TuningArgs = {
