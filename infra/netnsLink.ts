@@ -44,3 +44,22 @@ export function vethPairLines(v: VethPair, made: { namespace: string; link: stri
     `as_root ${cmd("ip", "-n", v.namespace, "route", "replace", "default", "via", gateway, "dev", v.interface)}`,
   ];
 }
+
+/**
+ * Deletes the namespace when it carries the owner mark (a namespace of that name made by someone
+ * else stays), after what still runs in it: TERM, then KILL after 3 s. Deleting the namespace
+ * deletes its end of the veth pair and so the pair.
+ */
+export function namespaceDeleteLines(v: Pick<VethPair, "namespace" | "interface" | "owner">): string[] {
+  return [
+    `if ${nsExists(v.namespace)} && [ "${aliasOf(v.interface, v.namespace)}" = ${q(v.owner)} ]; then`,
+    `  for i in 1 2 3 4 5 6 7 8 9 10; do`,
+    `    pids=$(as_root ${cmd("ip", "netns", "pids", v.namespace)})`,
+    `    [ -n "$pids" ] || break`,
+    `    as_root kill $([ "$i" -gt 6 ] && echo -9) $pids 2>/dev/null || true`,
+    `    sleep 0.5`,
+    `  done`,
+    `  as_root ${cmd("ip", "netns", "del", v.namespace)}`,
+    `fi`,
+  ];
+}

@@ -5,7 +5,7 @@
 // directory is root-only. Pure: idempotent create/delete bash scripts.
 import { dirname } from "node:path";
 import { FAIL, SUDO_PRELUDE, cmd, q, script } from "../../shell.js";
-import { aliasOf, nsExists, vethPairLines } from "../../netnsLink.js";
+import { aliasOf, namespaceDeleteLines, nsExists, vethPairLines } from "../../netnsLink.js";
 
 export interface NetnsDockerHostArgs {
   namespace: string;
@@ -123,15 +123,7 @@ export function netnsDockerHostDeleteScript(a: NetnsDockerHostArgs): string {
     ...SUDO_PRELUDE,
     ...stop(f.sshdPid, "the client host's sshd", 5),
     ...stop(f.dockerPid, "the client host's dockerd", 60),
-    `if ${nsExists(a.namespace)} && [ "${aliasOf(a.interface, a.namespace)}" = ${q(a.owner)} ]; then`,
-    `  for i in $(seq 1 10); do`,
-    `    pids=$(as_root ${cmd("ip", "netns", "pids", a.namespace)})`,
-    `    [ -n "$pids" ] || break`,
-    `    as_root kill $([ "$i" -gt 6 ] && echo -9) $pids 2>/dev/null || true`,
-    `    sleep 0.5`,
-    `  done`,
-    `  as_root ${cmd("ip", "netns", "del", a.namespace)}`,
-    `fi`,
+    ...namespaceDeleteLines(a),
     // Mounts a killed dockerd left (overlay layers, container shm), deepest first.
     `for dir in ${q(a.stateDir)} ${q(a.execRoot)}; do`,
     `  awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do as_root umount -l "$m" 2>/dev/null || true; done`,

@@ -1,7 +1,7 @@
 // The server host of the local lab: a network namespace joined to this machine by a veth pair.
 // Pure: idempotent create/delete bash scripts, run for real by the integration tests.
 import { FAIL, PRINT_INSTANCE_TOKEN, SUDO_PRELUDE, cmd, q, script } from "../../../shell.js";
-import { aliasOf, nsExists, vethPairLines } from "../../../netnsLink.js";
+import { aliasOf, namespaceDeleteLines, nsExists, vethPairLines } from "../../../netnsLink.js";
 
 export interface NetnsHostArgs {
   namespace: string;
@@ -89,16 +89,7 @@ export function netnsHostDeleteScript(a: NetnsHostArgs): string {
     // Whatever still runs in the namespace goes with it: a server whose start was cut short
     // (pulumi up killed mid-step) is in no state, and would outlive the namespace otherwise.
     // Only what carries our mark: a namespace or link of the same name made by someone else stays.
-    `if ${nsExists(a.namespace)} && [ "${aliasOf(a.interface, a.namespace)}" = ${q(a.owner)} ]; then`,
-    `  for i in 1 2 3 4 5 6 7 8 9 10; do`,
-    `    pids=$(as_root ${cmd("ip", "netns", "pids", a.namespace)})`,
-    `    [ -n "$pids" ] || break`,
-    `    as_root kill $([ "$i" -gt 6 ] && echo -9) $pids 2>/dev/null || true`,
-    `    sleep 0.5`,
-    `  done`,
-    // Deleting the namespace deletes its end of the veth pair and so the pair.
-    `  as_root ${cmd("ip", "netns", "del", a.namespace)}`,
-    `fi`,
+    ...namespaceDeleteLines(a),
     // The kernel removes the pair asynchronously after `ip netns del`: gone by now is fine too.
     `if ip link show ${q(a.hostInterface)} >/dev/null 2>&1 && [ "${aliasOf(a.hostInterface)}" = ${q(a.owner)} ]; then as_root ${cmd("ip", "link", "del", a.hostInterface)} 2>/dev/null || ! ip link show ${q(a.hostInterface)} >/dev/null 2>&1; fi`,
     `if [ -f ${q(before)} ]; then as_root sysctl -qw "net.ipv4.ip_forward=$(cat ${q(before)})"; fi`,
