@@ -182,6 +182,28 @@ for (const [stack, message] of Object.entries(REFUSED)) {
   });
 }
 
+/**
+ * Every dependency edge (step waits on dep) between steps the runner ran holds: `wrong` names
+ * an edge the order breaks, null when it keeps it. At least 10 edges must be checked.
+ */
+function assertEveryEdge(
+  deps: Map<string, Set<string>>,
+  at: Map<string, number>,
+  wrong: (step: string, dep: string) => string | null,
+): void {
+  let checked = 0;
+  for (const [step, before] of deps) {
+    if (!at.has(step)) continue;
+    for (const dep of before) {
+      if (!at.has(dep)) continue;
+      checked++;
+      const problem = wrong(step, dep);
+      assert.ok(problem === null, problem ?? "");
+    }
+  }
+  assert.ok(checked >= 10, `dependencies checked: ${checked}`);
+}
+
 for (const stack of COMPARED) {
   test(`${stack}: labUp runs every create script the program registers, byte for byte, and no other`, async () => {
     const { run, up } = await compare(stack);
@@ -304,19 +326,11 @@ for (const stack of COMPARED) {
     ] as const) {
       assert.ok(deps.get(step)?.has(before), `${step} waits on ${before} in the program`);
     }
-    let checked = 0;
-    for (const [name, before] of deps) {
-      if (!at.has(name)) continue;
-      for (const d of before) {
-        if (!at.has(d)) continue;
-        checked++;
-        assert.ok(
-          at.get(d)! < at.get(name)!,
-          `labUp runs ${name} (call ${at.get(name)}) before ${d} (call ${at.get(d)}), which it waits on`,
-        );
-      }
-    }
-    assert.ok(checked >= 10, `dependencies checked: ${checked}`);
+    assertEveryEdge(deps, at, (step, dep) =>
+      at.get(dep)! < at.get(step)!
+        ? null
+        : `labUp runs ${step} (call ${at.get(step)}) before ${dep} (call ${at.get(dep)}), which it waits on`,
+    );
   });
 
   test(`${stack}: labDown runs every delete script the program registers, in reverse dependency order`, async () => {
@@ -351,18 +365,10 @@ for (const stack of COMPARED) {
       }
     }
     const deps = ancestors(run);
-    let checked = 0;
-    for (const [name, before] of deps) {
-      if (!at.has(name)) continue;
-      for (const d of before) {
-        if (!at.has(d)) continue;
-        checked++;
-        assert.ok(
-          at.get(name)! < at.get(d)!,
-          `labDown undoes ${d} (call ${at.get(d)}) before ${name} (call ${at.get(name)}), which waits on it`,
-        );
-      }
-    }
-    assert.ok(checked >= 10, `dependencies checked: ${checked}`);
+    assertEveryEdge(deps, at, (step, dep) =>
+      at.get(step)! < at.get(dep)!
+        ? null
+        : `labDown undoes ${dep} (call ${at.get(dep)}) before ${step} (call ${at.get(step)}), which waits on it`,
+    );
   });
 }
