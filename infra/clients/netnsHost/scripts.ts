@@ -5,7 +5,7 @@
 // directory is root-only. Pure: idempotent create/delete bash scripts.
 import { dirname } from "node:path";
 import { FAIL, SUDO_PRELUDE, cmd, q, script } from "../../shell.js";
-import { aliasOf, namespaceDeleteLines, nsExists, vethPairLines } from "../../netnsLink.js";
+import { aliasOf, namespaceDeleteLines, nsExists, vethPairLines } from "../../vethPair.js";
 
 export interface NetnsDockerHostArgs {
   namespace: string;

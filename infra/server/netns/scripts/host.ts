@@ -1,7 +1,7 @@
 // The server host of the local lab: a network namespace joined to this machine by a veth pair.
 // Pure: idempotent create/delete bash scripts, run for real by the integration tests.
 import { FAIL, PRINT_INSTANCE_TOKEN, SUDO_PRELUDE, cmd, q, script } from "../../../shell.js";
-import { aliasOf, namespaceDeleteLines, nsExists, vethPairLines } from "../../../netnsLink.js";
+import { aliasOf, namespaceDeleteLines, nsExists, vethPairLines } from "../../../vethPair.js";
 
 export interface NetnsHostArgs {
   namespace: string;
