@@ -35,6 +35,24 @@ export interface ServerStats {
   workersAtCapacity?: number;
   /** Optional: CPU time (user + system, seconds) of the primary and its workers since they started. */
   cpuSeconds?: number;
+  /** Optional: the server host's memory and its network namespace's TCP counters (cumulative). */
+  kernel?: KernelStats;
+}
+
+/** Read off the server's /proc at each /stats; counters are cumulative since the namespace (or boot). */
+export interface KernelStats {
+  /** /proc/meminfo MemAvailable, bytes; null if absent. */
+  memAvailableBytes: number | null;
+  /** Tcp PassiveOpens: handshakes the server side completed (SYN received and answered). */
+  passiveOpens: number;
+  /** TcpExt ListenOverflows: completed handshakes dropped because an accept queue was full. */
+  listenOverflows: number;
+  /** TcpExt ListenDrops: SYNs and handshakes a listener dropped, for any reason. */
+  listenDrops: number;
+  /** TcpExt TCPReqQFullDrop: SYNs dropped because the SYN queue was full (no syncookies). */
+  reqQFullDrops: number;
+  /** TcpExt SyncookiesSent. */
+  syncookiesSent: number;
 }
 
 export interface ServerWorkerStats {

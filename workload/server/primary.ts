@@ -5,6 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { formatHostPort } from "../cliArgs.js";
 import { FD_RESERVE, readOpenFilesLimit, usableSockets } from "../limits.js";
+import { readKernelStats } from "./kernelStats.js";
 import { aggregateStats, RateWindow, type ServerStatsExtended } from "./aggregate.js";
 import { capacityProblem, type ServerConfig } from "./config.js";
 import {
@@ -248,6 +249,8 @@ export class ServerPrimary {
     stats.workersAtCapacity = perWorker.filter((w) => w.total >= this.capacity).length;
     stats.cpuSeconds =
       Math.round(perWorker.reduce((sum, w) => sum + (w.cpuSeconds ?? 0), cpuSecondsOfThisProcess()) * 1000) / 1000;
+    const kernel = await readKernelStats();
+    if (kernel) stats.kernel = kernel;
     return stats;
   }
 

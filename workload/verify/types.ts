@@ -113,6 +113,16 @@ export const serverStatsSchema = z.object({
   acceptErrors: count.optional(),
   workersAtCapacity: count.optional(),
   cpuSeconds: z.number().nonnegative().optional(),
+  kernel: z
+    .object({
+      memAvailableBytes: count.nullable(),
+      passiveOpens: count,
+      listenOverflows: count,
+      listenDrops: count,
+      reqQFullDrops: count,
+      syncookiesSent: count,
+    })
+    .optional(),
 });
 const _statsCheck: (s: z.output<typeof serverStatsSchema>) => ServerStats = (s) => s;
 void _statsCheck;
