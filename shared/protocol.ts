@@ -164,3 +164,12 @@ export const RECONNECT_DEFAULTS: Readonly<ReconnectPolicy> = { baseMs: 250, capM
  * tunnel to a VM's metrics) read the ssh private key from; unset: the ssh-agent at SSH_AUTH_SOCK.
  */
 export const SSH_KEY_ENV = "C1M_SSH_PRIVATE_KEY";
+
+/**
+ * What a client prints once SIGHUP made it reset every connection (it stays up until SIGTERM):
+ * the lab's stop (infra/clients/drain.ts) waits for this text in each client's log.
+ */
+export const CLIENT_RESET_MARK = '{"type":"reset"';
+
+/** The client image's label (workload/Dockerfile) saying its client resets on SIGHUP; an older image's client would ignore the signal (PID 1). */
+export const CLIENT_HUP_LABEL = "c1m-lab.stop=hup";

@@ -4,7 +4,7 @@ import { UsageError } from "./cliArgs.js";
 import { ConnectionClient } from "./client/connectionClient.js";
 import { CLIENT_USAGE, parseClientArgs, type ClientConfig } from "./client/config.js";
 import { FD_RESERVE, processesNeeded, readOpenFilesLimit, usableSockets } from "./limits.js";
-import { CLIENT_ENV } from "../shared/protocol.js";
+import { CLIENT_ENV, CLIENT_RESET_MARK } from "../shared/protocol.js";
 
 /** Env var that makes the client use a net.Socket per connection (the fallback path). */
 const NET_SOCKETS_ENV = "C1M_CLIENT_NET_SOCKETS";
@@ -70,6 +70,12 @@ function main(): void {
   const stop = (): void => client.finish(client.succeeded() ? 0 : 1);
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  // The lab's stop resets every connection first, while the NAT still maps them (drain.ts), then
+  // stops the container; the line tells it this client is done.
+  process.on("SIGHUP", () => {
+    const reset = client.quiesce();
+    process.stdout.write(`${CLIENT_RESET_MARK},"client":${JSON.stringify(config.name)},"connections":${reset}}\n`);
+  });
   client.start();
 }
 

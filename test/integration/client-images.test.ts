@@ -72,32 +72,48 @@ test("host-node base: made once from this machine's node, runs it, removed on de
   }
 });
 
-test("clients stop script: stops the stack's client containers (even one slow to die), leaves others running", () => {
+test("clients stop script: HUP (reset) to the stack's clients, then stops them (even one slow to die; one whose image lacks the HUP label is not waited for), leaves others running", () => {
   assert.ok(dockerAvailable(), "needs a running dockerd (apt-get install docker.io; dockerd &)");
   const base = ensureLocalNodeBase();
   const stack = `c1mt-stop-${process.pid}`;
   const run = (n: string, labels: string, cmdline: string) =>
     sh(`docker run -d --name ${n} ${labels} --network none ${base} /usr/local/bin/node -e '${cmdline}'`);
-  const names = [`${stack}-a`, `${stack}-slow`, `${stack}-other`];
+  const names = [`${stack}-a`, `${stack}-slow`, `${stack}-old`, `${stack}-other`];
   try {
     const mine = `--label c1m-lab.stack=${stack} --label c1m-lab.role=client`;
-    // Exits on SIGTERM, as the client does (PID 1 in its container: no default action).
-    run(names[0]!, mine, 'process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000)');
+    // As the client does: on SIGHUP it says it reset its connections (and stays up), it exits on
+    // SIGTERM (PID 1 in its container: no default action).
+    const hup = 'process.on("SIGHUP", () => console.log(JSON.stringify({ type: "reset", client: "x", connections: 0 })));';
+    const hupImage = `${mine} --label c1m-lab.stop=hup`;
+    run(names[0]!, hupImage, `${hup} process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000)`);
     // Ignores SIGTERM: docker stop has to wait for its grace period, then kill.
-    run(names[1]!, mine, 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)');
-    run(names[2]!, `--label c1m-lab.stack=${stack}-not`, "setInterval(() => {}, 1000)");
+    run(names[1]!, hupImage, `${hup} process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)`);
+    // An image from before SIGHUP meant reset (no label): not signalled, not waited for.
+    run(names[2]!, mine, 'process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000)');
+    run(names[3]!, `--label c1m-lab.stack=${stack}-not`, "setInterval(() => {}, 1000)");
     // Conntrack entries (inserted, no traffic): one from "the lab's client subnet", one not.
     const entry = (src: string) =>
       `-s ${src} -d 192.0.2.9 -p tcp --sport 40001 --dport 9000 --state ESTABLISHED -t 120 -u SEEN_REPLY`;
     sh(`conntrack -I ${entry("198.51.100.7")} 2>/dev/null; conntrack -I ${entry("203.0.113.7")} 2>/dev/null`);
-    const r = runScript(clientsStopScript(`c1m-lab.stack=${stack}`, { graceSeconds: 1, subnets: ["198.51.100.0/24"] }));
+    const began = Date.now();
+    const r = runScript(
+      clientsStopScript(`c1m-lab.stack=${stack}`, { graceSeconds: 1, subnets: ["198.51.100.0/24"], resetSeconds: 60 }),
+    );
     assert.equal(r.code, 0, r.stderr);
+    assert.ok(Date.now() - began < 50_000, "the client without the label did not hold the wait to its bound");
+    const logs = (n: string) => runScript(`docker logs ${n}`).stdout;
+    assert.match(logs(names[0]!), /^\{"type":"reset","client":"x","connections":0\}$/m, "HUP reached the client");
+    assert.match(logs(names[1]!), /^\{"type":"reset"/m, "HUP reached the slow one");
     assert.match(r.stderr, /c1m-lab: conntrack v[\d.]+ \(conntrack-tools\): 1 flow entries have been deleted\./);
     const listed = (src: string) => runScript(`conntrack -L -s ${src} 2>/dev/null`).stdout;
     assert.equal(listed("198.51.100.7"), "", "the lab subnet's entry is gone");
     assert.match(listed("203.0.113.7"), /src=203\.0\.113\.7 dst=192\.0\.2\.9 sport=40001 dport=9000/, "another's entry stays");
     const state = (n: string) => sh(`docker inspect -f '{{.State.Running}}' ${n}`).trim();
-    assert.deepEqual(names.map(state), ["false", "false", "true"]);
+    assert.deepEqual(
+      names.map(state),
+      ["false", "false", "false", "true"],
+      "the other stack's got no HUP (it would have ended it)",
+    );
     assert.match(
       r.stderr,
       new RegExp(`killed before they had reset their connections \\(the rest closed with FIN\\): ${stack}-slow\n`),
@@ -109,7 +125,7 @@ test("clients stop script: stops the stack's client containers (even one slow to
   }
 });
 
-test("clients stop script: the lab's conntrack entries go before the first docker stop, only when clients run", () => {
+test("clients stop script: the clients reset (HUP), then the lab's conntrack entries go, then the first docker stop; only when clients run", () => {
   const text = clientsStopScript("c1m-lab.stack=s", { subnets: ["172.30.206.0/24", "172.30.207.0/24"] });
   const lines = text.split("\n");
   const flush = lines.indexOf(
@@ -119,7 +135,9 @@ test("clients stop script: the lab's conntrack entries go before the first docke
   const nothingToDo = lines.indexOf(
     `[ -n "$(docker ps -q --filter label=c1m-lab.stack=s --filter label=c1m-lab.role=client)" ] || exit 0`,
   );
-  assert.ok(nothingToDo >= 0 && flush > nothingToDo && firstStop > flush, text);
+  const hup = lines.indexOf(`docker kill --signal HUP "\${ids[@]}" >/dev/null 2>&1 || true`);
+  assert.ok(text.includes("--filter label=c1m-lab.stop=hup)"), "only clients whose image resets on HUP");
+  assert.ok(nothingToDo >= 0 && hup > nothingToDo && flush > hup && firstStop > flush, text);
   assertBashSyntax(text, "clients stop");
   // A subnet that would break out of the word is quoted.
   assert.ok(clientsStopScript("x", { subnets: ["1.2.3.0/24; reboot"] }).includes(`for subnet in '1.2.3.0/24; reboot'; do`));

@@ -67,6 +67,7 @@ export class ConnectionClient {
   private holdTimer: NodeJS.Timeout | undefined;
   private rampOver = false;
   private stopped = false;
+  private finished = false;
   private readonly transport: Transport<Conn>;
   private readonly nSources: number;
   /** null when the client does not ping. */
@@ -318,14 +319,26 @@ export class ConnectionClient {
 
   /** Stops everything, prints the final status and hands the exit code over. */
   finish(code: number): void {
-    if (this.stopped) return;
+    if (this.finished) return;
+    this.finished = true;
+    this.quiesce();
+    this.onFinish(code);
+  }
+
+  /**
+   * The lab's stop, first half (infra/clients/drain.ts): stop connecting and pinging, print the
+   * final status, reset every connection, and stay up (idle) until finish(). Resetting while the
+   * NAT entries still exist lets each RST reach the server, which then closes its side at once.
+   * Returns the connections it reset (0 when already quiet).
+   */
+  quiesce(): number {
+    if (this.stopped) return 0;
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     if (this.pumpTimer !== undefined) clearInterval(this.pumpTimer);
     if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
     this.out(this.status(true));
-    this.resetAll();
-    this.onFinish(code);
+    return this.resetAll();
   }
 
   /**
@@ -335,10 +348,16 @@ export class ConnectionClient {
    * orphaned sockets", and the first `pulumi destroy` of the million stack hung there. A reset
    * leaves no orphan and no TIME_WAIT.
    */
-  private resetAll(): void {
-    for (const c of this.open) if (this.transport.isOpen(c)) this.transport.reset(c);
+  private resetAll(): number {
+    let n = 0;
+    for (const c of this.open) {
+      if (!this.transport.isOpen(c)) continue;
+      this.transport.reset(c);
+      n++;
+    }
     for (const c of this.pending.keys()) this.transport.reset(c);
     this.pending.clear();
+    return n;
   }
 }
 
