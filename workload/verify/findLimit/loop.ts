@@ -105,7 +105,9 @@ async function observeStep(s: Stepper, target: number, from: number): Promise<nu
       if (now >= holdEnd) break;
     } else {
       if (total !== null && (mark === null || total >= mark + minProgress)) [mark, markAt] = [total, now];
-      if (now - markAt >= opts.stallSeconds * 1000 || now - begin >= opts.timeoutSeconds * 1000) break;
+      // A stalled step still waits for the clients' pending connects: each one's outcome counts.
+      const stalled = now - markAt >= opts.stallSeconds * 1000 && inFlight(o) === 0;
+      if (stalled || now - begin >= opts.timeoutSeconds * 1000) break;
     }
     await clock.sleep(Math.max(0, Math.min(intervalMs, (holdEnd ?? Infinity) - now)));
   }
@@ -123,6 +125,11 @@ async function pollOnce(s: Stepper, target: number): Promise<Observation> {
   s.observations.push(o);
   s.deps.onObservation?.(o, target);
   return o;
+}
+
+/** Connects the clients still wait on (0 when not known). */
+function inFlight(o: Observation): number {
+  return (o.clients ?? []).reduce((sum, c) => sum + (c.state === "running" ? (c.status?.inFlight ?? 0) : 0), 0);
 }
 
 /** The step whose total the clients' targets add up to, null when they do not tell (no status yet, or no match). */

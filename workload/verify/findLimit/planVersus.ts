@@ -21,7 +21,7 @@ export function planVersusMeasured(plan: Pick<VerifyPlan, "target" | "predicted"
   // The plan's limit lies between the last good step and the broken one: the same limit, measured.
   if (plan.bindingLimit !== "target" && m.capacity <= plan.predicted && plan.predicted < m.broken) return null;
   if (plan.predicted >= m.broken) {
-    return `The lab broke at ${fmt(m.broken)} on ${m.stoppedBy}, below ${planLimit}: a limit the plan does not model (the server's, the kernel's or the clients' own) came first.`;
+    return `The lab broke at ${fmt(m.broken)} on ${m.stoppedBy}, though ${planLimit} allows it: a limit the plan does not model (the server's, the kernel's or the clients' own) came first.`;
   }
   return `The lab held ${fmt(m.capacity)}, beyond ${planLimit}, and broke at ${fmt(m.broken)} on ${m.stoppedBy}: the plan's model of ${plan.bindingLimit} is too cautious for this host.`;
 }
