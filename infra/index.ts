@@ -183,6 +183,14 @@ export default async function main() {
       generator: lab.report.apply((r) => r.generator ?? null),
       // With clients.hosts: the connections the server holds from each host.
       ...(config.clients.hosts ? { perHost: lab.report.apply((r) => r.perHost ?? null) } : {}),
+      // With test.mode find-limit: the last step that held, what stopped the stepping, the curve.
+      ...(config.test.mode === "find-limit"
+        ? {
+            capacity: lab.report.apply((r) => r.capacity ?? null),
+            stoppedBy: lab.report.apply((r) => r.stoppedBy ?? null),
+            curve: lab.report.apply((r) => r.curve ?? null),
+          }
+        : {}),
     };
   } catch (e) {
     if (e instanceof ConfigError || e instanceof PlanError) throw runError(e.message);

@@ -141,6 +141,7 @@ export const CLIENT_ENV = {
   reconnectJitter: "C1M_RECONNECT_JITTER", // full | none
   sourceAddresses: "C1M_SOURCE_ADDRESSES", // optional: bind to these, round-robin
   clientName: "C1M_CLIENT_NAME",
+  stepConnections: "C1M_STEP_CONNECTIONS", // find-limit: start at one step, one more per STEP_SIGNAL
 } as const;
 
 /** full: AWS's "full jitter" (a uniformly random wait up to the backoff's bound); none: the bound. */

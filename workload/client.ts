@@ -5,6 +5,7 @@ import { ConnectionClient } from "./client/connectionClient.js";
 import { CLIENT_USAGE, parseClientArgs, type ClientConfig } from "./client/config.js";
 import { FD_RESERVE, processesNeeded, readOpenFilesLimit, usableSockets } from "./limits.js";
 import { CLIENT_ENV, CLIENT_RESET_MARK } from "../shared/protocol.js";
+import { STEP_SIGNAL } from "../shared/findLimit.js";
 
 /** Env var that makes the client use a net.Socket per connection (the fallback path). */
 const NET_SOCKETS_ENV = "C1M_CLIENT_NET_SOCKETS";
@@ -76,6 +77,8 @@ function main(): void {
     const reset = client.quiesce();
     process.stdout.write(`${CLIENT_RESET_MARK},"client":${JSON.stringify(config.name)},"connections":${reset}}\n`);
   });
+  // find-limit's next step (the connection test signals every container; PID 1 gets it because it handles it).
+  if (config.stepConnections > 0) process.on(STEP_SIGNAL, () => client.nextStep());
   client.start();
 }
 

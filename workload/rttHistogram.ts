@@ -72,3 +72,22 @@ export function rttPercentiles(h: RttHistogram): RttPercentiles | null {
     max: ms(h.maxValue),
   };
 }
+
+/**
+ * The round trips recorded between two status lines of each client: its later histogram minus
+ * its earlier one (null = from nothing), summed over clients; `undecodable` as in mergeRtt.
+ */
+export function rttSince(pairs: Array<{ end: string; start: string | null }>): { merged: RttHistogram; undecodable: number[] } {
+  const merged = newRttHistogram();
+  const undecodable: number[] = [];
+  for (const [i, { end, start }] of pairs.entries()) {
+    try {
+      const h = decodeRtt(end);
+      if (start !== null) h.subtract(decodeRtt(start));
+      merged.add(h);
+    } catch {
+      undecodable.push(i);
+    }
+  }
+  return { merged, undecodable };
+}

@@ -3,6 +3,26 @@
 import type { LabConfig } from "../config/schema.js";
 import type { LabPaths } from "../plan/paths.js";
 
+/** verify's find-limit flags (none in hold mode); a 0 bound turns its criterion off. */
+export function findLimitArgs(test: LabConfig["test"]): string[] {
+  const f = test.findLimit;
+  if (test.mode !== "find-limit" || f?.stepConnections === undefined) return [];
+  return [
+    "--mode",
+    "find-limit",
+    "--step-connections",
+    String(f.stepConnections),
+    "--step-seconds",
+    String(f.stepSeconds),
+    "--max-failure-rate",
+    String(f.maxFailureRate),
+    "--min-mem-available-mib",
+    String(f.minMemAvailableMiB),
+    "--max-worker-cpu",
+    String(f.maxWorkerCpu),
+  ];
+}
+
 /** `clientsLabel`: the Docker label (key=value) that finds this stack's client containers. */
 export function connectionTestArgs(
   config: LabConfig,
@@ -32,6 +52,7 @@ export function connectionTestArgs(
     paths.reportsDir,
   ];
   if (config.test.maxRttMs !== undefined) verifyArgs.push("--max-rtt-ms", String(config.test.maxRttMs));
+  verifyArgs.push(...findLimitArgs(config.test));
   const { dashboard } = config.test;
   if (dashboard) {
     verifyArgs.push(

@@ -43,6 +43,10 @@ export interface ConnectionReport {
   rtt?: Record<string, number | null> | null;
   /** The load generator's headroom: limitedBy (client names), CPU peaks of clients and server. */
   generator?: Record<string, unknown> | null;
+  /** test.mode find-limit: the last step that held, what stopped the stepping, each step's numbers. */
+  capacity?: number;
+  stoppedBy?: string;
+  curve?: unknown[];
   [key: string]: unknown;
 }
 

@@ -11,6 +11,7 @@ import type { HostNodeBase } from "./images.js";
 import { CLIENT_ENV } from "../../shared/protocol.js";
 import { connectionTestArgs } from "../check/args.js";
 import { installOf, type InstallFileArgs } from "../install/scripts.js";
+import { stepEnv } from "./stepEnv.js";
 
 export interface NetworkSpec {
   name: string;
@@ -86,7 +87,8 @@ export function clientSteps(
     clients.localPortRange === "docker-default"
       ? {}
       : { "net.ipv4.ip_local_port_range": `${clients.localPortRange.from} ${clients.localPortRange.to}` };
-  const containers: ContainerSpec[] = plan.containers.map((c) => {
+  const stepOf = stepEnv(config.test, plan);
+  const containers: ContainerSpec[] = plan.containers.map((c, i) => {
     const name = `${prefix}-client-${c.index}`;
     return {
       name,
@@ -105,6 +107,7 @@ export function clientSteps(
         [CLIENT_ENV.reconnectCapMs]: String(clients.reconnect.capMs),
         [CLIENT_ENV.reconnectJitter]: clients.reconnect.jitter,
         [CLIENT_ENV.clientName]: name,
+        ...stepOf(i),
       },
       sysctls,
       nofile: plan.needs.containerNofile,

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { addressOf, parseCidr, formatIpv4, ipv4ToInt, prefixLengthOf } from "../plan/net.js";
 import { JITTERS, PING_ANSWER_DUE_SECONDS, PING_HOLD_MARGIN_SECONDS, RECONNECT_DEFAULTS } from "../../shared/protocol.js";
 import { clientHostIssues, clientHosts, parseSshUrl, type ClientHost } from "./clientHosts.js";
+import { findLimitIssues, findLimitSettings, testMode } from "./findLimit.js";
 
 const ifName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, "an interface name: 1-15 letters, digits, '_', '.', '-'");
 const nsName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,31}$/, "a namespace name: 1-32 of a-z 0-9 _ . -");
@@ -394,6 +395,9 @@ const clients = z
 
 const test = z
   .object({
+    /** hold: ramp to the plan's target and judge it; find-limit: step up to the capacity (test.findLimit). */
+    mode: testMode,
+    findLimit: findLimitSettings.optional(),
     /** all: every connection must be established; plateau: the wall is the point. */
     expect: z.enum(["all", "plateau"]).default("all"),
     timeoutSeconds: positiveInt(3600).default(120),
@@ -593,7 +597,13 @@ export const labConfigSchema = z
       }
     }
     for (const issue of clientHostIssues(c.clients, c.server)) ctx.addIssue({ code: "custom", ...issue });
-    if (c.test.maxRttMs !== undefined && c.test.soakSeconds < c.clients.ping.intervalSeconds + PING_HOLD_MARGIN_SECONDS) {
+    for (const issue of findLimitIssues(c)) ctx.addIssue({ code: "custom", ...issue });
+    // find-limit bounds each step's hold instead (findLimitIssues).
+    if (
+      c.test.mode === "hold" &&
+      c.test.maxRttMs !== undefined &&
+      c.test.soakSeconds < c.clients.ping.intervalSeconds + PING_HOLD_MARGIN_SECONDS
+    ) {
       ctx.addIssue({
         code: "custom",
         path: ["test", "maxRttMs"],

@@ -1,6 +1,7 @@
 // The client's configuration from flags and C1M_* environment (a flag wins over its env var).
 // Pure, unit-tested.
 import { hostname } from "node:os";
+import { STEP_SIGNAL } from "../../shared/findLimit.js";
 import { CLIENT_ENV, JITTERS, RECONNECT_DEFAULTS, type Jitter, type ReconnectPolicy } from "../../shared/protocol.js";
 import {
   UsageError,
@@ -38,6 +39,8 @@ export interface ClientConfig {
   name: string;
   /** How often a status line is printed (flag only; 1000 in the lab). */
   statusIntervalMs: number;
+  /** find-limit: start at this many and add as many per step signal, up to `connections`; 0 = all at once. */
+  stepConnections: number;
 }
 
 export const CLIENT_DEFAULTS = {
@@ -74,6 +77,8 @@ Every option can also come from the environment variable in brackets; the flag w
                                  spreads a crowd); none: exactly the bound (the crowd retries in
                                  step) (default ${RECONNECT_DEFAULTS.jitter})   [${CLIENT_ENV.reconnectJitter}]
   --source-addresses IP,...      bind sockets to these source IPs, round-robin   [${CLIENT_ENV.sourceAddresses}]
+  --step-connections N           find-limit: open N, then N more at each ${STEP_SIGNAL}, up to
+                                 --connections (default 0: all at once)   [${CLIENT_ENV.stepConnections}]
   --name NAME                    name in status lines (default the hostname)   [${CLIENT_ENV.clientName}]
   --status-interval-ms N         status line period (default ${CLIENT_DEFAULTS.statusIntervalMs})
   --help                         this text
@@ -109,6 +114,7 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
     "source-addresses": { type: "string" },
     name: { type: "string" },
     "status-interval-ms": { type: "string" },
+    "step-connections": { type: "string" },
     help: { type: "boolean", default: false },
   });
   if (values.help) return { help: true };
@@ -169,6 +175,7 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
       sourceAddresses: sources.raw === undefined ? [] : parseIpList(sources.label, sources.raw),
       name: pick("name", CLIENT_ENV.clientName).raw ?? hostname(),
       statusIntervalMs: int("status-interval-ms", undefined, CLIENT_DEFAULTS.statusIntervalMs, 10),
+      stepConnections: int("step-connections", CLIENT_ENV.stepConnections, 0, 0),
     },
   };
 }

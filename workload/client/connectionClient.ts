@@ -74,6 +74,8 @@ export class ConnectionClient {
   private readonly rtt: RttRecorder | null;
   private readonly burst: number;
   private readonly random: () => number;
+  /** Connections to open now: all of them, or (find-limit) the steps signalled so far. */
+  private target: number;
 
   constructor(
     private readonly config: ClientConfig,
@@ -98,6 +100,15 @@ export class ConnectionClient {
     this.rtt = config.pingIntervalSeconds > 0 ? new RttRecorder(Buffer.from(config.pingPayload)) : null;
     this.burst = Math.max(1, (config.connectRate * PUMP_TICK_MS * 2) / 1000);
     this.random = options.random ?? Math.random;
+    this.target = config.stepConnections > 0 ? Math.min(config.stepConnections, config.connections) : config.connections;
+  }
+
+  /** find-limit's next step: the target rises by one step (up to --connections) and the ramp resumes. */
+  nextStep(): void {
+    if (this.stopped || this.config.stepConnections <= 0 || this.target >= this.config.connections) return;
+    this.target = Math.min(this.config.connections, this.target + this.config.stepConnections);
+    this.reachedAt = undefined;
+    this.pump();
   }
 
   /** "handles" (bare TCP handles) or "net" (a net.Socket per connection). */
@@ -136,7 +147,7 @@ export class ConnectionClient {
       const retry = this.retries.popDue(now);
       if (retry !== undefined) {
         this.connect(retry.target, (retry.source + 1) % nSources, retry.attempt, now);
-      } else if (this.freshStarted < this.config.connections) {
+      } else if (this.freshStarted < this.target) {
         const i = this.freshStarted++;
         if (this.config.targetOrder === "blocks") {
           // Target k gets connects [k·n/T, (k+1)·n/T): shares differ by one at most; sources cycle.
@@ -154,7 +165,7 @@ export class ConnectionClient {
 
   /** Keeps the pump ticking while connects are left to start; stops it once none are. */
   private pumpUntilIdle(): void {
-    const work = this.freshStarted < this.config.connections || this.retries.size > 0;
+    const work = this.freshStarted < this.target || this.retries.size > 0;
     if (work && this.pumpTimer === undefined) {
       this.pumpTimer = setInterval(() => this.pump(), PUMP_TICK_MS);
     } else if (!work && this.pumpTimer !== undefined) {
@@ -175,7 +186,7 @@ export class ConnectionClient {
     this.connectsOk++;
     this.open.push(socket);
     this.pingDue.push(performance.now() + this.config.pingIntervalSeconds * 1000);
-    if (this.reachedAt === undefined && this.established >= this.config.connections) {
+    if (this.reachedAt === undefined && this.established >= this.target) {
       this.reachedAt = performance.now();
       this.rampDone();
     }
@@ -216,7 +227,7 @@ export class ConnectionClient {
 
   /** Nothing left to try: every connect has succeeded or failed for good. */
   private rampSettled(): boolean {
-    return this.freshStarted >= this.config.connections && this.pending.size === 0 && this.retries.size === 0;
+    return this.freshStarted >= this.target && this.pending.size === 0 && this.retries.size === 0;
   }
 
   /** Once ramped (or settled short): tell the owner, and let --hold-seconds count down to the exit. */
@@ -231,7 +242,7 @@ export class ConnectionClient {
 
   /** Target reached, and still held now. */
   succeeded(): boolean {
-    return this.reachedAt !== undefined && (this.config.holdSeconds <= 0 || this.established >= this.config.connections);
+    return this.reachedAt !== undefined && (this.config.holdSeconds <= 0 || this.established >= this.target);
   }
 
   /** One sweep over in-flight connects (oldest first) instead of a timer per socket. */
@@ -303,7 +314,7 @@ export class ConnectionClient {
     return {
       type: "status",
       client: this.config.name,
-      target: this.config.connections,
+      target: this.target,
       established: this.established,
       inFlight: this.pending.size,
       attempted: this.attempted,

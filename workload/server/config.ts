@@ -41,7 +41,8 @@ Prints one JSON line {"type":"listening",...} on stdout once every listener is u
 SIGTERM/SIGINT: close listeners and connections, exit 0.
 Workers hold connections as bare TCP handles (no net.Socket each); C1M_SERVER_NET_SOCKETS=1
 selects net.Socket, which is also the fallback where Node lacks them. Test hook:
-C1M_SERVER_TEST_MUTE_FILE=PATH stops the echo once PATH exists (a server that stopped answering).`;
+C1M_SERVER_TEST_MUTE_FILE=PATH stops the echo once PATH exists (a server that stopped answering);
+C1M_SERVER_TEST_WORKER_CAPACITY=N makes a worker stop accepting at N connections (a limit to find).`;
 
 export type ParsedServerArgs = { help: true } | { help: false; config: ServerConfig };
 

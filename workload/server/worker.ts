@@ -18,6 +18,7 @@ import {
 } from "./ipc.js";
 import type { TcpHandle } from "../tcpHandles.js";
 import { rawAcceptOf, type RawAccept } from "./rawAccept.js";
+import { workerCapacity } from "./testCapacity.js";
 
 /** Env var that makes the worker wrap every connection in a net.Socket (the fallback path). */
 export const NET_SOCKETS_ENV = "C1M_SERVER_NET_SOCKETS";
@@ -221,7 +222,7 @@ export function runWorker(): void {
       `c1m-server worker ${process.pid}: one net.Socket per connection (bare TCP handles unavailable or ${NET_SOCKETS_ENV}=1)\n`,
     );
   }
-  capacity = usableSockets(readOpenFilesLimit(), FD_RESERVE);
+  capacity = workerCapacity(usableSockets(readOpenFilesLimit(), FD_RESERVE));
   resumeAt = Math.max(0, capacity - 1000);
   const config = JSON.parse(raw) as WorkerConfig;
   backlog = config.backlog;

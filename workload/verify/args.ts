@@ -6,6 +6,7 @@ import type { ConnectionTestOptions } from "./run.js";
 import { planSchema, type VerifyPlan } from "./types.js";
 import type { SshTarget } from "./sshTunnel.js";
 import { CLIENT_HOST_OPTIONS, CLIENT_HOST_USAGE, parseClientHosts } from "./hostArgs.js";
+import { FIND_LIMIT_OPTIONS, FIND_LIMIT_USAGE, parseFindLimit } from "./findLimit/args.js";
 
 export const VERIFY_USAGE = `Usage: node dist/workload/verify.js --plan FILE --metrics-url URL [options]
 
@@ -35,7 +36,7 @@ ${CLIENT_HOST_USAGE}  --conntrack MODE         local (this machine is the NAT ho
   --interval-seconds N     poll every N s (default 2)
   --max-rtt-ms N           fail when the hold's p99 ping round trip (the clients' merged histograms)
                            is above N ms, or more than 1% of its pings got no echo (default: no bound)
-  --stack NAME             stack name for the report path (default local)
+${FIND_LIMIT_USAGE}  --stack NAME             stack name for the report path (default local)
   --reports-dir DIR        reports go to DIR/<stack>/<timestamp>/ (default reports)
   --dashboard [HOST:]PORT  serve a live dashboard of the ramp on HOST (default 127.0.0.1) and PORT
                            (0 = any free port) while the test runs; the address goes to stderr.
@@ -65,6 +66,7 @@ const OPTIONS = {
   "dashboard-linger-seconds": { type: "string" },
   help: { type: "boolean" },
   ...CLIENT_HOST_OPTIONS,
+  ...FIND_LIMIT_OPTIONS,
 } as const;
 
 export type ParsedArgs = { help: true } | { help: false; options: ConnectionTestOptions };
@@ -184,10 +186,21 @@ export function parseVerifyArgs(
       ? null
       : { ...parseListen(values.dashboard), lingerSeconds: duration("dashboard-linger-seconds", linger, 5, 0) };
 
+  const maxRttMs =
+    values["max-rtt-ms"] === undefined ? null : parseNumberOption("--max-rtt-ms", values["max-rtt-ms"], { min: 0.001 });
+  const findLimit = parseFindLimit(values, maxRttMs);
+  // The steps are signals to this machine's client containers.
+  if (findLimit && (label === undefined || clientHosts.length > 0)) {
+    throw new UsageError(
+      "--mode find-limit: needs --clients-label and no --client-host (it signals this machine's client containers)",
+    );
+  }
+
   return {
     help: false,
     options: {
       dashboard,
+      ...(findLimit ? { findLimit } : {}),
       plan,
       metricsUrl,
       metricsSsh,
@@ -199,8 +212,7 @@ export function parseVerifyArgs(
       stallSeconds: duration("stall-seconds", values["stall-seconds"], 10, 0.1),
       soakSeconds: duration("soak-seconds", values["soak-seconds"], 0, 0),
       intervalSeconds: duration("interval-seconds", values["interval-seconds"], 2, 0.05),
-      maxRttMs:
-        values["max-rtt-ms"] === undefined ? null : parseNumberOption("--max-rtt-ms", values["max-rtt-ms"], { min: 0.001 }),
+      maxRttMs,
       stack,
       reportsDir,
     },

@@ -8,6 +8,8 @@ import { rttMarkdown, rttOutput, type RttOutput } from "./rtt.js";
 import { generatorOutput, headroomMarkdown, type GeneratorOutput } from "./headroom.js";
 import type { Expect, Observation, StopReason, VerifyPlan } from "./types.js";
 import { hostsMarkdown } from "./hostReport.js";
+import type { FindLimitResult } from "./findLimit/result.js";
+import { findLimitMarkdown } from "./findLimit/text.js";
 
 export interface ClientOutput {
   established: number;
@@ -47,6 +49,10 @@ export interface TestOutput {
   warnings: string[];
   /** Per client host, the connections the server holds from it (only with several hosts; null: not known). */
   perHost?: Record<string, number | null>;
+  /** find-limit: the last step that held, what stopped the stepping, and each step's numbers. */
+  capacity?: number;
+  stoppedBy?: string;
+  curve?: FindLimitResult["curve"];
 }
 
 export interface TestSettings {
@@ -80,6 +86,8 @@ export interface FullReport {
   /** The plan without its per-container list (long, and in the stack's config already). */
   plan: Omit<VerifyPlan, "containers">;
   timeline: TimelinePoint[];
+  /** test.mode find-limit: the capacity, what stopped it, the curve (findLimit/result.ts). */
+  findLimit?: FindLimitResult;
 }
 
 export function testOutput(d: Diagnosis, reportDir: string | null): TestOutput {
@@ -184,6 +192,7 @@ export function renderMarkdown(r: FullReport, chartFile: string | null = "ramp.s
     out.push(`![Connections over time](${chartFile})`);
     out.push("");
   }
+  if (r.findLimit) out.push(...findLimitMarkdown(r.findLimit));
 
   out.push("## Per server IP: measured vs plan");
   out.push("");

@@ -17,6 +17,10 @@ import { forwardTarget, metricsWhere, throughTunnel, withTunnelErrors } from "./
 import { hostShares, type ClientHostTarget } from "./hosts.js";
 import { createHostsObserver, type HostsObserver } from "./hostsObserver.js";
 import { withHosts } from "./hostDiagnosis.js";
+import type { FindLimitSettings } from "./findLimit/settings.js";
+import { judged, steppedRun, type Stepped } from "./findLimit/stepped.js";
+import { findLimitOutput } from "./findLimit/text.js";
+import { signalClients } from "./findLimit/signal.js";
 
 export interface ConnectionTestOptions extends TestSettings {
   plan: VerifyPlan;
@@ -32,6 +36,8 @@ export interface ConnectionTestOptions extends TestSettings {
   maxRttMs?: number | null;
   /** Several client hosts: each one's Docker (and conntrack) is read; absent = this machine's Docker (DOCKER_HOST). */
   clientHosts?: ClientHostTarget[];
+  /** test.mode find-limit: step the clients up and find the capacity; null/absent = hold. */
+  findLimit?: FindLimitSettings | null;
 }
 
 export interface ConnectionTestDeps {
@@ -46,6 +52,8 @@ export interface ConnectionTestDeps {
   now?: () => Date;
   /** How the tunnel to metricsSsh logs in (default: none; verify.ts passes the key or the agent). */
   sshAuth?: SshAuth;
+  /** find-limit's next step (default: the step signal to the labelled containers). */
+  nextStep?: () => Promise<string | null>;
 }
 
 export interface ConnectionTestResult {
@@ -89,6 +97,7 @@ export async function runConnectionTest(
       now,
       startedAt,
       progress,
+      nextStep: deps.nextStep ?? (() => signalClients(options.clientsLabel ?? "")),
       ...(deps.clock ? { clock: deps.clock } : {}),
       onObservation: (o, first, phase) => {
         if (dashboard) dashboard.update((state = withObservation(state, o, first, phase)));
@@ -130,6 +139,7 @@ interface RunIo {
   now: () => Date;
   startedAt: Date;
   progress: (line: string) => void;
+  nextStep: () => Promise<string | null>;
   /** Each poll, with the run's first (the base of cumulative counters). */
   onObservation: (o: Observation, first: Observation, phase: Phase) => void;
 }
@@ -139,31 +149,35 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
   const { poll, now, startedAt, progress, onObservation } = io;
   let first: Observation | null = null;
   let prev: Observation | null = null;
-  const run = await waitForRamp(
-    {
-      target: options.plan.target,
-      timeoutSeconds: options.timeoutSeconds,
-      stallSeconds: options.stallSeconds,
-      soakSeconds: options.soakSeconds,
-      intervalSeconds: options.intervalSeconds,
-      ...(options.minProgress !== undefined ? { minProgress: options.minProgress } : {}),
-      settleSeconds: settleSeconds(options.intervalSeconds),
-    },
-    {
-      poll,
-      settled: viewsAgree,
-      ...(io.clock ? { clock: io.clock } : {}),
-      onObservation: (o, phase) => {
-        progress(progressLine(o, prev, options.plan.target, phase));
-        if (o.server) prev = o;
-        first ??= o;
-        onObservation(o, first, phase);
+  const onPoll = (o: Observation, target: number, phase: Phase) => {
+    progress(progressLine(o, prev, target, phase));
+    if (o.server) prev = o;
+    first ??= o;
+    onObservation(o, first, phase);
+  };
+  const stepped = options.findLimit ? await steps(options, options.findLimit, io, onPoll) : null;
+  const run =
+    stepped?.run ??
+    (await waitForRamp(
+      {
+        target: options.plan.target,
+        timeoutSeconds: options.timeoutSeconds,
+        stallSeconds: options.stallSeconds,
+        soakSeconds: options.soakSeconds,
+        intervalSeconds: options.intervalSeconds,
+        ...(options.minProgress !== undefined ? { minProgress: options.minProgress } : {}),
+        settleSeconds: settleSeconds(options.intervalSeconds),
       },
-    },
-  );
+      {
+        poll,
+        settled: viewsAgree,
+        ...(io.clock ? { clock: io.clock } : {}),
+        onObservation: (o, phase) => onPoll(o, options.plan.target, phase),
+      },
+    ));
 
   const counted = withHosts(
-    diagnose(options.plan, run, {
+    diagnose(stepped?.plan ?? options.plan, run, {
       expect: options.expect,
       metricsUrl: metricsWhere(statsUrl(options.metricsUrl), options.metricsSsh),
       clientsLabel: options.clientsLabel,
@@ -171,12 +185,14 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     hostShares(options.plan),
     run,
   );
-  const diagnosis = withHoldChecks(counted, run, { maxRttMs: options.maxRttMs ?? null });
+  // find-limit bounds each step's round trips itself.
+  const held = withHoldChecks(counted, run, { maxRttMs: stepped ? null : (options.maxRttMs ?? null) });
+  const diagnosis = stepped ? judged(held, stepped.result) : held;
   const finishedAt = now();
 
   let dir: string | null = null;
   if (options.reportsDir !== null) dir = await makeReportDir(join(options.reportsDir, options.stack), startedAt);
-  const output = testOutput(diagnosis, dir);
+  const output = { ...testOutput(diagnosis, dir), ...(stepped ? findLimitOutput(stepped.result) : {}) };
   const { plan } = options;
   const report: FullReport = {
     startedAt: startedAt.toISOString(),
@@ -210,6 +226,7 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
       explanation: plan.explanation,
       warnings: plan.warnings,
     },
+    ...(stepped ? { findLimit: stepped.result } : {}),
     timeline: timeline(run.observations, (o) => (o.server ? perServerIpOf(o.server, plan.serverAddresses) : null)),
   };
 
@@ -240,6 +257,26 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     files = { json: jsonFile, md: mdFile, svg: svgFile };
   }
   return { output, report, diagnosis, files };
+}
+
+/** find-limit's stepping, each poll through `onPoll` as the ramp's are. */
+function steps(
+  options: ConnectionTestOptions,
+  settings: FindLimitSettings,
+  io: RunIo,
+  onPoll: (o: Observation, target: number, phase: Phase) => void,
+): Promise<Stepped> {
+  const { plan, timeoutSeconds, stallSeconds, intervalSeconds } = options;
+  return steppedRun(
+    { plan, settings, timeoutSeconds, stallSeconds, intervalSeconds },
+    {
+      poll: io.poll,
+      nextStep: io.nextStep,
+      progress: io.progress,
+      onObservation: (o, target) => onPoll(o, target, "ramp"),
+      ...(io.clock ? { clock: io.clock } : {}),
+    },
+  );
 }
 
 /**

@@ -1,0 +1,88 @@
+// find-limit end to end, without the Pulumi engine: a small lab (the local stack's shape: 3 server
+// addresses, one server worker; 2 containers × 750 connections, steps of 500 held 4 s) whose server
+// worker stops accepting at 1,200 connections (the server's test hook). The connection test steps 500 → 1,000 → 1,500: step 3 gets 300 connects refused.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { planCapacity } from "../../infra/plan/capacity.js";
+import { readHostFacts } from "../../infra/plan/readFacts.js";
+import { ensureLocalNodeBase } from "../../infra/direct/localBase.js";
+import { labDown, labUp } from "../../infra/direct/runner.js";
+import { WORKER_CAPACITY_ENV } from "../../workload/server/testCapacity.js";
+import { needsDocker, needsRoot } from "../support/sh.js";
+import { id, scenarioConfig, stepsFor, verify } from "../support/directLab.js";
+
+const N = 8; // this file's slot in directLab's names and subnets (lab-e2e uses 0-4, rtt-e2e 7)
+
+interface CurvePoint {
+  step: number;
+  target: number;
+  held: number | null;
+  attempted: number | null;
+  failed: number | null;
+  broke: string[];
+}
+
+test(
+  "find-limit: a server whose worker stops accepting at 1,200 connections is found at capacity 1,000, stopped by connect-failures at step 3 of 3",
+  { timeout: 180_000 },
+  (t) => {
+    if (!needsRoot(t)) return;
+    needsDocker();
+    const base = ensureLocalNodeBase();
+    const config = scenarioConfig("local", N, {
+      clients: { containers: 2, connectionsPerContainer: 750, ping: { intervalSeconds: 1 } },
+      test: { mode: "find-limit", findLimit: { stepConnections: 500, stepSeconds: 4 } },
+    });
+    const plan = planCapacity(config, readHostFacts());
+    assert.equal(plan.serverWorkers, 1, "one worker holds them all");
+    const steps = stepsFor(config, plan, `e2e-${id}-${N}`, base);
+    // The server inherits the test's environment through the lab's start script.
+    const before = process.env[WORKER_CAPACITY_ENV];
+    process.env[WORKER_CAPACITY_ENV] = "1200";
+    t.after(() => {
+      if (before === undefined) delete process.env[WORKER_CAPACITY_ENV];
+      else process.env[WORKER_CAPACITY_ENV] = before;
+      labDown(steps, { log: () => {} });
+      rmSync(steps.stateDir, { recursive: true, force: true });
+    });
+
+    labUp(steps, { log: () => {} });
+    const r = verify(steps, plan);
+    assert.equal(r.code, 0, `${r.report.diagnosis} ${r.stderr.slice(-800)}`);
+    assert.equal(r.report.verdict, "pass");
+    assert.equal(r.report.capacity, 1000);
+    assert.equal(r.report.stoppedBy, "connect-failures");
+    const curve = r.report.curve as CurvePoint[];
+    assert.deepEqual(
+      curve.map((p) => [p.step, p.target, p.broke]),
+      [
+        [1, 500, []],
+        [2, 1000, []],
+        [3, 1500, ["connect-failures", "unheld"]],
+      ],
+    );
+    assert.deepEqual(
+      curve.map((p) => p.held),
+      [500, 1000, 1200],
+    );
+    assert.deepEqual(
+      curve.map((p) => p.failed),
+      [0, 0, 300],
+    );
+    // Refused once the worker closed its listeners; reset when queued for it then: the split varies.
+    assert.match(
+      r.report.diagnosis,
+      /^Capacity 1,000 connections; step 3 \(1,500\) broke connect-failures: 300 of the step's 500 connects failed \(/,
+    );
+    assert.match(
+      r.report.diagnosis,
+      /The lab broke at 1,500 on connect-failures, though the plan's binding limit \(target, 1,500\) allows it/,
+    );
+    assert.match(r.stderr, /find-limit: step 2\/3 \(1,000\): held 1,000, failed 0 of 500, .*: holds/);
+    const md = readFileSync(join(r.report.reportDir, "report.md"), "utf8");
+    assert.match(md, /## Find the limit/);
+    assert.match(md, /\| 3 +\| 1,500 +\| 1,200 +\| 300 \/ 500 /);
+  },
+);
