@@ -338,10 +338,11 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
   };
   plan.explanation = explainLimit(plan);
 
-  if (predicted < target && config.test.expect !== "plateau") {
+  // find-limit measures where the lab stops: a target above the prediction is its ceiling.
+  if (predicted < target && config.test.expect !== "plateau" && config.test.mode !== "find-limit") {
     throw new PlanError(
       `the target of ${fmt(target)} connections is above what this lab can hold: ${plan.explanation} ` +
-        `Or set test.expect: plateau to demonstrate the wall.`,
+        `Or set test.expect: plateau to demonstrate the wall, or test.mode: find-limit to measure it.`,
     );
   }
   return plan;

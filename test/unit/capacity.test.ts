@@ -125,8 +125,18 @@ test("the article's wall with expect: all is rejected with the numbers and the f
       e.message ===
         "the target of 75,000 connections is above what this lab can hold: Predicted 64,512 of 75,000: the NAT source-port pool " +
           "1024–65535 (64,512 ports) is exhausted on 1 of 1 (client IP, server IP, port) paths (1 client IP × 1 server IP:9000); " +
-          "add server IPs (server.secondaryAddresses) or client source IPs (clients.sourceIps). Or set test.expect: plateau to demonstrate the wall.",
+          "add server IPs (server.secondaryAddresses) or client source IPs (clients.sourceIps). Or set test.expect: plateau to demonstrate the wall, or test.mode: find-limit to measure it.",
   );
+});
+
+test("find-limit: a target above the prediction is the ceiling of the search, not an error; the plan still names the wall", () => {
+  const p = plan({
+    clients: { containers: 3, connectionsPerContainer: 25_000 },
+    test: { mode: "find-limit", findLimit: { stepConnections: 10_000 } },
+  });
+  assert.equal(p.target, 75_000);
+  assert.equal(p.predicted, 64_512);
+  assert.equal(p.bindingLimit, "nat-pool");
 });
 
 test("a container above the daemon's nofile is refused with how many containers are needed", () => {
