@@ -93,6 +93,10 @@ export interface ClientStatus {
   final: boolean;
   /** Round trips of the pings since this client's ramp ended (absent when it does not ping). */
   rtt?: ClientRtt;
+  /** With --reconnect: dropped connections established again so far (absent without it). */
+  reconnected?: number;
+  /** With --reconnect: dropped connections waiting for their backoff to run out, or connecting again. */
+  reconnecting?: number;
 }
 
 /**
@@ -136,6 +140,7 @@ export const CLIENT_ENV = {
   pingIntervalSeconds: "C1M_PING_INTERVAL_SECONDS",
   holdSeconds: "C1M_HOLD_SECONDS", // 0 = until stopped
   retry: "C1M_RETRY", // "1" = retry failed connects with capped backoff
+  reconnect: "C1M_RECONNECT", // "1" = reconnect established connections that close, with the same backoff
   reconnectBaseMs: "C1M_RECONNECT_BASE_MS", // first retry's ceiling, doubling per retry
   reconnectCapMs: "C1M_RECONNECT_CAP_MS", // longest wait
   reconnectJitter: "C1M_RECONNECT_JITTER", // full | none
