@@ -169,3 +169,16 @@ export const RECONNECT_DEFAULTS: Readonly<ReconnectPolicy> = { baseMs: 250, capM
  * tunnel to a VM's metrics) read the ssh private key from; unset: the ssh-agent at SSH_AUTH_SOCK.
  */
 export const SSH_KEY_ENV = "C1M_SSH_PRIVATE_KEY";
+
+/**
+ * What the connection test does after the hold. hold: nothing more. reconnect-storm: restart
+ * the server under load and measure the clients' way back (workload/verify/scenarios/).
+ */
+export const TEST_SCENARIOS = ["hold", "reconnect-storm"] as const;
+export type TestScenario = (typeof TEST_SCENARIOS)[number];
+
+/** reconnect-storm: every connection back within this long of the restart, unless test.maxRecoverySeconds says otherwise. */
+export const DEFAULT_MAX_RECOVERY_SECONDS = 60;
+
+/** The environment variable that hands the connection test the server's restart script (bash text; no secret in it). */
+export const RESTART_SCRIPT_ENV = "C1M_RESTART_SCRIPT";

@@ -2,6 +2,7 @@
 // clients, what to expect, how long to wait, where the report goes, the live dashboard.
 import type { LabConfig } from "../config/schema.js";
 import type { LabPaths } from "../plan/paths.js";
+import { DEFAULT_MAX_RECOVERY_SECONDS } from "../../shared/protocol.js";
 
 /** `clientsLabel`: the Docker label (key=value) that finds this stack's client containers. */
 export function connectionTestArgs(
@@ -32,6 +33,7 @@ export function connectionTestArgs(
     paths.reportsDir,
   ];
   if (config.test.maxRttMs !== undefined) verifyArgs.push("--max-rtt-ms", String(config.test.maxRttMs));
+  verifyArgs.push(...scenarioArgs(config.test));
   const { dashboard } = config.test;
   if (dashboard) {
     verifyArgs.push(
@@ -42,6 +44,12 @@ export function connectionTestArgs(
     );
   }
   return verifyArgs;
+}
+
+/** verify's flags for test.scenario: none for a plain hold (every other stack's test is unchanged). */
+export function scenarioArgs(t: Pick<LabConfig["test"], "scenario" | "maxRecoverySeconds">): string[] {
+  if (t.scenario === "hold") return [];
+  return ["--scenario", t.scenario, "--max-recovery-seconds", String(t.maxRecoverySeconds ?? DEFAULT_MAX_RECOVERY_SECONDS)];
 }
 
 /** Where the connection test reaches a VM's metrics: ssh to the host, which must present `hostKey`. */
