@@ -8,6 +8,8 @@ import { rttMarkdown, rttOutput, type RttOutput } from "./rtt.js";
 import { generatorOutput, headroomMarkdown, type GeneratorOutput } from "./headroom.js";
 import type { Expect, Observation, StopReason, VerifyPlan } from "./types.js";
 import { hostsMarkdown } from "./hostReport.js";
+import { stormOutput, type StormOutput } from "./scenarios/stormVerdict.js";
+import { stormMarkdown } from "./scenarios/stormReport.js";
 
 export interface ClientOutput {
   established: number;
@@ -47,6 +49,8 @@ export interface TestOutput {
   warnings: string[];
   /** Per client host, the connections the server holds from it (only with several hosts; null: not known). */
   perHost?: Record<string, number | null>;
+  /** test.scenario reconnect-storm: the recovery (scenarios/stormVerdict.ts); null: not run. */
+  storm?: StormOutput | null;
 }
 
 export interface TestSettings {
@@ -117,6 +121,7 @@ export function testOutput(d: Diagnosis, reportDir: string | null): TestOutput {
     generator: generatorOutput(d.headroom),
     warnings: d.warnings,
     ...(d.hosts ? { perHost: Object.fromEntries(d.hosts.map((h) => [h.name, h.server])) } : {}),
+    ...(d.storm !== undefined ? { storm: d.storm === null ? null : stormOutput(d.storm) } : {}),
   };
 }
 
@@ -297,6 +302,7 @@ export function renderMarkdown(r: FullReport, chartFile: string | null = "ramp.s
     out.push("");
   }
 
+  out.push(...stormMarkdown(d.storm));
   out.push(...rttMarkdown(d.rtt));
   out.push(...headroomMarkdown(d.headroom));
 

@@ -17,6 +17,10 @@ import { forwardTarget, metricsWhere, throughTunnel, withTunnelErrors } from "./
 import { hostShares, type ClientHostTarget } from "./hosts.js";
 import { createHostsObserver, type HostsObserver } from "./hostsObserver.js";
 import { withHosts } from "./hostDiagnosis.js";
+import { DEFAULT_MAX_RECOVERY_SECONDS, type TestScenario } from "../../shared/protocol.js";
+import { afterHold } from "./scenarios/afterHold.js";
+import type { Restart } from "./scenarios/reconnectStorm.js";
+import { withStorm } from "./scenarios/stormVerdict.js";
 
 export interface ConnectionTestOptions extends TestSettings {
   plan: VerifyPlan;
@@ -32,6 +36,12 @@ export interface ConnectionTestOptions extends TestSettings {
   maxRttMs?: number | null;
   /** Several client hosts: each one's Docker (and conntrack) is read; absent = this machine's Docker (DOCKER_HOST). */
   clientHosts?: ClientHostTarget[];
+  /** What follows the hold (test.scenario; default hold). */
+  scenario?: TestScenario;
+  /** reconnect-storm: every connection back within this many seconds of the restart. */
+  maxRecoverySeconds?: number;
+  /** reconnect-storm: the server's restart script (bash text, from C1M_RESTART_SCRIPT). */
+  restartScript?: string | null;
 }
 
 export interface ConnectionTestDeps {
@@ -46,6 +56,8 @@ export interface ConnectionTestDeps {
   now?: () => Date;
   /** How the tunnel to metricsSsh logs in (default: none; verify.ts passes the key or the agent). */
   sshAuth?: SshAuth;
+  /** Replaces running the restart script (a reconnect storm). */
+  restart?: Restart;
 }
 
 export interface ConnectionTestResult {
@@ -90,6 +102,7 @@ export async function runConnectionTest(
       startedAt,
       progress,
       ...(deps.clock ? { clock: deps.clock } : {}),
+      ...(deps.restart ? { restart: deps.restart } : {}),
       onObservation: (o, first, phase) => {
         if (dashboard) dashboard.update((state = withObservation(state, o, first, phase)));
       },
@@ -130,6 +143,7 @@ interface RunIo {
   now: () => Date;
   startedAt: Date;
   progress: (line: string) => void;
+  restart?: Restart;
   /** Each poll, with the run's first (the base of cumulative counters). */
   onObservation: (o: Observation, first: Observation, phase: Phase) => void;
 }
@@ -171,7 +185,19 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     hostShares(options.plan),
     run,
   );
-  const diagnosis = withHoldChecks(counted, run, { maxRttMs: options.maxRttMs ?? null });
+  const held = withHoldChecks(counted, run, { maxRttMs: options.maxRttMs ?? null });
+  const after = await afterHold(
+    {
+      scenario: options.scenario ?? "hold",
+      target: options.plan.target,
+      maxRecoverySeconds: options.maxRecoverySeconds ?? DEFAULT_MAX_RECOVERY_SECONDS,
+      intervalSeconds: options.intervalSeconds,
+      restartScript: options.restartScript ?? null,
+    },
+    io,
+    run,
+  );
+  const diagnosis = after === null ? held : withStorm(held, after.storm, after.notRun);
   const finishedAt = now();
 
   let dir: string | null = null;
