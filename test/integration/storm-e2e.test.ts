@@ -4,7 +4,7 @@
 // same instant; then the same lab's clients are recreated with full jitter and the storm repeats.
 // Both recover to the exact target with nothing lost; the herd's peak rate at the listeners is
 // higher than the spread crowd's.
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -32,7 +32,8 @@ interface StormOut {
   clientsReconnected: number | null;
 }
 
-function stormOf(r: { code: number; report: Report; stderr: string }, jitter: string): StormOut {
+function stormOf(t: TestContext, r: { code: number; report: Report; stderr: string }, jitter: string): StormOut {
+  for (const line of r.stderr.split("\n").filter((l) => l.startsWith("[verify storm"))) t.diagnostic(`${jitter}: ${line}`);
   assert.equal(r.code, 0, `${jitter}: ${r.report.diagnosis} ${r.stderr.slice(-1500)}`);
   assert.equal(r.report.verdict, "pass");
   const storm = r.report.storm as StormOut;
@@ -68,14 +69,14 @@ test(
     });
 
     labUp(steps, { log: () => {} });
-    const none = stormOf(verify(steps, plan), "none");
+    const none = stormOf(t, verify(steps, plan), "none");
 
     // The same lab, its clients recreated with full jitter.
     sh(`docker rm -f ${steps.containers.map((c) => c.name).join(" ")}`);
     for (const c of steps.containers) {
       execFileSync("docker", dockerRunArgs({ ...c, env: { ...c.env, [CLIENT_ENV.reconnectJitter]: "full" } }, steps.image.name));
     }
-    const full = stormOf(verify(steps, plan), "full");
+    const full = stormOf(t, verify(steps, plan), "full");
 
     t.diagnostic(`jitter none: ${JSON.stringify(none)}`);
     t.diagnostic(`jitter full: ${JSON.stringify(full)}`);

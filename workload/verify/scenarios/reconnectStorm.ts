@@ -37,7 +37,7 @@ export async function runStorm(opts: StormOptions, io: StormIo, clientsBefore: C
   const observations: Observation[] = [];
   const before = await pollSafe(io.poll);
   const start = clock.now();
-  observations.push({ t: 0, ...before });
+  observations.push({ ...before, t: 0 });
   io.onObservation(observations[0]!, "restart");
   let restart: (RestartResult & { at: number }) | null = null;
   const restarting = io.restart().then((r) => (restart = { ...r, at: clock.now() }));
@@ -52,7 +52,7 @@ export async function runStorm(opts: StormOptions, io: StormIo, clientsBefore: C
     const restarted = (restart as RestartResult | null) !== null;
     const seen = await pollSafe(io.poll);
     const now = clock.now();
-    const o: Observation = { t: round3((now - start) / 1000), ...seen };
+    const o: Observation = { ...seen, t: round3((now - start) / 1000) };
     observations.push(o);
     if (restarted && firstAfterRestart === null) firstAfterRestart = observations.length - 1;
     if (restarted && backAt === null && o.server !== null && o.server.total >= opts.target) backAt = now;
