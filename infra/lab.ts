@@ -61,6 +61,7 @@ export class Lab extends pulumi.ComponentResource {
         install: steps.verifyInstall,
         verifyArgs: steps.verifyArgs,
         planJson: JSON.stringify(stablePlan(plan)),
+        ...(steps.verifyEnv ? { environment: steps.verifyEnv } : {}),
         triggers: [server.stepId, fleet.containerIds.apply((ids) => ids.join(","))],
         ...(side.metricsTunnel ? { tunnel: side.metricsTunnel } : {}),
         ...("sshPrivateKey" in args && args.sshPrivateKey ? { sshPrivateKey: args.sshPrivateKey } : {}),

@@ -93,6 +93,10 @@ export interface ClientStatus {
   final: boolean;
   /** Round trips of the pings since this client's ramp ended (absent when it does not ping). */
   rtt?: ClientRtt;
+  /** With --reconnect: dropped connections established again so far (absent without it). */
+  reconnected?: number;
+  /** With --reconnect: dropped connections waiting for their backoff to run out, or connecting again. */
+  reconnecting?: number;
 }
 
 /**
@@ -136,6 +140,7 @@ export const CLIENT_ENV = {
   pingIntervalSeconds: "C1M_PING_INTERVAL_SECONDS",
   holdSeconds: "C1M_HOLD_SECONDS", // 0 = until stopped
   retry: "C1M_RETRY", // "1" = retry failed connects with capped backoff
+  reconnect: "C1M_RECONNECT", // "1" = reconnect established connections that close, with the same backoff
   reconnectBaseMs: "C1M_RECONNECT_BASE_MS", // first retry's ceiling, doubling per retry
   reconnectCapMs: "C1M_RECONNECT_CAP_MS", // longest wait
   reconnectJitter: "C1M_RECONNECT_JITTER", // full | none
@@ -174,3 +179,16 @@ export const CLIENT_RESET_MARK = '{"type":"reset"';
 
 /** The client image's label (workload/Dockerfile) saying its client resets on SIGHUP; an older image's client would ignore the signal (PID 1). */
 export const CLIENT_HUP_LABEL = "c1m-lab.stop=hup";
+
+/**
+ * What the connection test does after the hold. hold: nothing more. reconnect-storm: restart
+ * the server under load and measure the clients' way back (workload/verify/scenarios/).
+ */
+export const TEST_SCENARIOS = ["hold", "reconnect-storm"] as const;
+export type TestScenario = (typeof TEST_SCENARIOS)[number];
+
+/** reconnect-storm: every connection back within this long of the restart, unless test.maxRecoverySeconds says otherwise. */
+export const DEFAULT_MAX_RECOVERY_SECONDS = 60;
+
+/** The environment variable that hands the connection test the server's restart script (bash text; no secret in it). */
+export const RESTART_SCRIPT_ENV = "C1M_RESTART_SCRIPT";

@@ -2,6 +2,7 @@
 // clients, what to expect, how long to wait, where the report goes, the live dashboard.
 import type { LabConfig } from "../config/schema.js";
 import type { LabPaths } from "../plan/paths.js";
+import { DEFAULT_MAX_RECOVERY_SECONDS } from "../../shared/protocol.js";
 
 /** verify's find-limit flags (none in hold mode); a 0 bound turns its criterion off. */
 export function findLimitArgs(test: LabConfig["test"]): string[] {
@@ -53,6 +54,7 @@ export function connectionTestArgs(
   ];
   if (config.test.maxRttMs !== undefined) verifyArgs.push("--max-rtt-ms", String(config.test.maxRttMs));
   verifyArgs.push(...findLimitArgs(config.test));
+  verifyArgs.push(...scenarioArgs(config.test));
   const { dashboard } = config.test;
   if (dashboard) {
     verifyArgs.push(
@@ -63,6 +65,12 @@ export function connectionTestArgs(
     );
   }
   return verifyArgs;
+}
+
+/** verify's flags for test.scenario: none for a plain hold (every other stack's test is unchanged). */
+export function scenarioArgs(t: Pick<LabConfig["test"], "scenario" | "maxRecoverySeconds">): string[] {
+  if (t.scenario === "hold") return [];
+  return ["--scenario", t.scenario, "--max-recovery-seconds", String(t.maxRecoverySeconds ?? DEFAULT_MAX_RECOVERY_SECONDS)];
 }
 
 /** Where the connection test reaches a VM's metrics: ssh to the host, which must present `hostKey`. */

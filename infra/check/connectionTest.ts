@@ -19,6 +19,8 @@ export interface ConnectionTestArgs {
   verifyArgs: string[];
   /** The capacity plan as JSON (C1M_PLAN). */
   planJson: string;
+  /** More environment for verify (e.g. the reconnect storm's restart script); never a secret. */
+  environment?: Record<string, string>;
   /** Ids of everything tested: the test reruns when any changes. */
   triggers: pulumi.Input<string>[];
   /** A VM: where ssh reaches the metrics (verifyArgs' --metrics-url is then the URL on the host). */
@@ -47,6 +49,8 @@ export interface ConnectionReport {
   capacity?: number;
   stoppedBy?: string;
   curve?: unknown[];
+  /** test.scenario reconnect-storm: recovery time, peak handshakes/s at the listeners, drops, connections lost for good. */
+  storm?: Record<string, unknown> | null;
   [key: string]: unknown;
 }
 
@@ -78,7 +82,7 @@ export class ConnectionTest extends pulumi.ComponentResource {
           ...clientHostArgs(hosts ?? []),
         ]),
       );
-    const environment = { C1M_PLAN: args.planJson };
+    const environment = { ...args.environment, C1M_PLAN: args.planJson };
     const key: Record<string, pulumi.Input<string>> = args.tunnel !== undefined && args.sshPrivateKey !== undefined
       ? { [SSH_KEY_ENV]: pulumi.secret(args.sshPrivateKey) }
       : {};

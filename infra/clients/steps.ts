@@ -42,6 +42,8 @@ export interface ClientSteps {
   networks: NetworkSpec[];
   containers: ContainerSpec[];
   verifyArgs: string[];
+  /** More environment for the connection test (the server's restart script for a reconnect storm); no secret. */
+  verifyEnv?: Record<string, string>;
   /** The connection test's bundle, installed into the stack's directory (it runs from there). */
   verifyInstall: InstallFileArgs;
 }
@@ -108,6 +110,8 @@ export function clientSteps(
         [CLIENT_ENV.reconnectJitter]: clients.reconnect.jitter,
         [CLIENT_ENV.clientName]: name,
         ...stepOf(i),
+        // Only for the storm: every other stack's containers keep their environment (and are not replaced).
+        ...(config.test.scenario === "reconnect-storm" ? { [CLIENT_ENV.reconnect]: "1" } : {}),
       },
       sysctls,
       nofile: plan.needs.containerNofile,

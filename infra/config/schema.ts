@@ -5,7 +5,14 @@
 // names, sysctl keys and values, ports) is constrained here.
 import { z } from "zod";
 import { addressOf, parseCidr, formatIpv4, ipv4ToInt, prefixLengthOf } from "../plan/net.js";
-import { JITTERS, PING_ANSWER_DUE_SECONDS, PING_HOLD_MARGIN_SECONDS, RECONNECT_DEFAULTS } from "../../shared/protocol.js";
+import {
+  JITTERS,
+  PING_ANSWER_DUE_SECONDS,
+  PING_HOLD_MARGIN_SECONDS,
+  RECONNECT_DEFAULTS,
+  TEST_SCENARIOS,
+} from "../../shared/protocol.js";
+import { scenarioIssues } from "./scenario.js";
 import { clientHostIssues, clientHosts, parseSshUrl, type ClientHost } from "./clientHosts.js";
 import { findLimitIssues, findLimitSettings, testMode } from "./findLimit.js";
 
@@ -420,6 +427,14 @@ const test = z
       )
       .optional(),
     /**
+     * hold: ramp, hold, judge. reconnect-storm: after the hold the connection test restarts the
+     * server under load (netns only) and the clients reconnect with clients.reconnect's backoff;
+     * the verdict bounds the recovery by maxRecoverySeconds.
+     */
+    scenario: z.enum(TEST_SCENARIOS).default("hold"),
+    /** reconnect-storm: every connection must be back within this many seconds of the restart (default 60). */
+    maxRecoverySeconds: positiveInt(3600).optional(),
+    /**
      * The live dashboard of the ramp (false = none): loopback by default; port 0 = any free port.
      * Warning: it has no authentication; another host than loopback (e.g. 0.0.0.0) makes it
      * reachable from other machines (the test warns on stderr when it starts).
@@ -610,6 +625,7 @@ export const labConfigSchema = z
         message: `maxRttMs bounds the round trips of the hold's pings, but clients ping every ${c.clients.ping.intervalSeconds} s and the hold (test.soakSeconds) lasts ${c.test.soakSeconds} s: make test.soakSeconds at least clients.ping.intervalSeconds + ${PING_HOLD_MARGIN_SECONDS}`,
       });
     }
+    for (const issue of scenarioIssues(c)) ctx.addIssue({ code: "custom", ...issue });
     // The addresses the clients connect to and the server listens on: on an adopted ssh host the
     // host's own primary only when targetPrimary says so.
     const targets = c.server.provider === "ssh" && !c.server.targetPrimary ? all.slice(1) : all;

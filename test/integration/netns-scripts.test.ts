@@ -19,7 +19,12 @@ import {
   netnsHostDeleteScript,
   netnsHostInstanceScript,
 } from "../../infra/server/netns/scripts/host.js";
-import { type ServerProcessArgs, serverStartScript, serverStopScript } from "../../infra/server/netns/scripts/server.js";
+import {
+  type ServerProcessArgs,
+  serverRestartScript,
+  serverStartScript,
+  serverStopScript,
+} from "../../infra/server/netns/scripts/server.js";
 import { type TuningArgs, tuningCreateScript, tuningDeleteScript } from "../../infra/server/netns/scripts/tuning.js";
 import { parseHostFacts } from "../../infra/plan/facts.js";
 import { needsRoot, runScript, sh } from "../support/sh.js";
@@ -50,7 +55,7 @@ function cleanup() {
   rmSync(stateDir, { recursive: true, force: true });
 }
 
-test("netns server host, addresses, server process: create, effect, delete, no residue", async (t) => {
+test("netns server host, addresses, server process (start, replace, restart): create, effect, delete, no residue", async (t) => {
   if (!needsRoot(t)) return;
   t.after(cleanup);
 
@@ -99,9 +104,16 @@ test("netns server host, addresses, server process: create, effect, delete, no r
   const pid2 = ok(serverStartScript(server), "server restart").trim();
   assert.notEqual(pid2, pid);
   assert.equal(runScript(`kill -0 ${pid}`).code, 1, "the old server is gone");
+  // The reconnect storm's restart: killed, started again with the same command.
+  const pid3 = ok(serverRestartScript(server), "server restart (storm)").trim();
+  assert.match(pid3, /^\d+$/);
+  assert.notEqual(pid3, pid2);
+  assert.equal(runScript(`kill -0 ${pid2}`).code, 1, "the killed server is gone");
+  assert.equal(sh(`ip netns identify ${pid3}`).trim(), host.namespace, "the new server runs inside the namespace");
+  assert.match(sh(`cat ${stateDir}/server.log`), /"args":\["--port","9000","--label","it's quoted"\]/);
 
   for (let i = 0; i < 2; i++) ok(serverStopScript(server), `server stop #${i + 1}`);
-  assert.equal(runScript(`kill -0 ${pid2}`).code, 1, "the server is stopped");
+  assert.equal(runScript(`kill -0 ${pid3}`).code, 1, "the server is stopped");
   assert.ok(!existsSync(join(stateDir, "server.pid")));
 
   for (let i = 0; i < 2; i++) ok(netnsAddressesDeleteScript(addresses), `addresses delete #${i + 1}`);

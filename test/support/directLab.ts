@@ -78,7 +78,7 @@ export function stepsFor(
 export function verify(steps: LabSteps, plan: CapacityPlan): { code: number; report: Report; stderr: string } {
   const r = spawnSync(process.execPath, [installedPath(steps.verifyInstall), ...steps.verifyArgs], {
     encoding: "utf8",
-    env: { ...process.env, C1M_PLAN: JSON.stringify(plan) },
+    env: { ...process.env, ...steps.verifyEnv, C1M_PLAN: JSON.stringify(plan) },
     timeout: 120_000,
   });
   return { code: r.status ?? -1, report: parseReport(r.stdout) as Report, stderr: r.stderr };

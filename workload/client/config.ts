@@ -33,7 +33,9 @@ export interface ClientConfig {
   /** 0 = hold until SIGTERM/SIGINT. */
   holdSeconds: number;
   retry: boolean;
-  /** How long a retry waits (with retry). */
+  /** Reconnect an established connection that closes (after the same backoff), forever. */
+  reconnectDropped: boolean;
+  /** How long a retry or a reconnect waits. */
   reconnect: ReconnectPolicy;
   sourceAddresses: string[];
   name: string;
@@ -71,6 +73,10 @@ Every option can also come from the environment variable in brackets; the flag w
   --ping-interval-seconds N      ping each socket about this often, 0 = never (default ${CLIENT_DEFAULTS.pingIntervalSeconds})   [${CLIENT_ENV.pingIntervalSeconds}]
   --hold-seconds N               hold this long once ramped, 0 = until SIGTERM/SIGINT (default 0)   [${CLIENT_ENV.holdSeconds}]
   --retry                        retry failed connects, capped exponential backoff   [${CLIENT_ENV.retry}=1]
+  --reconnect                    reconnect an established connection that closes, after the backoff
+                                 below (attempt 1 first, +1 per failed try), round-robin over the
+                                 targets; not paced by --connect-rate or --max-in-flight (each
+                                 connection acts on its own, as a crowd of devices would)   [${CLIENT_ENV.reconnect}=1]
   --reconnect-base-ms N          retry n waits up to min(cap, base * 2^(n-1)) ms (default ${RECONNECT_DEFAULTS.baseMs})   [${CLIENT_ENV.reconnectBaseMs}]
   --reconnect-cap-ms N           ... and never longer than this, at least base (default ${RECONNECT_DEFAULTS.capMs})   [${CLIENT_ENV.reconnectCapMs}]
   --reconnect-jitter J           full: a uniformly random wait up to that bound (AWS "full jitter",
@@ -108,6 +114,7 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
     "ping-interval-seconds": { type: "string" },
     "hold-seconds": { type: "string" },
     retry: { type: "boolean" },
+    reconnect: { type: "boolean" },
     "reconnect-base-ms": { type: "string" },
     "reconnect-cap-ms": { type: "string" },
     "reconnect-jitter": { type: "string" },
@@ -148,6 +155,7 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
   const hold = pick("hold-seconds", CLIENT_ENV.holdSeconds);
   const sources = pick("source-addresses", CLIENT_ENV.sourceAddresses);
   const retryEnv = env[CLIENT_ENV.retry];
+  const reconnectEnv = env[CLIENT_ENV.reconnect];
   const reconnect = reconnectPolicy(
     int("reconnect-base-ms", CLIENT_ENV.reconnectBaseMs, RECONNECT_DEFAULTS.baseMs, 1),
     pick("reconnect-cap-ms", CLIENT_ENV.reconnectCapMs),
@@ -171,6 +179,8 @@ export function parseClientArgs(argv: string[], env: Env): ParsedClientArgs {
           : parseNumberOption(pingInterval.label, pingInterval.raw, { min: 0 }),
       holdSeconds: hold.raw === undefined ? CLIENT_DEFAULTS.holdSeconds : parseNumberOption(hold.label, hold.raw, { min: 0 }),
       retry: values.retry ?? (retryEnv === undefined ? false : parseBoolOption(CLIENT_ENV.retry, retryEnv)),
+      reconnectDropped:
+        values.reconnect ?? (reconnectEnv === undefined ? false : parseBoolOption(CLIENT_ENV.reconnect, reconnectEnv)),
       reconnect,
       sourceAddresses: sources.raw === undefined ? [] : parseIpList(sources.label, sources.raw),
       name: pick("name", CLIENT_ENV.clientName).raw ?? hostname(),

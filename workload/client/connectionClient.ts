@@ -3,7 +3,9 @@
 // established (a heartbeat: a ramp is not slowed by pings to sockets that just connected). The
 // server echoes each ping; the round trips of the hold go into an HDR histogram (rttRecorder.ts).
 // Per-connection cost is kept to the socket itself: shared handlers, no per-socket timers or
-// closures, two array slots.
+// closures, two array slots. With --reconnect, an established connection that closes comes back
+// after a backoff (a reconnect storm after a server restart): the queue holds an entry only while
+// a connection is away, so a held connection costs nothing more.
 import { performance } from "node:perf_hooks";
 import { FAILURE_CLASSES, type ClientStatus, type FailureClass } from "../../shared/protocol.js";
 import type { ClientConfig } from "./config.js";
@@ -25,6 +27,8 @@ interface Pending {
   source: number;
   failure?: FailureClass;
   timedOut?: boolean;
+  /** A reconnect of a dropped connection (its failure queues the next reconnect, not a ramp retry). */
+  reconnect?: boolean;
 }
 
 /** A connection, whichever transport made it (a bare TCP handle or a net.Socket). */
@@ -43,6 +47,8 @@ export class ConnectionClient {
   established = 0;
   attempted = 0;
   dropped = 0;
+  /** Dropped connections established again (with reconnectDropped). */
+  reconnected = 0;
   readonly failed = Object.fromEntries(FAILURE_CLASSES.map((c) => [c, 0])) as Record<FailureClass, number>;
   /** Time the target was first reached (performance.now()), or undefined. */
   private reachedAt: number | undefined;
@@ -50,6 +56,13 @@ export class ConnectionClient {
   private freshStarted = 0;
   private readonly pending = new Map<Conn, Pending>();
   private readonly retries = new RetryQueue();
+  /** Dropped connections waiting for their backoff (with reconnectDropped). */
+  private readonly reconnects = new RetryQueue();
+  /** Reconnects go round-robin over the targets (and sources), like the ramp's interleaved order. */
+  private reconnectCursor = 0;
+  private reconnectsInFlight = 0;
+  /** One timer for the earliest reconnect due (none while nothing waits). */
+  private reconnectTimer: NodeJS.Timeout | undefined;
   /** Established sockets; closed ones linger until compaction (no per-socket index needed). */
   private open: Conn[] = [];
   /** When open[i] is next due a ping (performance.now() ms); a double per socket. */
@@ -181,7 +194,13 @@ export class ConnectionClient {
 
   /** (A transport event.) */
   private connected(socket: Conn): void {
-    if (!this.pending.delete(socket)) return;
+    const p = this.pending.get(socket);
+    if (p === undefined) return;
+    this.pending.delete(socket);
+    if (p.reconnect) {
+      this.reconnected++;
+      this.reconnectsInFlight--;
+    }
     this.established++;
     this.connectsOk++;
     this.open.push(socket);
@@ -208,11 +227,15 @@ export class ConnectionClient {
       this.established--;
       this.dropped++;
       this.deadInOpen++;
+      if (this.config.reconnectDropped) this.queueReconnect(1, this.reconnectCursor++);
       return;
     }
     this.pending.delete(socket);
     this.failed[p.failure ?? "other"]++;
-    if (this.config.retry && this.reachedAt === undefined) {
+    if (p.reconnect) {
+      this.reconnectsInFlight--;
+      this.queueReconnect(p.attempt + 1, p.target + p.source * this.config.targets.length);
+    } else if (this.config.retry && this.reachedAt === undefined) {
       this.retries.push({
         due: performance.now() + backoffMs(p.attempt + 1, this.config.reconnect, this.random),
         attempt: p.attempt + 1,
@@ -223,6 +246,51 @@ export class ConnectionClient {
       this.rampDone();
     }
     this.pump();
+  }
+
+  /**
+   * A dropped connection comes back after backoffMs(attempt). `slot` walks the (target, source)
+   * pairs targets fastest, as the interleaved ramp does; a failed reconnect keeps its pair.
+   */
+  private queueReconnect(attempt: number, slot: number): void {
+    const nTargets = this.config.targets.length;
+    this.reconnects.push({
+      due: performance.now() + backoffMs(attempt, this.config.reconnect, this.random),
+      attempt,
+      target: slot % nTargets,
+      source: Math.floor(slot / nTargets) % this.nSources,
+    });
+    this.armReconnects();
+  }
+
+  /** (Re)arms the one reconnect timer for the earliest entry due. */
+  private armReconnects(): void {
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const due = this.reconnects.nextDue;
+    if (due === undefined || this.stopped) return;
+    this.reconnectTimer = setTimeout(() => this.reconnectDue(), Math.max(0, due - performance.now()));
+  }
+
+  /**
+   * Starts every reconnect that is due, at once: neither the connect-rate bucket nor
+   * maxInFlight paces them, since each stands for a device acting on its own and the herd (or its
+   * absence, with jitter) is what the storm measures. What bounds them is the connections this
+   * client held: a reconnect replaces a dropped one, so in-flight + established never exceeds
+   * --connections, the sockets the open-file check already allowed.
+   */
+  private reconnectDue(): void {
+    this.reconnectTimer = undefined;
+    const now = performance.now();
+    // Due within the timers' 1 ms resolution: a herd dropped in one burst stays one burst.
+    const until = now + 1;
+    for (let r = this.reconnects.popDue(until); r !== undefined; r = this.reconnects.popDue(until)) {
+      this.attempted++;
+      this.reconnectsInFlight++;
+      const p: Pending = { start: now, attempt: r.attempt, target: r.target, source: r.source, reconnect: true };
+      this.pending.set(this.transport.connect(r.target, r.source), p);
+    }
+    this.armReconnects();
   }
 
   /** Nothing left to try: every connect has succeeded or failed for good. */
@@ -325,6 +393,9 @@ export class ConnectionClient {
       rampSeconds: this.reachedAt === undefined ? null : round3((this.reachedAt - this.startTime) / 1000),
       final,
       ...(this.rtt ? { rtt: this.rtt.status(now) } : {}),
+      ...(this.config.reconnectDropped
+        ? { reconnected: this.reconnected, reconnecting: this.reconnects.size + this.reconnectsInFlight }
+        : {}),
     };
   }
 
@@ -348,6 +419,7 @@ export class ConnectionClient {
     for (const t of this.timers) clearInterval(t);
     if (this.pumpTimer !== undefined) clearInterval(this.pumpTimer);
     if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.out(this.status(true));
     return this.resetAll();
   }

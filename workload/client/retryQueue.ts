@@ -15,6 +15,11 @@ export class RetryQueue {
     return this.heap.length;
   }
 
+  /** When the earliest item is due; undefined when empty. */
+  get nextDue(): number | undefined {
+    return this.heap[0]?.due;
+  }
+
   push(item: RetryItem): void {
     const h = this.heap;
     h.push(item);

@@ -7,6 +7,7 @@ import { planSchema, type VerifyPlan } from "./types.js";
 import type { SshTarget } from "./sshTunnel.js";
 import { CLIENT_HOST_OPTIONS, CLIENT_HOST_USAGE, parseClientHosts } from "./hostArgs.js";
 import { FIND_LIMIT_OPTIONS, FIND_LIMIT_USAGE, parseFindLimit } from "./findLimit/args.js";
+import { DEFAULT_MAX_RECOVERY_SECONDS, RESTART_SCRIPT_ENV, TEST_SCENARIOS } from "../../shared/protocol.js";
 
 export const VERIFY_USAGE = `Usage: node dist/workload/verify.js --plan FILE --metrics-url URL [options]
 
@@ -36,7 +37,12 @@ ${CLIENT_HOST_USAGE}  --conntrack MODE         local (this machine is the NAT ho
   --interval-seconds N     poll every N s (default 2)
   --max-rtt-ms N           fail when the hold's p99 ping round trip (the clients' merged histograms)
                            is above N ms, or more than 1% of its pings got no echo (default: no bound)
-${FIND_LIMIT_USAGE}  --stack NAME             stack name for the report path (default local)
+${FIND_LIMIT_USAGE}  --scenario S             after the hold: hold (nothing more; default) or reconnect-storm (restart the
+                           server with the bash script in $C1M_RESTART_SCRIPT, measure the clients'
+                           way back; the clients must reconnect: C1M_RECONNECT=1)
+  --max-recovery-seconds N with reconnect-storm: fail unless every connection is back within N s of
+                           the restart (default ${DEFAULT_MAX_RECOVERY_SECONDS})
+  --stack NAME             stack name for the report path (default local)
   --reports-dir DIR        reports go to DIR/<stack>/<timestamp>/ (default reports)
   --dashboard [HOST:]PORT  serve a live dashboard of the ramp on HOST (default 127.0.0.1) and PORT
                            (0 = any free port) while the test runs; the address goes to stderr.
@@ -60,6 +66,8 @@ const OPTIONS = {
   "soak-seconds": { type: "string" },
   "interval-seconds": { type: "string" },
   "max-rtt-ms": { type: "string" },
+  scenario: { type: "string" },
+  "max-recovery-seconds": { type: "string" },
   stack: { type: "string" },
   "reports-dir": { type: "string" },
   dashboard: { type: "string" },
@@ -213,8 +221,31 @@ export function parseVerifyArgs(
       soakSeconds: duration("soak-seconds", values["soak-seconds"], 0, 0),
       intervalSeconds: duration("interval-seconds", values["interval-seconds"], 2, 0.05),
       maxRttMs,
+      ...scenarioOptions(values.scenario, values["max-recovery-seconds"], env),
       stack,
       reportsDir,
     },
+  };
+}
+
+/** --scenario and its settings; a storm needs the restart script from the environment. */
+function scenarioOptions(
+  raw: string | undefined,
+  maxRecovery: string | undefined,
+  env: Record<string, string | undefined>,
+): Pick<ConnectionTestOptions, "scenario" | "maxRecoverySeconds" | "restartScript"> {
+  const scenario = oneOf("scenario", raw, TEST_SCENARIOS, "hold");
+  if (scenario === "hold") {
+    if (maxRecovery !== undefined) throw new UsageError("--max-recovery-seconds: only with --scenario reconnect-storm");
+    return {};
+  }
+  const restartScript = env[RESTART_SCRIPT_ENV];
+  if (restartScript === undefined || restartScript.trim() === "") {
+    throw new UsageError(`--scenario ${scenario}: needs the server's restart script (bash) in ${RESTART_SCRIPT_ENV}`);
+  }
+  return {
+    scenario,
+    maxRecoverySeconds: duration("max-recovery-seconds", maxRecovery, DEFAULT_MAX_RECOVERY_SECONDS, 1),
+    restartScript,
   };
 }

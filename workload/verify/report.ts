@@ -10,6 +10,8 @@ import type { Expect, Observation, StopReason, VerifyPlan } from "./types.js";
 import { hostsMarkdown } from "./hostReport.js";
 import type { FindLimitResult } from "./findLimit/result.js";
 import { findLimitMarkdown } from "./findLimit/text.js";
+import { stormOutput, type StormOutput } from "./scenarios/stormVerdict.js";
+import { stormMarkdown } from "./scenarios/stormReport.js";
 
 export interface ClientOutput {
   established: number;
@@ -53,6 +55,8 @@ export interface TestOutput {
   capacity?: number;
   stoppedBy?: string;
   curve?: FindLimitResult["curve"];
+  /** test.scenario reconnect-storm: the recovery (scenarios/stormVerdict.ts); null: not run. */
+  storm?: StormOutput | null;
 }
 
 export interface TestSettings {
@@ -125,6 +129,7 @@ export function testOutput(d: Diagnosis, reportDir: string | null): TestOutput {
     generator: generatorOutput(d.headroom),
     warnings: d.warnings,
     ...(d.hosts ? { perHost: Object.fromEntries(d.hosts.map((h) => [h.name, h.server])) } : {}),
+    ...(d.storm !== undefined ? { storm: d.storm === null ? null : stormOutput(d.storm) } : {}),
   };
 }
 
@@ -306,6 +311,7 @@ export function renderMarkdown(r: FullReport, chartFile: string | null = "ramp.s
     out.push("");
   }
 
+  out.push(...stormMarkdown(d.storm));
   out.push(...rttMarkdown(d.rtt));
   out.push(...headroomMarkdown(d.headroom));
 

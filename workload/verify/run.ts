@@ -21,6 +21,10 @@ import type { FindLimitSettings } from "./findLimit/settings.js";
 import { judged, steppedRun, type Stepped } from "./findLimit/stepped.js";
 import { findLimitOutput } from "./findLimit/text.js";
 import { signalClients } from "./findLimit/signal.js";
+import { DEFAULT_MAX_RECOVERY_SECONDS, type TestScenario } from "../../shared/protocol.js";
+import { afterHold } from "./scenarios/afterHold.js";
+import type { Restart } from "./scenarios/reconnectStorm.js";
+import { withStorm } from "./scenarios/stormVerdict.js";
 
 export interface ConnectionTestOptions extends TestSettings {
   plan: VerifyPlan;
@@ -38,6 +42,12 @@ export interface ConnectionTestOptions extends TestSettings {
   clientHosts?: ClientHostTarget[];
   /** test.mode find-limit: step the clients up and find the capacity; null/absent = hold. */
   findLimit?: FindLimitSettings | null;
+  /** What follows the hold (test.scenario; default hold). */
+  scenario?: TestScenario;
+  /** reconnect-storm: every connection back within this many seconds of the restart. */
+  maxRecoverySeconds?: number;
+  /** reconnect-storm: the server's restart script (bash text, from C1M_RESTART_SCRIPT). */
+  restartScript?: string | null;
 }
 
 export interface ConnectionTestDeps {
@@ -54,6 +64,8 @@ export interface ConnectionTestDeps {
   sshAuth?: SshAuth;
   /** find-limit's next step (default: the step signal to the labelled containers). */
   nextStep?: () => Promise<string | null>;
+  /** Replaces running the restart script (a reconnect storm). */
+  restart?: Restart;
 }
 
 export interface ConnectionTestResult {
@@ -99,6 +111,7 @@ export async function runConnectionTest(
       progress,
       nextStep: deps.nextStep ?? (() => signalClients(options.clientsLabel ?? "")),
       ...(deps.clock ? { clock: deps.clock } : {}),
+      ...(deps.restart ? { restart: deps.restart } : {}),
       onObservation: (o, first, phase) => {
         if (dashboard) dashboard.update((state = withObservation(state, o, first, phase)));
       },
@@ -140,6 +153,7 @@ interface RunIo {
   startedAt: Date;
   progress: (line: string) => void;
   nextStep: () => Promise<string | null>;
+  restart?: Restart;
   /** Each poll, with the run's first (the base of cumulative counters). */
   onObservation: (o: Observation, first: Observation, phase: Phase) => void;
 }
@@ -185,9 +199,23 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     hostShares(options.plan),
     run,
   );
-  // find-limit bounds each step's round trips itself.
+  // find-limit bounds each step's round trips itself; a scenario after the hold is the hold mode's.
   const held = withHoldChecks(counted, run, { maxRttMs: stepped ? null : (options.maxRttMs ?? null) });
-  const diagnosis = stepped ? judged(held, stepped.result) : held;
+  const base = stepped ? judged(held, stepped.result) : held;
+  const after = stepped
+    ? null
+    : await afterHold(
+        {
+          scenario: options.scenario ?? "hold",
+          target: options.plan.target,
+          maxRecoverySeconds: options.maxRecoverySeconds ?? DEFAULT_MAX_RECOVERY_SECONDS,
+          intervalSeconds: options.intervalSeconds,
+          restartScript: options.restartScript ?? null,
+        },
+        io,
+        run,
+      );
+  const diagnosis = after === null ? base : withStorm(base, after.storm, after.notRun);
   const finishedAt = now();
 
   let dir: string | null = null;

@@ -4,6 +4,7 @@
 import type { FailureClass, ServerStats } from "../../shared/protocol.js";
 import type { HeadroomSummary } from "./headroom.js";
 import type { RttSummary } from "./rtt.js";
+import type { StormSummary } from "./scenarios/stormMeasure.js";
 import type { ConntrackReading, Expect, HostSummary, StopReason, VerifyPlan } from "./types.js";
 
 export type Verdict = "pass" | "plateau-as-expected" | "fail";
@@ -25,6 +26,7 @@ export type DiagnosedLimit =
   | "connect-timeouts"
   | "rtt"
   | "client-host-lost"
+  | "recovery"
   | "unknown";
 
 export interface DiagnoseContext {
@@ -124,6 +126,8 @@ export interface Diagnosis {
   /** The clients' and the server's CPU (holdChecks.ts, headroom.ts). */
   headroom?: HeadroomSummary | null;
   warnings: string[];
+  /** test.scenario reconnect-storm (scenarios/); null: not run; absent: another scenario. */
+  storm?: StormSummary | null;
   /** Per client host (only with several hosts; see hostDiagnosis.ts). */
   hosts?: HostSummary[];
 }

@@ -142,6 +142,8 @@ export const clientStatusSchema = z.object({
   rampSeconds: z.number().nonnegative().nullable(),
   final: z.boolean(),
   rtt: z.object({ pings: count, echoes: count, histogram: z.string().max(1_000_000) }).optional(),
+  reconnected: count.optional(),
+  reconnecting: count.optional(),
 });
 const _statusCheck: (s: z.output<typeof clientStatusSchema>) => ClientStatus = (s) => s;
 void _statusCheck;

@@ -10,7 +10,8 @@ import { clientSteps, type ClientSteps } from "../../clients/steps.js";
 import { connectionServerArgs } from "../args.js";
 import type { AddressesArgs } from "./scripts/addresses.js";
 import type { NetnsHostArgs } from "./scripts/host.js";
-import type { ServerProcessArgs } from "./scripts/server.js";
+import { serverRestartScript, type ServerProcessArgs } from "./scripts/server.js";
+import { RESTART_SCRIPT_ENV } from "../../../shared/protocol.js";
 import type { TuningArgs } from "./scripts/tuning.js";
 import { installOf, installedPath, type InstallFileArgs } from "../../install/scripts.js";
 
@@ -74,21 +75,23 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
   const client = clientSteps(config, plan, stack, paths, { natDestinations: [subnetOf(server.hostAddress)] });
   const serverInstall = installOf(paths.staged.server, paths.installDir);
 
+  const serverProcess: ServerProcessArgs = {
+    namespace: server.namespace,
+    stateDir: paths.stateDir,
+    node: paths.node,
+    nodeArgs: [],
+    serverJs: installedPath(serverInstall),
+    serverArgs: connectionServerArgs(config, plan),
+    readyTimeoutSeconds: 30,
+  };
+
   return {
     stack,
     labels: client.labels,
     host,
     addresses: { namespace: server.namespace, interface: server.interface, addresses: server.addresses.slice(1) },
     tuning,
-    server: {
-      namespace: server.namespace,
-      stateDir: paths.stateDir,
-      node: paths.node,
-      nodeArgs: [],
-      serverJs: installedPath(serverInstall),
-      serverArgs: connectionServerArgs(config, plan),
-      readyTimeoutSeconds: 30,
-    },
+    server: serverProcess,
     serverInstall,
     metricsUrl: client.metricsUrl,
     natPool: client.natPool,
@@ -96,6 +99,9 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
     networks: client.networks,
     containers: client.containers,
     verifyArgs: client.verifyArgs,
+    ...(config.test.scenario === "reconnect-storm"
+      ? { verifyEnv: { [RESTART_SCRIPT_ENV]: serverRestartScript(serverProcess) } }
+      : {}),
     verifyInstall: client.verifyInstall,
   };
 }

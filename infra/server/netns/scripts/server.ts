@@ -14,12 +14,41 @@ export interface ServerProcessArgs {
 /** Starts the connection server detached inside the namespace: its own session, stdio to a log, a pid file. */
 export function serverStartScript(a: ServerProcessArgs): string {
   const pid = `${a.stateDir}/server.pid`;
-  const log = `${a.stateDir}/server.log`;
   return script("connection server start", [
     ...SUDO_PRELUDE,
     `as_root mkdir -p ${q(a.stateDir)}`,
     // A re-run (update) replaces the running server.
     stopServerLines(pid, a.namespace),
+    ...startServerLines(a),
+  ]);
+}
+
+/**
+ * The connection test's reconnect storm: the server dies as a crash would (KILL to its process
+ * group, no `ss -K` first), then starts again with the same command. The kernel closes a dead
+ * process's sockets as close() would: FIN for an idle connection (RST for one with unread bytes,
+ * e.g. a ping not yet read), which is what the clients of a crashed or restarted server see;
+ * the clients answer, so nothing lingers as an orphan. The old log goes first: the ready check
+ * must not read the old server's "listening".
+ */
+export function serverRestartScript(a: ServerProcessArgs): string {
+  const pid = `${a.stateDir}/server.pid`;
+  return script("connection server restart", [
+    ...SUDO_PRELUDE,
+    `[ -f ${q(pid)} ] || { echo "c1m-lab: no connection server to restart (${pid} is missing)" >&2; exit 1; }`,
+    `p=$(cat ${q(pid)})`,
+    `as_root kill -KILL -- "-$p" 2>/dev/null || true`,
+    `for _ in $(seq 1 100); do as_root kill -0 "$p" 2>/dev/null || break; sleep 0.1; done`,
+    `as_root rm -f ${q(pid)} ${q(`${a.stateDir}/server.log`)}`,
+    ...startServerLines(a),
+  ]);
+}
+
+/** Starts the server detached and waits until it listens (prints its pid), or fails with its log. */
+function startServerLines(a: ServerProcessArgs): string[] {
+  const pid = `${a.stateDir}/server.pid`;
+  const log = `${a.stateDir}/server.log`;
+  return [
     // setsid --fork returns at once; the child records its pid, then becomes the server (ip netns exec execs).
     `as_root setsid --fork bash -c 'echo $$ > "$1"; exec >"$2" 2>&1 </dev/null; shift 2; exec "$@"' c1m-server ${cmd(pid, log, "ip", "netns", "exec", a.namespace, a.node, ...a.nodeArgs, a.serverJs, ...a.serverArgs)}`,
     `for _ in $(seq 1 ${a.readyTimeoutSeconds * 10}); do`,
@@ -30,7 +59,7 @@ export function serverStartScript(a: ServerProcessArgs): string {
     `echo "c1m-lab: the connection server did not start; last lines of ${log}:" >&2`,
     `tail -n 20 ${q(log)} >&2 || true`,
     `exit 1`,
-  ]);
+  ];
 }
 
 export function serverStopScript(a: Pick<ServerProcessArgs, "stateDir" | "namespace">): string {
