@@ -85,6 +85,7 @@ export function clientsStopScript(
     `done`,
     `if [ -n "$(${list})" ]; then echo "c1m-lab: client containers still running after ${rounds} rounds of docker stop" >&2; exit 1; fi`,
     // A client killed (137) did not finish resetting its connections: the rest closed with FIN.
+    `[ "\${#stopped[@]}" -gt 0 ] || exit 0`,
     `killed=$(docker inspect -f '{{.Name}} {{.State.ExitCode}}' "\${stopped[@]}" 2>/dev/null | awk '$2 == 137 { printf "%s%s", n++ ? ", " : "", substr($1, 2) }')`,
     `[ -z "$killed" ] || echo "c1m-lab: killed before they had reset their connections (the rest closed with FIN): $killed" >&2`,
   ]);

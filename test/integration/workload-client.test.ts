@@ -221,6 +221,23 @@ test("--retry, jitter none: at most three tries per connection in the first 1.2 
   assert.equal(final.attempted, final.failed.refused + 5);
 });
 
+test("SIGHUP: the client resets every connection (the server sees them reset, not closed), says so, stays up; SIGTERM then ends it", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.48");
+  const resets: string[] = [];
+  srv.server.on("connection", (s) => s.on("error", (e: NodeJS.ErrnoException) => resets.push(e.code ?? "")));
+  const client = startClient(t, ["--targets", srv.target, "--connections", "30", "--ping-interval-seconds", "0"]);
+  await waitUntil(() => srv.sockets.length === 30, 10_000, "30 connections");
+  client.child.kill("SIGHUP");
+  const said = await client.waitJson<{ type: string; connections?: number }>((l) => l.type === "reset", 5000, "the reset line");
+  assert.equal(said.connections, 30);
+  await waitUntil(() => resets.length === 30, 5000, "30 resets at the server");
+  assert.deepEqual([...new Set(resets)], ["ECONNRESET"]);
+  await sleep(1500);
+  assert.ok(client.running, "still up after it reset everything (nothing else keeps Node alive)");
+  const { code } = await client.stop("SIGTERM");
+  assert.notEqual(code, null, "it exited on SIGTERM");
+});
+
 test("environment configures the client; a flag wins over its variable", async (t) => {
   const srv = await recordingServer(t, "127.0.0.45");
   const r = await runClient(t, ["--name", "from-flag", "--hold-seconds", "0.2"], {

@@ -81,6 +81,7 @@ export class ConnectionClient {
   private rampOver = false;
   private stopped = false;
   private finished = false;
+  private idle: NodeJS.Timeout | undefined;
   private readonly transport: Transport<Conn>;
   private readonly nSources: number;
   /** null when the client does not ping. */
@@ -404,6 +405,7 @@ export class ConnectionClient {
     if (this.finished) return;
     this.finished = true;
     this.quiesce();
+    clearInterval(this.idle);
     this.onFinish(code);
   }
 
@@ -421,6 +423,9 @@ export class ConnectionClient {
     if (this.holdTimer !== undefined) clearTimeout(this.holdTimer);
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.out(this.status(true));
+    // Without a timer or a socket left, Node would exit here, and the container's veth would go
+    // before the lab has deleted the NAT entries (drain.ts): stay until finish().
+    this.idle = setInterval(() => {}, 3_600_000);
     return this.resetAll();
   }
 
