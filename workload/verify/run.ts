@@ -186,8 +186,9 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     run,
   );
   // find-limit bounds each step's round trips itself.
-  const held = withHoldChecks(counted, run, { maxRttMs: stepped ? null : (options.maxRttMs ?? null) });
-  const diagnosis = stepped ? judged(held, stepped.result) : held;
+  const diagnosis = withHoldChecks(stepped ? judged(counted, stepped) : counted, run, {
+    maxRttMs: stepped ? null : (options.maxRttMs ?? null),
+  });
   const finishedAt = now();
 
   let dir: string | null = null;
