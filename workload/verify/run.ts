@@ -97,7 +97,7 @@ export async function runConnectionTest(
       now,
       startedAt,
       progress,
-      nextStep: deps.nextStep ?? (() => signalClients(options.clientsLabel ?? "")),
+      nextStep: deps.nextStep ?? hosts?.nextStep ?? (() => signalClients(options.clientsLabel ?? "")),
       ...(deps.clock ? { clock: deps.clock } : {}),
       onObservation: (o, first, phase) => {
         if (dashboard) dashboard.update((state = withObservation(state, o, first, phase)));
