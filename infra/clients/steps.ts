@@ -65,6 +65,8 @@ export function clientSteps(
     natDestinations: string[];
     metricsUrl?: string;
     /** Names' prefix (default c1m-<stack>; a client host's: c1m-<stack>-<host>). */ prefix?: string;
+    /** Every client host's containers, whose find-limit step shares these containers take part in (default: plan's). */
+    labContainers?: CapacityPlan["containers"];
   },
 ): ClientSteps {
   const prefix = options.prefix ?? `c1m-${stack}`;
@@ -89,8 +91,8 @@ export function clientSteps(
     clients.localPortRange === "docker-default"
       ? {}
       : { "net.ipv4.ip_local_port_range": `${clients.localPortRange.from} ${clients.localPortRange.to}` };
-  const stepOf = stepEnv(config.test, plan);
-  const containers: ContainerSpec[] = plan.containers.map((c, i) => {
+  const stepOf = stepEnv(config.test, options.labContainers ?? plan.containers);
+  const containers: ContainerSpec[] = plan.containers.map((c) => {
     const name = `${prefix}-client-${c.index}`;
     return {
       name,
@@ -109,7 +111,7 @@ export function clientSteps(
         [CLIENT_ENV.reconnectCapMs]: String(clients.reconnect.capMs),
         [CLIENT_ENV.reconnectJitter]: clients.reconnect.jitter,
         [CLIENT_ENV.clientName]: name,
-        ...stepOf(i),
+        ...stepOf(c.index),
         // Only for the storm: every other stack's containers keep their environment (and are not replaced).
         ...(config.test.scenario === "reconnect-storm" ? { [CLIENT_ENV.reconnect]: "1" } : {}),
       },

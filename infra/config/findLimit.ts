@@ -27,7 +27,8 @@ export type FindLimitConfig = z.output<typeof findLimitSettings>;
 interface Input {
   test: { mode: "hold" | "find-limit"; findLimit?: FindLimitConfig | undefined; maxRttMs?: number | undefined };
   clients: {
-    hosts?: unknown[] | undefined;
+    /** A host's own containers and connections, else the clients defaults (clientHosts.ts). */
+    hosts?: { containers?: number | undefined; connectionsPerContainer?: number | undefined }[] | undefined;
     containers: number;
     connectionsPerContainer: number;
     ping: { intervalSeconds: number };
@@ -39,6 +40,18 @@ export interface FindLimitIssue {
   message: string;
 }
 
+/** The lab's client containers and target, over every client host (each steps by its containers' shares). */
+function clientTotals(clients: Input["clients"]): { containers: number; target: number } {
+  const hosts = clients.hosts ?? [{}];
+  let [containers, target] = [0, 0];
+  for (const h of hosts) {
+    const n = h.containers ?? clients.containers;
+    containers += n;
+    target += n * (h.connectionsPerContainer ?? clients.connectionsPerContainer);
+  }
+  return { containers, target };
+}
+
 /** What makes a find-limit config unrunnable (or a findLimit block that would be ignored). */
 export function findLimitIssues(c: Input): FindLimitIssue[] {
   const f = c.test.findLimit;
@@ -47,30 +60,22 @@ export function findLimitIssues(c: Input): FindLimitIssue[] {
       ? [{ path: ["test", "findLimit"], message: "findLimit is read only with test.mode: find-limit; set the mode or remove it" }]
       : [];
   }
-  if (c.clients.hosts) {
-    return [
-      {
-        path: ["test", "mode"],
-        message:
-          "find-limit steps the clients with a signal through this machine's Docker; clients.hosts is set: remove clients.hosts or use test.mode: hold",
-      },
-    ];
-  }
   const step = f?.stepConnections;
-  const target = c.clients.containers * c.clients.connectionsPerContainer;
+  const { containers, target } = clientTotals(c.clients);
   if (step === undefined) {
     return [
       {
         path: ["test", "findLimit", "stepConnections"],
-        message: `required with test.mode: find-limit: the connections each step adds (e.g. ${Math.max(c.clients.containers, Math.floor(target / 10))}, a tenth of the target ${target})`,
+        message: `required with test.mode: find-limit: the connections each step adds (e.g. ${Math.max(containers, Math.floor(target / 10))}, a tenth of the target ${target})`,
       },
     ];
   }
   const issues: FindLimitIssue[] = [];
-  if (step < c.clients.containers || step > target) {
+  if (step < containers || step > target) {
+    const where = c.clients.hosts ? "the client containers over all clients.hosts" : "clients.containers";
     issues.push({
       path: ["test", "findLimit", "stepConnections"],
-      message: `stepConnections ${step} must be between clients.containers (${c.clients.containers}: each container adds at least one) and the target (${target})`,
+      message: `stepConnections ${step} must be between ${where} (${containers}: each container adds at least one) and the target (${target})`,
     });
   }
   const stepSeconds = f!.stepSeconds;

@@ -80,6 +80,12 @@ test(
       r.report.diagnosis,
       /The lab broke at 1,500 on connect-failures, though the plan's binding limit \(target, 1,500\) allows it/,
     );
+    // The stopping step's cause is the full worker, not the hold's "nothing listens there".
+    assert.match(
+      r.report.diagnosis,
+      /At step 3 \(1,500\) the server's workers were full \(1 of 1 worker at the capacity of 1,200 connections each, no longer accepting\) and the server held 1,200; measured capacity 1,000 beside the plan's binding limit target \(1,500\)\./,
+    );
+    assert.doesNotMatch(r.report.diagnosis, /nothing listens/);
     assert.match(r.stderr, /find-limit: step 2\/3 \(1,000\): held 1,000, failed 0 of 500, .*: holds/);
     const md = readFileSync(join(r.report.reportDir, "report.md"), "utf8");
     assert.match(md, /## Find the limit/);

@@ -5,10 +5,16 @@ import assert from "node:assert/strict";
 import { ConfigError, parseLabConfig } from "../../infra/config/schema.js";
 import { connectionTestArgs } from "../../infra/check/args.js";
 import { stepEnv } from "../../infra/clients/stepEnv.js";
+import { clientHostSteps } from "../../infra/clients/hosts/steps.js";
+import { labClientHosts } from "../../infra/config/schema.js";
+import { planCapacity, REFERENCE_FACTS } from "../../infra/plan/capacity.js";
+import type { LabPaths } from "../../infra/plan/paths.js";
 import { parseVerifyArgs } from "../../workload/verify/args.js";
 
 const FIND = { mode: "find-limit", findLimit: { stepConnections: 3000 } };
 const CLIENTS = { containers: 3, connectionsPerContainer: 5000 };
+/** A second client host the lab makes here (Pulumi.two-hosts.yaml's b). */
+const HOST_B = { name: "b", docker: "ssh://root@10.203.9.2:22", netns: { hostAddress: "10.203.9.1/24" } };
 
 const bad: Array<[string, Record<string, unknown>, string]> = [
   [
@@ -22,12 +28,18 @@ const bad: Array<[string, Record<string, unknown>, string]> = [
     "Invalid c1m-lab config:\n✖ stepConnections 2 must be between clients.containers (3: each container adds at least one) and the target (15000)\n  → at test.findLimit.stepConnections",
   ],
   [
-    "find-limit with client hosts",
+    "a step smaller than the containers over all client hosts",
     {
-      clients: { hosts: [{ name: "a", docker: "local" }] },
-      test: FIND,
+      clients: {
+        containers: 2,
+        hosts: [
+          { name: "a", docker: "local" },
+          { ...HOST_B, containers: 3 },
+        ],
+      },
+      test: { ...FIND, findLimit: { stepConnections: 4 } },
     },
-    "Invalid c1m-lab config:\n✖ find-limit steps the clients with a signal through this machine's Docker; clients.hosts is set: remove clients.hosts or use test.mode: hold\n  → at test.mode",
+    "Invalid c1m-lab config:\n✖ stepConnections 4 must be between the client containers over all clients.hosts (5: each container adds at least one) and the target (25000)\n  → at test.findLimit.stepConnections",
   ],
   [
     "a p99 bound with steps shorter than a ping's answer",
@@ -98,25 +110,63 @@ test("find-limit config: the connection test's flags (defaults filled in), which
 });
 
 test("find-limit config: each container's C1M_STEP_CONNECTIONS is its share of the step; none in hold mode", () => {
-  const plan = { containers: [{ connections: 5000 }, { connections: 5000 }, { connections: 5000 }] } as Parameters<
-    typeof stepEnv
-  >[1];
-  const env = stepEnv(parseLabConfig({ clients: CLIENTS, test: { ...FIND, findLimit: { stepConnections: 1000 } } }).test, plan);
+  const containers = [0, 1, 2].map((index) => ({ index, connections: 5000 }));
+  const env = stepEnv(
+    parseLabConfig({ clients: CLIENTS, test: { ...FIND, findLimit: { stepConnections: 1000 } } }).test,
+    containers,
+  );
   assert.deepEqual([0, 1, 2].map(env), [
     { C1M_STEP_CONNECTIONS: "334" },
     { C1M_STEP_CONNECTIONS: "333" },
     { C1M_STEP_CONNECTIONS: "333" },
   ]);
-  assert.deepEqual(stepEnv(parseLabConfig({}).test, plan)(0), {});
+  assert.deepEqual(stepEnv(parseLabConfig({}).test, containers)(0), {});
 });
 
-test("verify: find-limit flags only with --mode find-limit, and find-limit only with this machine's labelled clients", () => {
+test("find-limit with client hosts: the step's shares are per container over every host, adding up to the step", () => {
+  const config = parseLabConfig({
+    clients: {
+      containers: 1,
+      connectionsPerContainer: 1500,
+      hosts: [
+        { name: "local", docker: "local" },
+        { ...HOST_B, containers: 2, connectionsPerContainer: 750 },
+      ],
+    },
+    test: { ...FIND, findLimit: { stepConnections: 600 } },
+  });
+  const plan = planCapacity(config, REFERENCE_FACTS);
+  const staged = { path: "/stage/x", sha256: "a".repeat(64) };
+  const paths: LabPaths = {
+    node: "/usr/bin/node",
+    stateDir: "/run/c1m-lab/t",
+    installDir: "/var/lib/c1m-lab/t",
+    staged: {
+      server: staged,
+      verify: staged,
+      clientImage: { context: "/stage/c", dockerfile: "/stage/c/Dockerfile", sha256: "c".repeat(64) },
+    },
+    reportsDir: "reports",
+  };
+  const shares = labClientHosts(config).map((h) =>
+    clientHostSteps(config, plan, "dev", paths, h, ["10.201.0.2"]).containers.map((c) => [c.name, c.env.C1M_STEP_CONNECTIONS]),
+  );
+  assert.deepEqual(shares, [
+    [["c1m-dev-local-client-0", "300"]],
+    [
+      ["c1m-dev-b-client-1", "150"],
+      ["c1m-dev-b-client-2", "150"],
+    ],
+  ]);
+});
+
+test("verify: find-limit flags only with --mode find-limit, and find-limit only with labelled clients (on any client host)", () => {
   const base = ["--metrics-url", "http://10.201.0.2:9100"];
   const env = { C1M_PLAN: JSON.stringify(PLAN) };
   assert.throws(() => parseVerifyArgs([...base, "--step-seconds", "5"], env), /--step-seconds: only with --mode find-limit/);
   assert.throws(
     () => parseVerifyArgs([...base, "--mode", "find-limit", "--step-connections", "10"], env),
-    /needs --clients-label and no --client-host/,
+    /--mode find-limit: needs --clients-label \(it signals the client containers with it\)/,
   );
   assert.throws(
     () => parseVerifyArgs([...base, "--mode", "find-limit", "--clients-label", "x"], env),

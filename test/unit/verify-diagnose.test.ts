@@ -242,6 +242,23 @@ describe("verify diagnose: other limits", () => {
     assert.notEqual(judge(fx).limit, "server-fd-limit");
   });
 
+  it("server workers full: refusals while the workers hold their capacity are the workers, not a missing listener", () => {
+    const fx = loadFixture("server-fd-limit");
+    // Paused workers close no accepted connection: the clients are refused instead.
+    for (const c of fx.run.observations.at(-1)!.clients!) {
+      c.status!.failed.refused = c.status!.dropped;
+      c.status!.dropped = 0;
+    }
+    const d = judge(fx);
+    assert.equal(d.limit, "server-fd-limit");
+    assert.equal(
+      d.diagnosis,
+      "Plateau at 41,800 of 45,000 connections: the server's workers are full (2 of 3 workers at the capacity of 19,900 connections each, " +
+        "no longer accepting), so the clients got 3,200 refusals (RST); add workers (server.workers ≥ 3 with headroom for uneven accepts) " +
+        "or raise their open-file limit.",
+    );
+  });
+
   it("conntrack table full", () => {
     const d = judge(loadFixture("conntrack-full"));
     assert.equal(d.verdict, "fail");
@@ -426,6 +443,7 @@ describe("verify diagnose: one sentence at 54 server IPs", () => {
         "client-fd-limit",
         "server-fd-limit",
         "conntrack",
+        "server-fd-limit",
         "server-refused",
         "container-port-range",
         "nat-pool",

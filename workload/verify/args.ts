@@ -197,11 +197,9 @@ export function parseVerifyArgs(
   const maxRttMs =
     values["max-rtt-ms"] === undefined ? null : parseNumberOption("--max-rtt-ms", values["max-rtt-ms"], { min: 0.001 });
   const findLimit = parseFindLimit(values, maxRttMs);
-  // The steps are signals to this machine's client containers.
-  if (findLimit && (label === undefined || clientHosts.length > 0)) {
-    throw new UsageError(
-      "--mode find-limit: needs --clients-label and no --client-host (it signals this machine's client containers)",
-    );
+  // The steps are signals to the labelled client containers (on each --client-host).
+  if (findLimit && label === undefined) {
+    throw new UsageError("--mode find-limit: needs --clients-label (it signals the client containers with it)");
   }
 
   return {

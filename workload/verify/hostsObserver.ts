@@ -9,6 +9,7 @@ import { fetchStats, readLocalConntrack, statsUrl, type ConntrackResult } from "
 import { serverPerHost, type ClientHostTarget, type HostShare, type HostView } from "./hosts.js";
 import { openSshHost } from "./sshHost.js";
 import type { SshAuth } from "./sshTunnel.js";
+import { signalHosts } from "./findLimit/signal.js";
 import type { ClientObservation, Observation } from "./types.js";
 import type Docker from "dockerode";
 
@@ -66,6 +67,8 @@ function reader(h: ClientHostTarget, o: HostsObserverOptions): HostReader {
 
 export interface HostsObserver {
   poll: () => Promise<Omit<Observation, "t">>;
+  /** find-limit's next step: the step signal to every host's client containers, over the same Docker connections. */
+  nextStep: () => Promise<string | null>;
   close: () => void;
 }
 
@@ -111,5 +114,9 @@ export function createHostsObserver(o: HostsObserverOptions): HostsObserver {
       hosts,
     };
   };
-  return { poll, close: () => readers.forEach((r) => r.close()) };
+  return {
+    poll,
+    nextStep: () => signalHosts(o.clientsLabel, readers),
+    close: () => readers.forEach((r) => r.close()),
+  };
 }

@@ -12,6 +12,7 @@ import { halfOpen } from "./limits/halfOpen.js";
 import type { Facts, LimitClass } from "./limits/limitClass.js";
 import { natPool } from "./limits/natPool.js";
 import { serverFdLimit } from "./limits/serverFdLimit.js";
+import { serverFull } from "./limits/serverFull.js";
 import { serverRefused } from "./limits/serverRefused.js";
 import { soakLoss } from "./limits/soakLoss.js";
 import { stillRamping } from "./limits/stillRamping.js";
@@ -29,6 +30,8 @@ export const PLATEAU_CLASSES: LimitClass[] = [
   clientFdLimit,
   serverFdLimit,
   conntrackFull,
+  // Before refusals: full workers refuse too, though their listeners are there.
+  serverFull,
   serverRefused,
   containerPortRange,
   natPool,

@@ -109,7 +109,7 @@ export async function runConnectionTest(
       now,
       startedAt,
       progress,
-      nextStep: deps.nextStep ?? (() => signalClients(options.clientsLabel ?? "")),
+      nextStep: deps.nextStep ?? hosts?.nextStep ?? (() => signalClients(options.clientsLabel ?? "")),
       ...(deps.clock ? { clock: deps.clock } : {}),
       ...(deps.restart ? { restart: deps.restart } : {}),
       onObservation: (o, first, phase) => {
@@ -200,8 +200,9 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     run,
   );
   // find-limit bounds each step's round trips itself; a scenario after the hold is the hold mode's.
-  const held = withHoldChecks(counted, run, { maxRttMs: stepped ? null : (options.maxRttMs ?? null) });
-  const base = stepped ? judged(held, stepped.result) : held;
+  const held = withHoldChecks(stepped ? judged(counted, stepped) : counted, run, {
+    maxRttMs: stepped ? null : (options.maxRttMs ?? null),
+  });
   const after = stepped
     ? null
     : await afterHold(
@@ -215,7 +216,7 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
         io,
         run,
       );
-  const diagnosis = after === null ? base : withStorm(base, after.storm, after.notRun);
+  const diagnosis = after === null ? held : withStorm(held, after.storm, after.notRun);
   const finishedAt = now();
 
   let dir: string | null = null;

@@ -51,7 +51,11 @@ export function clientHostSteps(
     containers: plan.containers.filter((c) => c.host === host.name),
     clientSources: hostSources(config, host),
   };
-  const c = clientSteps(hostConfig, hostPlan, stack, paths, { natDestinations, prefix: `c1m-${stack}-${host.name}` });
+  const c = clientSteps(hostConfig, hostPlan, stack, paths, {
+    natDestinations,
+    prefix: `c1m-${stack}-${host.name}`,
+    labContainers: plan.containers,
+  });
   const base = { name: host.name, stack, image: c.image, networks: c.networks, containers: c.containers, natPool: c.natPool };
   if (host.docker.kind === "local") return { ...base, docker: "local" };
   const { user, host: address, port } = host.docker;

@@ -2,12 +2,14 @@
 // Run (for the connection diagnosis and the report's timeline), the plan judged at the last step
 // and the find-limit result; `judged` then puts that result into the diagnosis.
 import { stepTotals } from "../../../shared/findLimit.js";
+import { last } from "../series.js";
 import type { Diagnosis } from "../summary.js";
 import type { Observation, Run, VerifyPlan } from "../types.js";
 import type { Clock, Poll } from "../wait.js";
 import { runFindLimit } from "./loop.js";
 import { findLimitResult, type FindLimitResult } from "./result.js";
 import type { FindLimitSettings } from "./settings.js";
+import { stepCauseSentence } from "./stepCause.js";
 import { findLimitDiagnosis, stepLine } from "./text.js";
 
 export interface SteppedOptions {
@@ -45,12 +47,12 @@ export async function steppedRun(opts: SteppedOptions, deps: SteppedDeps): Promi
       onStep: (r) => deps.progress(stepLine(r, totals.length)),
     },
   );
-  const last = looped.steps.at(-1)?.measure;
-  const target = last?.target ?? totals[0] ?? opts.plan.target;
+  const lastStep = looped.steps.at(-1)?.measure;
+  const target = lastStep?.target ?? totals[0] ?? opts.plan.target;
   return {
     run: {
       observations: looped.observations,
-      stopReason: last?.reached ? "target" : "stall",
+      stopReason: lastStep?.reached ? "target" : "stall",
       soakStartIndex: null,
       soakSeconds: 0,
       timeoutSeconds: opts.timeoutSeconds,
@@ -64,15 +66,19 @@ export async function steppedRun(opts: SteppedOptions, deps: SteppedDeps): Promi
 
 /**
  * The connection diagnosis of the last step turned into find-limit's: a capacity found is a
- * pass; the sentence leads with the capacity and keeps the connections' explanation after it.
+ * pass; the sentence leads with the capacity, then what stopped the broken step (its limit said
+ * of the step, the plan beside it). The hold's sentence is left out: it judges the step against
+ * a plan's target the step was never meant to reach.
  */
-export function judged(d: Diagnosis, r: FindLimitResult): Diagnosis {
+export function judged(d: Diagnosis, s: Pick<Stepped, "result" | "run" | "plan">): Diagnosis {
+  const r = s.result;
   const found = r.capacity > 0 && r.stoppedBy !== "signal";
-  const connections = d.verdict === "fail" ? ` At the last step: ${d.diagnosis}` : "";
+  const server = last(s.run.observations, (o) => o.server !== null)?.server ?? null;
+  const cause = stepCauseSentence(d, r, server, s.plan);
   return {
     ...d,
     verdict: found ? "pass" : "fail",
     limit: r.stoppedBy === "rtt" ? "rtt" : d.limit,
-    diagnosis: `${findLimitDiagnosis(r)}${connections}`,
+    diagnosis: [findLimitDiagnosis(r), cause].filter((x) => x !== null).join(" "),
   };
 }
