@@ -41,6 +41,10 @@ interface NetnsStack {
   containers: [network: string, targets: string][];
   /** The environment every container gets (besides C1M_TARGETS and C1M_CLIENT_NAME). */
   env: Record<string, string>;
+  /** The connection test's flags between --reports-dir and --dashboard (each with a trailing space). */
+  verifyAfter?: string;
+  /** find-limit: each container's C1M_STEP_CONNECTIONS. */
+  stepConnections?: string[];
   /** Containers get ip_local_port_range 1024 65535 (not Docker's default). */
   widePortRange: boolean;
   /** Our NAT pool rules (after POSTROUTING), or none. */
@@ -101,6 +105,38 @@ const STACKS: Record<string, NetnsStack> = {
       serverWorkers: 3,
       serverListenGroups: 3,
       clientSources: ["10.201.0.1"],
+    },
+  },
+  "find-limit": {
+    namespace: "c1m-findlim",
+    hostInterface: "c1m-fl-h",
+    serverInterface: "c1m-fl-s",
+    hostAddress: "10.201.7.1/24",
+    primaryAddress: "10.201.7.2/24",
+    secondaryAddresses: [],
+    hostSourceAddresses: [],
+    serverArgs:
+      "--port 9000 --addresses 10.201.7.2 --workers 6 --metrics-port 9100 --metrics-address 10.201.7.2 --backlog 4096 --expect-connections 100002",
+    fileMax: 266240,
+    conntrack: 142336,
+    networks: [{ name: "c1m-find-limit-clients", subnet: "172.30.216.0/24", options: {} }],
+    containers: times(6, ["c1m-find-limit-clients", "10.201.7.2:9000"]),
+    env: { ...ENV, C1M_CONNECTIONS: "16667", C1M_CONNECT_TIMEOUT_MS: "3000" },
+    // 10,000 per step over six containers of 16,667: shares in proportion, summing to the step.
+    stepConnections: ["1667", "1667", "1667", "1667", "1666", "1666"],
+    verifyAfter:
+      "--mode find-limit --step-connections 10000 --step-seconds 10 --max-failure-rate 0.001 --min-mem-available-mib 256 --max-worker-cpu 0.9 ",
+    widePortRange: true,
+    natRules: null,
+    verify: "--expect all --timeout-seconds 120 --stall-seconds 10 --soak-seconds 0",
+    plan: {
+      target: 100002,
+      predicted: 64512,
+      ceiling: 64512,
+      bindingLimit: "nat-pool",
+      serverWorkers: 6,
+      serverListenGroups: 1,
+      clientSources: ["10.201.7.1"],
     },
   },
   "snat-1ip": {
@@ -667,7 +703,8 @@ for (const stack of localStacks) {
       assert.deepEqual(c.inputs.networksAdvanced, [{ name: network }]);
       assert.deepEqual(c.inputs.ulimits, [{ name: "nofile", soft: 20_000, hard: 20_000 }]);
       const env = Object.fromEntries((c.inputs.envs as string[]).map((x) => x.split(/=(.*)/s).slice(0, 2)));
-      assert.deepEqual(env, { ...e.env, C1M_TARGETS: targets, C1M_CLIENT_NAME: name });
+      const step = e.stepConnections ? { C1M_STEP_CONNECTIONS: e.stepConnections[i]! } : {};
+      assert.deepEqual(env, { ...e.env, ...step, C1M_TARGETS: targets, C1M_CLIENT_NAME: name });
       const labels = Object.fromEntries((c.inputs.labels as { label: string; value: string }[]).map((l) => [l.label, l.value]));
       assert.deepEqual(
         labels,
@@ -714,7 +751,7 @@ for (const stack of localStacks) {
       verify.inputs.create,
       [
         `${node} /var/lib/c1m-lab/${stack}/c1m-verify.mjs --metrics-url http://${primary}:9100 --clients-label c1m-lab.stack=${stack} ` +
-          `--conntrack local ${e.verify} --stack ${stack} --reports-dir reports --dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 > "$report"`,
+          `--conntrack local ${e.verify} --stack ${stack} --reports-dir reports ${e.verifyAfter ?? ""}--dashboard 127.0.0.1:9180 --dashboard-linger-seconds 5 > "$report"`,
         'cat "$report"',
       ],
       "connection test",

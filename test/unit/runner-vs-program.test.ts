@@ -20,7 +20,7 @@ import { BUILT_IMAGE_ID, pairs, readDockerArgs, recorder, type Call } from "../s
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 
 /** The stacks the direct runner runs (worked out from the stack files: netns, no clients.hosts). */
-const COMPARED = ["both", "client-ips", "local", "million", "same-host", "snat-1ip", "snat-3ip"];
+const COMPARED = ["both", "client-ips", "find-limit", "local", "million", "same-host", "snat-1ip", "snat-3ip"];
 /** The stacks it refuses, with what it says. */
 const REFUSED: Record<string, string> = {
   "two-hosts":
