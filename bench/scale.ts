@@ -8,6 +8,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MASQUERADE_POOL } from "../shared/plan.js";
+import { DEFAULT_MAX_RECOVERY_SECONDS, RESTART_SCRIPT_ENV } from "../shared/protocol.js";
 import { NAT_FILL_WARN, planCapacity } from "../infra/plan/capacity.js";
 import { readStackConfig } from "../infra/config/stackFile.js";
 import { readHostFacts } from "../infra/plan/readFacts.js";
@@ -34,12 +35,13 @@ const BENCH_CLIENT_SUBNET = "172.30.250.0/24";
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const usage = `usage: npm run bench:scale -- --connections N [--per-container 19608] [--server-ips K] [--soak-seconds 60]
                        [--timeout-seconds (the stack's)] [--base-image IMAGE] [--stack million]
-                       [--min-available-mib 1536] [--dashboard [HOST:]PORT]
+                       [--min-available-mib 1536] [--dashboard [HOST:]PORT] [--storm full|none [--max-recovery-seconds S]]
   Runs the stack's lab (scaled to N connections) without the Pulumi engine, measures, tears down.
   --server-ips  default: the stack's connections per address (million: 18,519, one worker each), NAT ≤ 90% full
   --base-image  default: a local image of this machine's node (no registry needed)
   --min-available-mib  abort (and tear down) if MemAvailable falls below this
-  --dashboard   [HOST:]PORT: serve the live dashboard of the ramp there (loopback unless told; 0 = any free port)`;
+  --dashboard   [HOST:]PORT: serve the live dashboard of the ramp there (loopback unless told; 0 = any free port)
+  --storm       after the soak, restart the server under load (test.scenario reconnect-storm) with clients.reconnect.jitter full or none`;
 
 function meminfo(): Record<string, number> {
   return Object.fromEntries(
@@ -84,6 +86,8 @@ async function main(): Promise<number> {
     dashboard: { type: "string" },
     "min-available-mib": { type: "string", default: "1536" },
     stack: { type: "string", default: "million" },
+    storm: { type: "string" },
+    "max-recovery-seconds": { type: "string" },
     help: { type: "boolean", default: false },
   });
   if (values.help) {
@@ -101,6 +105,10 @@ async function main(): Promise<number> {
   const minAvailableMib = int("min-available-mib", 0)!;
   const serverIpsFlag = int("server-ips", 1);
   const timeoutSeconds = int("timeout-seconds", 1);
+  // --storm full|none: test.scenario reconnect-storm after the soak, with that jitter.
+  const storm = values.storm;
+  if (storm !== undefined && storm !== "full" && storm !== "none") throw new UsageError(`--storm: full or none, got "${storm}"`);
+  const maxRecoverySeconds = int("max-recovery-seconds", 1);
 
   // The stack, scaled: containers of ≤ per-container each; as many connections per server address
   // as the stack has (the million stack: 18,519, one worker each), and NAT paths ≤ 90% full.
@@ -115,11 +123,18 @@ async function main(): Promise<number> {
     ...raw,
     // Names and addresses of its own: a running lab of the stack it scales is never touched.
     server: { ...raw.server, ...BENCH_SERVER, secondaryAddresses: { count: serverIps - 1 } },
-    clients: { ...raw.clients, subnet: BENCH_CLIENT_SUBNET, containers, connectionsPerContainer: Math.ceil(n / containers) },
+    clients: {
+      ...raw.clients,
+      subnet: BENCH_CLIENT_SUBNET,
+      containers,
+      connectionsPerContainer: Math.ceil(n / containers),
+      ...(storm ? { reconnect: { ...(raw.clients?.reconnect as object | undefined), jitter: storm } } : {}),
+    },
     test: {
       ...raw.test,
       soakSeconds,
       ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
+      ...(storm ? { scenario: "reconnect-storm", ...(maxRecoverySeconds ? { maxRecoverySeconds } : {}) } : {}),
     },
   });
   const plan = planCapacity(config, facts);
@@ -169,7 +184,7 @@ async function main(): Promise<number> {
     labUp(steps, { log });
     const upSeconds = (Date.now() - upStarted) / 1000;
     const testStarted = Date.now();
-    const { output } = await runConnectionTest({
+    const { output, report } = await runConnectionTest({
       plan,
       stack,
       metricsUrl: steps.metricsUrl,
@@ -180,6 +195,9 @@ async function main(): Promise<number> {
       stallSeconds: config.test.stallSeconds,
       soakSeconds: config.test.soakSeconds,
       intervalSeconds: 2,
+      scenario: config.test.scenario,
+      maxRecoverySeconds: config.test.maxRecoverySeconds ?? DEFAULT_MAX_RECOVERY_SECONDS,
+      restartScript: steps.verifyEnv?.[RESTART_SCRIPT_ENV] ?? null,
       reportsDir: `${root}/reports`,
       dashboard: values.dashboard === undefined ? null : { ...parseListen(values.dashboard), lingerSeconds: 5 },
     });
@@ -225,6 +243,7 @@ async function main(): Promise<number> {
       conntrackCount: conntrack,
       soakSeconds: config.test.soakSeconds,
       reportDir: output.reportDir,
+      storm: report.diagnosis.storm ?? null,
     };
     const rows: [string, string][] = [
       ["connections", `${total.toLocaleString("en-US")} of ${plan.target.toLocaleString("en-US")}`],
@@ -242,6 +261,16 @@ async function main(): Promise<number> {
       ["conntrack entries", conntrack.toLocaleString("en-US")],
       ["soak", `${config.test.soakSeconds} s`],
     ];
+    const st = figures.storm;
+    if (st) {
+      const k = st.kernel;
+      rows.push([
+        `reconnect storm (jitter ${storm})`,
+        `restart ${st.restartSeconds ?? "-"} s, all back after ${st.recoverySeconds ?? "-"} s (±${st.resolutionSeconds} s), ` +
+          `lost ${st.lostForGood.toLocaleString("en-US")}, peak ${st.peakHandshakesPerSecond?.toLocaleString("en-US") ?? "-"} handshakes/s, ` +
+          `ListenDrops +${k?.listenDrops ?? "-"}, ListenOverflows +${k?.listenOverflows ?? "-"}`,
+      ]);
+    }
     // The figures as JSON go to a file: on stdout, one line of them (with the diagnosis) would
     // be far wider than a terminal.
     const figuresFile = output.reportDir ? join(output.reportDir, "bench.json") : null;
