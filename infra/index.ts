@@ -191,6 +191,11 @@ export default async function main() {
             curve: lab.report.apply((r) => r.curve ?? null),
           }
         : {}),
+      // With test.scenario: what the storm or the flush found.
+      ...(config.test.scenario === "reconnect-storm" ? { storm: lab.report.apply((r) => r.storm ?? null) } : {}),
+      ...(config.test.scenario === "conntrack-flush"
+        ? { conntrackFlush: lab.report.apply((r) => r.conntrackFlush ?? null) }
+        : {}),
     };
   } catch (e) {
     if (e instanceof ConfigError || e instanceof PlanError) throw runError(e.message);

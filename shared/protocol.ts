@@ -182,13 +182,28 @@ export const CLIENT_HUP_LABEL = "c1m-lab.stop=hup";
 
 /**
  * What the connection test does after the hold. hold: nothing more. reconnect-storm: restart
- * the server under load and measure the clients' way back (workload/verify/scenarios/).
+ * the server under load and measure the clients' way back. conntrack-flush: delete the lab's
+ * NAT (conntrack) entries on the client host and watch what the held connections do
+ * (workload/verify/scenarios/).
  */
-export const TEST_SCENARIOS = ["hold", "reconnect-storm"] as const;
+export const TEST_SCENARIOS = ["hold", "reconnect-storm", "conntrack-flush"] as const;
 export type TestScenario = (typeof TEST_SCENARIOS)[number];
 
 /** reconnect-storm: every connection back within this long of the restart, unless test.maxRecoverySeconds says otherwise. */
 export const DEFAULT_MAX_RECOVERY_SECONDS = 60;
+
+/**
+ * conntrack-flush: the clients' pings are what needs the NAT again after the delete, so they must
+ * come at least this often (clients.ping.intervalSeconds).
+ */
+export const FLUSH_MAX_PING_SECONDS = 10;
+
+/**
+ * conntrack-flush watches at least this long after the delete (unless its bound is shorter): every
+ * connection has pinged since (FLUSH_MAX_PING_SECONDS), the answer was due, and the clients' lines
+ * said so (PING_HOLD_MARGIN_SECONDS).
+ */
+export const FLUSH_MIN_OBSERVE_SECONDS = FLUSH_MAX_PING_SECONDS + PING_HOLD_MARGIN_SECONDS;
 
 /** The environment variable that hands the connection test the server's restart script (bash text; no secret in it). */
 export const RESTART_SCRIPT_ENV = "C1M_RESTART_SCRIPT";

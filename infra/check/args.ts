@@ -29,7 +29,7 @@ export function connectionTestArgs(
   config: LabConfig,
   stack: string,
   paths: LabPaths,
-  endpoints: { metricsUrl: string; clientsLabel: string },
+  endpoints: { metricsUrl: string; clientsLabel: string; clientSubnets?: string[] },
 ): string[] {
   const { metricsUrl, clientsLabel } = endpoints;
   const verifyArgs = [
@@ -54,7 +54,7 @@ export function connectionTestArgs(
   ];
   if (config.test.maxRttMs !== undefined) verifyArgs.push("--max-rtt-ms", String(config.test.maxRttMs));
   verifyArgs.push(...findLimitArgs(config.test));
-  verifyArgs.push(...scenarioArgs(config.test));
+  verifyArgs.push(...scenarioArgs(config.test, endpoints.clientSubnets ?? []));
   const { dashboard } = config.test;
   if (dashboard) {
     verifyArgs.push(
@@ -67,10 +67,18 @@ export function connectionTestArgs(
   return verifyArgs;
 }
 
-/** verify's flags for test.scenario: none for a plain hold (every other stack's test is unchanged). */
-export function scenarioArgs(t: Pick<LabConfig["test"], "scenario" | "maxRecoverySeconds">): string[] {
+/**
+ * verify's flags for test.scenario: none for a plain hold (every other stack's test is unchanged).
+ * conntrack-flush: the client networks' subnets, the only sources whose entries it deletes.
+ */
+export function scenarioArgs(
+  t: Pick<LabConfig["test"], "scenario" | "maxRecoverySeconds">,
+  clientSubnets: string[] = [],
+): string[] {
   if (t.scenario === "hold") return [];
-  return ["--scenario", t.scenario, "--max-recovery-seconds", String(t.maxRecoverySeconds ?? DEFAULT_MAX_RECOVERY_SECONDS)];
+  const bound = ["--max-recovery-seconds", String(t.maxRecoverySeconds ?? DEFAULT_MAX_RECOVERY_SECONDS)];
+  const sources = t.scenario === "conntrack-flush" ? ["--flush-sources", clientSubnets.join(",")] : [];
+  return ["--scenario", t.scenario, ...bound, ...sources];
 }
 
 /** Where the connection test reaches a VM's metrics: ssh to the host, which must present `hostKey`. */

@@ -51,6 +51,8 @@ export interface ConnectionReport {
   curve?: unknown[];
   /** test.scenario reconnect-storm: recovery time, peak handshakes/s at the listeners, drops, connections lost for good. */
   storm?: Record<string, unknown> | null;
+  /** test.scenario conntrack-flush: entries deleted, connections held / dropped / reconnected / lost for good, unanswered pings, insert failures. */
+  conntrackFlush?: Record<string, unknown> | null;
   [key: string]: unknown;
 }
 

@@ -112,8 +112,8 @@ export function clientSteps(
         [CLIENT_ENV.reconnectJitter]: clients.reconnect.jitter,
         [CLIENT_ENV.clientName]: name,
         ...stepOf(c.index),
-        // Only for the storm: every other stack's containers keep their environment (and are not replaced).
-        ...(config.test.scenario === "reconnect-storm" ? { [CLIENT_ENV.reconnect]: "1" } : {}),
+        // Only for the storm and the flush: every other stack's containers keep their environment (and are not replaced).
+        ...(config.test.scenario !== "hold" ? { [CLIENT_ENV.reconnect]: "1" } : {}),
       },
       sysctls,
       nofile: plan.needs.containerNofile,
@@ -139,7 +139,11 @@ export function clientSteps(
 
   // On a VM: the URL on the server host, which the test reaches through ssh (see vm/steps.ts).
   const metricsUrl = options.metricsUrl ?? `http://${primary}:${server.metricsPort}`;
-  const verifyArgs = connectionTestArgs(config, stack, paths, { metricsUrl, clientsLabel: `${STACK_LABEL}=${stack}` });
+  const verifyArgs = connectionTestArgs(config, stack, paths, {
+    metricsUrl,
+    clientsLabel: `${STACK_LABEL}=${stack}`,
+    clientSubnets: networks.map((n) => n.subnet),
+  });
 
   return {
     stack,

@@ -429,10 +429,15 @@ const test = z
     /**
      * hold: ramp, hold, judge. reconnect-storm: after the hold the connection test restarts the
      * server under load (netns only) and the clients reconnect with clients.reconnect's backoff;
-     * the verdict bounds the recovery by maxRecoverySeconds.
+     * the verdict bounds the recovery by maxRecoverySeconds. conntrack-flush: after the hold the
+     * test deletes the lab's conntrack entries on this machine (its client subnets' only) and
+     * watches the held connections (pings at most every 10 s; no clients.hosts).
      */
     scenario: z.enum(TEST_SCENARIOS).default("hold"),
-    /** reconnect-storm: every connection must be back within this many seconds of the restart (default 60). */
+    /**
+     * reconnect-storm: every connection must be back within this many seconds of the restart;
+     * conntrack-flush: of the delete (it watches that long at most, 19 s at least). Default 60.
+     */
     maxRecoverySeconds: positiveInt(3600).optional(),
     /**
      * The live dashboard of the ramp (false = none): loopback by default; port 0 = any free port.

@@ -33,7 +33,7 @@ test("test.scenario: hold by default; reconnect-storm with maxRecoverySeconds un
 test("test.scenario refuses: an unknown scenario, a storm on a VM or with find-limit, maxRecoverySeconds without a storm or not above the backoff base", () => {
   rejects(
     { test: { scenario: "flood" } },
-    '✖ Invalid option: expected one of "hold"|"reconnect-storm"; got "flood"\n  → at test.scenario',
+    '✖ Invalid option: expected one of "hold"|"reconnect-storm"|"conntrack-flush"; got "flood"\n  → at test.scenario',
   );
   rejects(
     { server: QEMU, test: { scenario: "reconnect-storm" } },
@@ -41,7 +41,7 @@ test("test.scenario refuses: an unknown scenario, a storm on a VM or with find-l
   );
   rejects(
     { test: { maxRecoverySeconds: 30 } },
-    "✖ maxRecoverySeconds bounds a reconnect storm: only with test.scenario: reconnect-storm\n  → at test.maxRecoverySeconds",
+    "✖ maxRecoverySeconds bounds a reconnect storm or a conntrack flush: only with test.scenario: reconnect-storm or conntrack-flush\n  → at test.maxRecoverySeconds",
   );
   rejects(
     { clients: { reconnect: { baseMs: 5000 } }, test: { scenario: "reconnect-storm", maxRecoverySeconds: 5 } },
@@ -96,8 +96,8 @@ test("verify: --scenario reconnect-storm needs C1M_RESTART_SCRIPT; --max-recover
       ["--scenario", "reconnect-storm"],
       "--scenario reconnect-storm: needs the server's restart script (bash) in C1M_RESTART_SCRIPT",
     ],
-    [["--max-recovery-seconds", "30"], "--max-recovery-seconds: only with --scenario reconnect-storm"],
-    [["--scenario", "storm"], '--scenario: expected one of hold, reconnect-storm, got "storm"'],
+    [["--max-recovery-seconds", "30"], "--max-recovery-seconds: only with --scenario reconnect-storm or conntrack-flush"],
+    [["--scenario", "storm"], '--scenario: expected one of hold, reconnect-storm, conntrack-flush, got "storm"'],
   ];
   for (const [argv, message] of messages) {
     assert.throws(

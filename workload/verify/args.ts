@@ -8,6 +8,7 @@ import type { SshTarget } from "./sshTunnel.js";
 import { CLIENT_HOST_OPTIONS, CLIENT_HOST_USAGE, parseClientHosts } from "./hostArgs.js";
 import { FIND_LIMIT_OPTIONS, FIND_LIMIT_USAGE, parseFindLimit } from "./findLimit/args.js";
 import { DEFAULT_MAX_RECOVERY_SECONDS, RESTART_SCRIPT_ENV, TEST_SCENARIOS } from "../../shared/protocol.js";
+import { parseFlushSources } from "./scenarios/flushSources.js";
 
 export const VERIFY_USAGE = `Usage: node dist/workload/verify.js --plan FILE --metrics-url URL [options]
 
@@ -40,8 +41,12 @@ ${CLIENT_HOST_USAGE}  --conntrack MODE         local (this machine is the NAT ho
 ${FIND_LIMIT_USAGE}  --scenario S             after the hold: hold (nothing more; default) or reconnect-storm (restart the
                            server with the bash script in $C1M_RESTART_SCRIPT, measure the clients'
                            way back; the clients must reconnect: C1M_RECONNECT=1)
+                           conntrack-flush (delete this machine's conntrack entries from the
+                           --flush-sources subnets, watch what the held connections do)
   --max-recovery-seconds N with reconnect-storm: fail unless every connection is back within N s of
-                           the restart (default ${DEFAULT_MAX_RECOVERY_SECONDS})
+                           the restart; with conntrack-flush: of the delete (default ${DEFAULT_MAX_RECOVERY_SECONDS})
+  --flush-sources CIDR[,CIDR...]
+                           with conntrack-flush (required): the lab's client subnets (/8 or longer)
   --stack NAME             stack name for the report path (default local)
   --reports-dir DIR        reports go to DIR/<stack>/<timestamp>/ (default reports)
   --dashboard [HOST:]PORT  serve a live dashboard of the ramp on HOST (default 127.0.0.1) and PORT
@@ -68,6 +73,7 @@ const OPTIONS = {
   "max-rtt-ms": { type: "string" },
   scenario: { type: "string" },
   "max-recovery-seconds": { type: "string" },
+  "flush-sources": { type: "string" },
   stack: { type: "string" },
   "reports-dir": { type: "string" },
   dashboard: { type: "string" },
@@ -219,31 +225,35 @@ export function parseVerifyArgs(
       soakSeconds: duration("soak-seconds", values["soak-seconds"], 0, 0),
       intervalSeconds: duration("interval-seconds", values["interval-seconds"], 2, 0.05),
       maxRttMs,
-      ...scenarioOptions(values.scenario, values["max-recovery-seconds"], env),
+      ...scenarioOptions(values.scenario, values["max-recovery-seconds"], values["flush-sources"], env),
       stack,
       reportsDir,
     },
   };
 }
 
-/** --scenario and its settings; a storm needs the restart script from the environment. */
+/** --scenario and its settings; a storm needs the restart script from the environment, a flush its sources. */
 function scenarioOptions(
   raw: string | undefined,
   maxRecovery: string | undefined,
+  flushSources: string | undefined,
   env: Record<string, string | undefined>,
-): Pick<ConnectionTestOptions, "scenario" | "maxRecoverySeconds" | "restartScript"> {
+): Pick<ConnectionTestOptions, "scenario" | "maxRecoverySeconds" | "restartScript" | "flushSources"> {
   const scenario = oneOf("scenario", raw, TEST_SCENARIOS, "hold");
+  if (flushSources !== undefined && scenario !== "conntrack-flush") {
+    throw new UsageError("--flush-sources: only with --scenario conntrack-flush");
+  }
   if (scenario === "hold") {
-    if (maxRecovery !== undefined) throw new UsageError("--max-recovery-seconds: only with --scenario reconnect-storm");
+    if (maxRecovery !== undefined) {
+      throw new UsageError("--max-recovery-seconds: only with --scenario reconnect-storm or conntrack-flush");
+    }
     return {};
   }
+  const maxRecoverySeconds = duration("max-recovery-seconds", maxRecovery, DEFAULT_MAX_RECOVERY_SECONDS, 1);
+  if (scenario === "conntrack-flush") return { scenario, maxRecoverySeconds, flushSources: parseFlushSources(flushSources) };
   const restartScript = env[RESTART_SCRIPT_ENV];
   if (restartScript === undefined || restartScript.trim() === "") {
     throw new UsageError(`--scenario ${scenario}: needs the server's restart script (bash) in ${RESTART_SCRIPT_ENV}`);
   }
-  return {
-    scenario,
-    maxRecoverySeconds: duration("max-recovery-seconds", maxRecovery, DEFAULT_MAX_RECOVERY_SECONDS, 1),
-    restartScript,
-  };
+  return { scenario, maxRecoverySeconds, restartScript };
 }

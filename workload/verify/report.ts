@@ -12,6 +12,8 @@ import type { FindLimitResult } from "./findLimit/result.js";
 import { findLimitMarkdown } from "./findLimit/text.js";
 import { stormOutput, type StormOutput } from "./scenarios/stormVerdict.js";
 import { stormMarkdown } from "./scenarios/stormReport.js";
+import { flushOutput, type FlushOutput } from "./scenarios/flushVerdict.js";
+import { flushMarkdown } from "./scenarios/flushReport.js";
 
 export interface ClientOutput {
   established: number;
@@ -57,6 +59,8 @@ export interface TestOutput {
   curve?: FindLimitResult["curve"];
   /** test.scenario reconnect-storm: the recovery (scenarios/stormVerdict.ts); null: not run. */
   storm?: StormOutput | null;
+  /** test.scenario conntrack-flush: what the held connections did (scenarios/flushVerdict.ts); null: not run. */
+  conntrackFlush?: FlushOutput | null;
 }
 
 export interface TestSettings {
@@ -130,6 +134,9 @@ export function testOutput(d: Diagnosis, reportDir: string | null): TestOutput {
     warnings: d.warnings,
     ...(d.hosts ? { perHost: Object.fromEntries(d.hosts.map((h) => [h.name, h.server])) } : {}),
     ...(d.storm !== undefined ? { storm: d.storm === null ? null : stormOutput(d.storm) } : {}),
+    ...(d.conntrackFlush !== undefined
+      ? { conntrackFlush: d.conntrackFlush === null ? null : flushOutput(d.conntrackFlush) }
+      : {}),
   };
 }
 
@@ -312,6 +319,7 @@ export function renderMarkdown(r: FullReport, chartFile: string | null = "ramp.s
   }
 
   out.push(...stormMarkdown(d.storm));
+  out.push(...flushMarkdown(d.conntrackFlush));
   out.push(...rttMarkdown(d.rtt));
   out.push(...headroomMarkdown(d.headroom));
 

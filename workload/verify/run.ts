@@ -22,9 +22,11 @@ import { judged, steppedRun, type Stepped } from "./findLimit/stepped.js";
 import { findLimitOutput } from "./findLimit/text.js";
 import { signalClients } from "./findLimit/signal.js";
 import { DEFAULT_MAX_RECOVERY_SECONDS, type TestScenario } from "../../shared/protocol.js";
-import { afterHold } from "./scenarios/afterHold.js";
+import { afterHold, type AfterHold } from "./scenarios/afterHold.js";
 import type { Restart } from "./scenarios/reconnectStorm.js";
 import { withStorm } from "./scenarios/stormVerdict.js";
+import { withFlush } from "./scenarios/flushVerdict.js";
+import type { LabEntries } from "./scenarios/conntrackTool.js";
 
 export interface ConnectionTestOptions extends TestSettings {
   plan: VerifyPlan;
@@ -48,6 +50,8 @@ export interface ConnectionTestOptions extends TestSettings {
   maxRecoverySeconds?: number;
   /** reconnect-storm: the server's restart script (bash text, from C1M_RESTART_SCRIPT). */
   restartScript?: string | null;
+  /** conntrack-flush: the lab's client subnets (--flush-sources). */
+  flushSources?: string[];
 }
 
 export interface ConnectionTestDeps {
@@ -66,6 +70,8 @@ export interface ConnectionTestDeps {
   nextStep?: () => Promise<string | null>;
   /** Replaces running the restart script (a reconnect storm). */
   restart?: Restart;
+  /** Replaces this machine's conntrack tool (a conntrack flush). */
+  labEntries?: LabEntries;
 }
 
 export interface ConnectionTestResult {
@@ -112,6 +118,7 @@ export async function runConnectionTest(
       nextStep: deps.nextStep ?? hosts?.nextStep ?? (() => signalClients(options.clientsLabel ?? "")),
       ...(deps.clock ? { clock: deps.clock } : {}),
       ...(deps.restart ? { restart: deps.restart } : {}),
+      ...(deps.labEntries ? { labEntries: deps.labEntries } : {}),
       onObservation: (o, first, phase) => {
         if (dashboard) dashboard.update((state = withObservation(state, o, first, phase)));
       },
@@ -154,6 +161,7 @@ interface RunIo {
   progress: (line: string) => void;
   nextStep: () => Promise<string | null>;
   restart?: Restart;
+  labEntries?: LabEntries;
   /** Each poll, with the run's first (the base of cumulative counters). */
   onObservation: (o: Observation, first: Observation, phase: Phase) => void;
 }
@@ -212,11 +220,12 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
           maxRecoverySeconds: options.maxRecoverySeconds ?? DEFAULT_MAX_RECOVERY_SECONDS,
           intervalSeconds: options.intervalSeconds,
           restartScript: options.restartScript ?? null,
+          flushSources: options.flushSources ?? [],
         },
         io,
         run,
       );
-  const diagnosis = after === null ? held : withStorm(held, after.storm, after.notRun);
+  const diagnosis = after === null ? held : afterHoldJudged(held, after);
   const finishedAt = now();
 
   let dir: string | null = null;
@@ -286,6 +295,12 @@ async function observeAndJudge(options: ConnectionTestOptions, io: RunIo): Promi
     files = { json: jsonFile, md: mdFile, svg: svgFile };
   }
   return { output, report, diagnosis, files };
+}
+
+/** The hold's diagnosis with the scenario after it judged. */
+function afterHoldJudged(held: Diagnosis, after: AfterHold): Diagnosis {
+  if (after.conntrackFlush !== undefined) return withFlush(held, after.conntrackFlush, after.notRun);
+  return withStorm(held, after.storm ?? null, after.notRun);
 }
 
 /** find-limit's stepping, each poll through `onPoll` as the ramp's are. */

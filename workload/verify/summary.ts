@@ -5,6 +5,7 @@ import type { FailureClass, ServerStats } from "../../shared/protocol.js";
 import type { HeadroomSummary } from "./headroom.js";
 import type { RttSummary } from "./rtt.js";
 import type { StormSummary } from "./scenarios/stormMeasure.js";
+import type { FlushSummary } from "./scenarios/flushMeasure.js";
 import type { ConntrackReading, Expect, HostSummary, StopReason, VerifyPlan } from "./types.js";
 
 export type Verdict = "pass" | "plateau-as-expected" | "fail";
@@ -27,6 +28,7 @@ export type DiagnosedLimit =
   | "rtt"
   | "client-host-lost"
   | "recovery"
+  | "nat-state"
   | "unknown";
 
 export interface DiagnoseContext {
@@ -128,6 +130,8 @@ export interface Diagnosis {
   warnings: string[];
   /** test.scenario reconnect-storm (scenarios/); null: not run; absent: another scenario. */
   storm?: StormSummary | null;
+  /** test.scenario conntrack-flush (scenarios/); null: not run; absent: another scenario. */
+  conntrackFlush?: FlushSummary | null;
   /** Per client host (only with several hosts; see hostDiagnosis.ts). */
   hosts?: HostSummary[];
 }

@@ -74,13 +74,13 @@ export async function runStorm(opts: StormOptions, io: StormIo, clientsBefore: C
 }
 
 /** The clients' lines say every connection is back and none is still waiting to reconnect. */
-function clientsBack(o: Observation, target: number): boolean {
+export function clientsBack(o: Observation, target: number): boolean {
   if (!o.clients || o.clients.length === 0) return true;
   const established = o.clients.reduce((a, c) => a + (c.status?.established ?? 0), 0);
   return established >= target && o.clients.every((c) => (c.status?.reconnecting ?? 0) === 0);
 }
 
-async function pollSafe(poll: Poll): Promise<Omit<Observation, "t">> {
+export async function pollSafe(poll: Poll): Promise<Omit<Observation, "t">> {
   try {
     return await poll();
   } catch (err) {

@@ -115,7 +115,7 @@ function kernelDelta(readings: Array<KernelStats | undefined>): StormSummary["ke
 }
 
 /** Drops and reconnects since `before`, per client name (a client not seen before counts from 0). */
-function clientCounters(before: ClientObservation[] | null, after: ClientObservation[] | null): StormSummary["clients"] {
+export function clientCounters(before: ClientObservation[] | null, after: ClientObservation[] | null): StormSummary["clients"] {
   if (after === null) return null;
   const base = new Map((before ?? []).map((c) => [c.name, c.status]));
   let dropped = 0;
