@@ -2,8 +2,9 @@
 // labs. find-limit: one server IP, the NAT's pool narrowed to 1,000 ports, steps of 400 towards
 // 2,000: steps 400 and 800 hold, 1,200 cannot (1,000 ports), so the capacity is 800, stopped by
 // connect failures, beside the plan's nat-pool limit of 1,000. The storm: 600 held, the server
-// restarted under them, all 600 back with none lost. Both stacks' outputs carry the results, and
-// destroy leaves nothing. Needs npm run test:engine's setup.
+// restarted under them, all 600 back with none lost. The conntrack flush: the lab's NAT entries
+// deleted under 600 pinging connections, none lost for good. Each stack's outputs carry its
+// results, and destroy leaves nothing. Needs npm run test:engine's setup.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
@@ -24,6 +25,7 @@ import {
 const root = fileURLToPath(new URL("../../../", import.meta.url)).replace(/\/$/, "");
 const limitName = `engf${process.pid % 10_000}`;
 const stormName = `engs${process.pid % 10_000}`;
+const flushName = `engn${process.pid % 10_000}`;
 let engine: Engine;
 let dir: string;
 let before0: Record<string, string>;
@@ -122,4 +124,31 @@ test("reconnect-storm: the server restarted under 600 connections, all 600 back 
   );
   await stack.destroy();
   assertLabGone(stormName, before0);
+});
+
+test("conntrack-flush: the lab's NAT entries deleted under 600 pinging connections, none lost for good; the flush in the outputs", async () => {
+  const stack = await newEngineStack(engine, dir, flushName);
+  stacks.push(stack);
+  await stack.setAllConfig({
+    "c1m-lab:server": { value: JSON.stringify(netnsServer(flushName, "10.215.10")) },
+    "c1m-lab:clients": {
+      value: JSON.stringify({
+        containers: 2,
+        connectionsPerContainer: 300,
+        ping: { intervalSeconds: 1 },
+        subnet: "172.30.254.0/24",
+      }),
+    },
+    "c1m-lab:test": { value: JSON.stringify({ scenario: "conntrack-flush", timeoutSeconds: 60, dashboard: false }) },
+  });
+  const o = await upOutputs(stack);
+  assert.equal(o.verdict, "pass", String(o.diagnosis));
+  const flush = o.conntrackFlush as Record<string, unknown>;
+  assert.equal(flush.error, null, JSON.stringify(flush));
+  assert.ok(typeof flush.deleted === "number" && flush.deleted >= 600, JSON.stringify(flush));
+  assert.equal(flush.lostForGood, 0);
+  assert.equal(flush.finalTotal, 600);
+  assert.equal(flush.clientsDropped, flush.clientsReconnected, "every connection reset came back");
+  await stack.destroy();
+  assertLabGone(flushName, before0);
 });
