@@ -31,6 +31,9 @@ export function serverStartScript(a: ServerProcessArgs): string {
  * the clients answer, so nothing lingers as an orphan. The old log goes first: the ready check
  * must not read the old server's "listening".
  */
+/** How long a restart waits for the killed server to be gone (its sockets closed by the kernel). */
+export const RESTART_EXIT_WAIT_SECONDS = 300;
+
 export function serverRestartScript(a: ServerProcessArgs): string {
   const pid = `${a.stateDir}/server.pid`;
   return script("connection server restart", [
@@ -38,7 +41,11 @@ export function serverRestartScript(a: ServerProcessArgs): string {
     `[ -f ${q(pid)} ] || { echo "c1m-lab: no connection server to restart (${pid} is missing)" >&2; exit 1; }`,
     `p=$(cat ${q(pid)})`,
     `as_root kill -KILL -- "-$p" 2>/dev/null || true`,
-    `for _ in $(seq 1 100); do as_root kill -0 "$p" 2>/dev/null || break; sleep 0.1; done`,
+    // Until every process of the group is gone: at 1M the kernel takes tens of seconds to close
+    // the dead server's sockets, and a new server started before then found its ports still
+    // taken (it exited at once; seen at 1M with a 10 s wait).
+    `for _ in $(seq 1 ${RESTART_EXIT_WAIT_SECONDS * 10}); do pgrep -g "$p" >/dev/null || break; sleep 0.1; done`,
+    `if pgrep -g "$p" >/dev/null; then echo "c1m-lab: the killed server's processes (group $p) are still exiting after ${RESTART_EXIT_WAIT_SECONDS} s" >&2; exit 1; fi`,
     `as_root rm -f ${q(pid)} ${q(`${a.stateDir}/server.log`)}`,
     ...startServerLines(a),
   ]);
