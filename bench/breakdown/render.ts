@@ -108,6 +108,8 @@ export function renderBreakdown(b: Breakdown): string {
         c(w.cores.docker),
         c(w.cores.engine),
         c(w.cores.steps),
+        c(w.cores.kernel),
+        c(w.cores.other),
         c(w.cores.softirq),
         c(w.cores.idle),
         n(w.listenDrops),
