@@ -92,6 +92,8 @@ export function renderBreakdown(b: Breakdown): string {
         "docker",
         "engine",
         "steps",
+        "kernel threads",
+        "other",
         "softirq",
         "idle",
         "ListenDrops",
