@@ -118,8 +118,8 @@ test("reconnect-storm: the server restarted under 600 connections, all 600 back 
   // open there a little longer (seen once: 603 for 600), never fewer.
   assert.ok(typeof storm.finalTotal === "number" && storm.finalTotal >= 600, JSON.stringify(storm));
   assert.equal(storm.lostForGood, 0);
-  assert.equal(storm.clientsDropped, 600);
-  assert.equal(storm.clientsReconnected, 600);
+  assert.ok(typeof storm.clientsDropped === "number" && storm.clientsDropped >= 600, JSON.stringify(storm));
+  assert.equal(storm.clientsReconnected, storm.clientsDropped, "every drop came back");
   assert.ok(
     typeof storm.recoverySeconds === "number" && storm.recoverySeconds > 0 && storm.recoverySeconds <= 60,
     JSON.stringify(storm),
