@@ -6,6 +6,7 @@
 // higher than the spread crowd's.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import type { StormOutput } from "../../workload/verify/scenarios/stormVerdict.js";
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { planCapacity } from "../../infra/plan/capacity.js";
@@ -19,24 +20,11 @@ import { id, scenarioConfig, stepsFor, verify, type Report } from "../support/di
 
 const N = 9; // this file's slot in directLab's names and subnets (lab-e2e uses 0-4, rtt-e2e 7)
 
-interface StormOut {
-  recovered: boolean;
-  recoverySeconds: number | null;
-  maxRecoverySeconds: number;
-  restartSeconds: number | null;
-  finalTotal: number | null;
-  lostForGood: number;
-  peakHandshakesPerSecond: number | null;
-  listenDrops: number | null;
-  clientsDropped: number | null;
-  clientsReconnected: number | null;
-}
-
-function stormOf(t: TestContext, r: { code: number; report: Report; stderr: string }, jitter: string): StormOut {
+function stormOf(t: TestContext, r: { code: number; report: Report; stderr: string }, jitter: string): StormOutput {
   for (const line of r.stderr.split("\n").filter((l) => l.startsWith("[verify storm"))) t.diagnostic(`${jitter}: ${line}`);
   assert.equal(r.code, 0, `${jitter}: ${r.report.diagnosis} ${r.stderr.slice(-1500)}`);
   assert.equal(r.report.verdict, "pass");
-  const storm = r.report.storm as StormOut;
+  const storm = r.report.storm as StormOutput;
   assert.equal(storm.recovered, true, `${jitter}: ${JSON.stringify(storm)}`);
   assert.equal(storm.finalTotal, 1000, `${jitter}: back to the exact target`);
   assert.equal(storm.lostForGood, 0);
