@@ -1,7 +1,7 @@
 // The flush's two uses of this machine's conntrack tool, run without a shell: delete the entries
 // whose original source is in one of the lab's client subnets, or count them. Never a whole-table
 // flush (`conntrack -F`): the table is the host's, and holds the user's own connections too.
-import { spawn } from "node:child_process";
+import { boundedRun } from "../boundedRun.js";
 
 export interface EntriesResult {
   /** Entries deleted (or shown), summed over the subnets; null when the tool failed. */
@@ -32,24 +32,18 @@ export function conntrackEntries(sources: string[], binary = "conntrack", timeou
   };
 }
 
-function runOne(binary: string, args: string[], timeoutMs: number): Promise<{ entries: number; error: string | null }> {
-  return new Promise((resolve) => {
-    // A listing of a million entries is ~150 MB: it is discarded, the count comes from stderr.
-    const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"], timeout: timeoutMs });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    child.on("error", (err: NodeJS.ErrnoException) =>
-      resolve({
-        entries: 0,
-        error: err.code === "ENOENT" ? "no conntrack tool on this machine (apt-get install conntrack)" : err.message,
-      }),
-    );
-    child.on("close", (code, signal) => {
-      const n = parseEntryCount(stderr);
-      // conntrack exits 1 when nothing matched ("0 flow entries have been deleted.").
-      if (n !== null && (code === 0 || code === 1)) return resolve({ entries: n, error: null });
-      const tail = stderr.trim().split("\n").slice(-2).join(" / ");
-      resolve({ entries: 0, error: `exit ${code ?? signal}${tail ? `: ${tail}` : ""}` });
-    });
-  });
+async function runOne(binary: string, args: string[], timeoutMs: number): Promise<{ entries: number; error: string | null }> {
+  // A listing of a million entries is ~150 MB: it is discarded, the count comes from stderr.
+  const r = await boundedRun(binary, args, { timeoutMs, tailChars: 4000 });
+  if (r.spawnError)
+    return {
+      entries: 0,
+      error:
+        r.spawnError.code === "ENOENT" ? "no conntrack tool on this machine (apt-get install conntrack)" : r.spawnError.message,
+    };
+  const n = parseEntryCount(r.stderr);
+  // conntrack exits 1 when nothing matched ("0 flow entries have been deleted.").
+  if (n !== null && (r.code === 0 || r.code === 1)) return { entries: n, error: null };
+  const tail = r.stderr.trim().split("\n").slice(-2).join(" / ");
+  return { entries: 0, error: `exit ${r.code ?? r.signal}${tail ? `: ${tail}` : ""}` };
 }

@@ -1,7 +1,7 @@
 // The reconnect storm's I/O: one poll, the server's restart (the lab's script, run with bash),
 // then a poll every interval until every connection is back (and the clients' lines agree) or
 // maxRecoverySeconds has passed. The clock, the poller and the restart are injected.
-import { spawn } from "node:child_process";
+import { boundedRun } from "../boundedRun.js";
 import { RESTART_SCRIPT_ENV } from "../../../shared/protocol.js";
 import type { Clock, Poll } from "../wait.js";
 import type { ClientObservation, Observation } from "../types.js";
@@ -93,19 +93,14 @@ const NOT_FOR_THE_SERVER = ["C1M_PLAN", RESTART_SCRIPT_ENV];
 
 /** The lab's restart script, run with bash; its environment without the plan or the script itself. */
 export function bashRestart(script: string, timeoutMs = 120_000): Restart {
-  return () =>
-    new Promise((resolve) => {
-      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !NOT_FOR_THE_SERVER.includes(k)));
-      const child = spawn("/bin/bash", ["-c", script], { env, stdio: ["ignore", "ignore", "pipe"], timeout: timeoutMs });
-      let stderr = "";
-      child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-      child.on("error", (err) => resolve({ ok: false, error: `could not run bash: ${err.message}` }));
-      child.on("close", (code, signal) => {
-        if (code === 0) return resolve({ ok: true, error: null });
-        const tail = stderr.trim().split("\n").slice(-3).join(" / ");
-        resolve({ ok: false, error: `exit ${code ?? signal}${tail ? `: ${tail}` : ""}` });
-      });
-    });
+  return async () => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !NOT_FOR_THE_SERVER.includes(k)));
+    const r = await boundedRun("/bin/bash", ["-c", script], { env, timeoutMs, tailChars: 2000 });
+    if (r.spawnError) return { ok: false, error: `could not run bash: ${r.spawnError.message}` };
+    if (r.code === 0) return { ok: true, error: null };
+    const tail = r.stderr.trim().split("\n").slice(-3).join(" / ");
+    return { ok: false, error: `exit ${r.code ?? r.signal}${tail ? `: ${tail}` : ""}` };
+  };
 }
 
 function round3(s: number): number {
