@@ -1,7 +1,7 @@
 // The connection client for real, on loopback, against servers the test runs itself.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import type { ClientStatus } from "../../shared/protocol.js";
 import { runClient, sleep, startClient, waitUntil } from "../support/workload-harness.js";
@@ -255,13 +255,16 @@ test("environment configures the client; a flag wins over its variable", async (
   assert.equal(r.final?.established, 7);
 });
 
-test("more connections than the fd limit allows: refused with the processes/containers needed", async (t) => {
-  // ulimit -n 500: 400 usable after the reserve; 1000 needs ceil(1000 / 400) = 3 processes.
-  const over = await runClient(t, ["--targets", "127.0.0.46:9", "--connections", "1000"], { nofile: 500 });
+test("more connections than 64 processes of its fd limit hold: refused with how many containers", async (t) => {
+  // ulimit -n 110: 10 usable after the reserve; 1000 needs 100 processes, more than 64.
+  const over = await runClient(t, ["--targets", "127.0.0.46:9", "--connections", "1000"], { nofile: 110 });
   assert.equal(over.code, 2);
-  assert.match(over.stderr, /1000 connections exceed .*soft limit 500 .*= 400 sockets.*Run 3 client processes\/containers/s);
+  assert.match(
+    over.stderr,
+    /1000 connections need more than 64 processes here: open-file soft limit 110 minus 100 reserved = 10 sockets each\. Run more client containers \(C1M_CONNECTIONS=500 each in 2 or more\)/,
+  );
   assert.equal(over.statuses.length, 0, "nothing attempted");
-  // Exactly the usable count is accepted (and then fails on the closed port: exit 1, not 2).
+  // Exactly the usable count runs as one process (and fails on the closed port: exit 1, not 2).
   const port = await closedPort("127.0.0.46");
   const at = await runClient(t, ["--targets", `127.0.0.46:${port}`, "--connections", "400", "--hold-seconds", "0.1"], {
     nofile: 500,
@@ -282,4 +285,110 @@ test("bad input exits 2 with a message", async (t) => {
     assert.equal(r.code, 2, `${args.join(" ")}`);
     assert.match(r.stderr, pattern);
   }
+});
+
+/** The pids of a process's children (its forked parts). */
+function childPids(pid: number): number[] {
+  const tasks = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+  return tasks === "" ? [] : tasks.split(" ").map(Number);
+}
+
+test("over its fd limit, 1,000 connections run as 3 processes: one status line for all, SIGHUP resets all 1,000 in one reset line, SIGTERM ends all three", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.49");
+  const resets: string[] = [];
+  srv.server.on("connection", (s) => s.on("error", (e: NodeJS.ErrnoException) => resets.push(e.code ?? "")));
+  // ulimit -n 500: 400 sockets per process; 1,000 → 3 processes of 334, 333, 333.
+  const client = startClient(
+    t,
+    ["--targets", srv.target, "--connections", "1000", "--ping-interval-seconds", "0", "--name", "c3"],
+    {
+      nofile: 500,
+    },
+  );
+  const ramped = await client.waitJson<ClientStatus>((s) => s.established === 1000, 15_000, "1,000 established");
+  assert.equal(ramped.client, "c3");
+  assert.equal(ramped.target, 1000);
+  assert.notEqual(ramped.rampSeconds, null);
+  await waitUntil(() => srv.sockets.length === 1000, 5000, "the server saw 1,000");
+  const parts = childPids(client.child.pid!);
+  assert.equal(parts.length, 2, "two forked parts beside the first");
+  const held = parts.map((p) => readdirSync(`/proc/${p}/fd`).length);
+  assert.ok(
+    held.every((n) => n > 333 && n < 400),
+    `each part holds its third (fds: ${held.join(", ")})`,
+  );
+  assert.ok(
+    client.json<ClientStatus>().every((s) => s.type !== "status" || s.target === 1000),
+    "every line is the whole client's",
+  );
+
+  client.child.kill("SIGHUP");
+  const said = await client.waitJson<{ type: string; connections?: number }>((l) => l.type === "reset", 5000, "the reset line");
+  assert.equal(said.connections, 1000);
+  await waitUntil(() => resets.length === 1000, 5000, "1,000 resets at the server");
+  assert.deepEqual([...new Set(resets)], ["ECONNRESET"]);
+  assert.equal(client.lines.filter((l) => l.includes('"type":"reset"')).length, 1, "one reset line");
+  const finals = client.json<ClientStatus>().filter((s) => s.type === "status" && s.final);
+  assert.deepEqual(
+    finals.map((s) => [s.established, s.target]),
+    [[1000, 1000]],
+    "one final line, for all three",
+  );
+  assert.ok(client.running, "still up after the reset");
+  const { code } = await client.stop("SIGTERM");
+  assert.equal(code, 0);
+  for (const p of parts) assert.equal(existsSync(`/proc/${p}`), false, `part ${p} ended`);
+});
+
+test("over its fd limit: a part that dies ends the client with exit 1, naming it", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.50");
+  const client = startClient(t, ["--targets", srv.target, "--connections", "600", "--ping-interval-seconds", "0"], {
+    nofile: 500,
+  });
+  await client.waitJson<ClientStatus>((s) => s.established === 600, 15_000, "600 established");
+  const [part] = childPids(client.child.pid!);
+  process.kill(part!, "SIGKILL");
+  const { code } = await client.exited;
+  assert.equal(code, 1);
+  assert.match(client.stderr, /c1m-client: part 1 of 2 exited \(SIGKILL\): stopping/);
+});
+
+test("over its fd limit: find-limit steps reach every part (300 a step over 3 processes); SIGTERM then ends all with exit 0", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.51");
+  const client = startClient(
+    t,
+    ["--targets", srv.target, "--connections", "900", "--step-connections", "300", "--ping-interval-seconds", "0"],
+    { nofile: 500 },
+  );
+  await client.waitJson<ClientStatus>((s) => s.established === 300, 15_000, "the first step");
+  await sleep(500);
+  assert.equal(srv.sockets.length, 300, "no more than the first step");
+  for (const n of [600, 900]) {
+    client.child.kill("SIGUSR2");
+    await client.waitJson<ClientStatus>((s) => s.established === n && s.target === n, 10_000, `the step to ${n}`);
+  }
+  await waitUntil(() => srv.sockets.length === 900, 5000, "the server saw 900");
+  const { code } = await client.stop("SIGTERM");
+  assert.equal(code, 0, client.stderr);
+  const finals = client.json<ClientStatus>().filter((s) => s.type === "status" && s.final);
+  assert.deepEqual(
+    finals.map((s) => [s.established, s.target]),
+    [[900, 900]],
+  );
+});
+
+test("over its fd limit: a hold ends every part by itself, one final line for all, exit 0", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.52");
+  const r = await runClient(
+    t,
+    ["--targets", srv.target, "--connections", "1000", "--hold-seconds", "1", "--ping-interval-seconds", "0"],
+    {
+      nofile: 500,
+    },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(
+    r.statuses.filter((s) => s.final).map((s) => [s.established, s.target, s.failed.refused]),
+    [[1000, 1000, 0]],
+  );
 });
