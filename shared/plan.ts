@@ -37,6 +37,8 @@ export interface PathPlan {
 export interface ContainerPlan {
   index: number;
   connections: number;
+  /** Client processes it runs: its connections over what one process's fds hold. */
+  processes: number;
   /** "ip:port" targets, round-robin. */
   targets: string[];
   /** Which client network (and so which source IP after NAT) it sits on. */
@@ -89,7 +91,8 @@ export interface CapacityPlan {
   needs: {
     serverIps: number;
     clientIps: number;
-    clientContainers: number;
+    /** Client processes the fd limit needs (each container runs ContainerPlan.processes of them). */
+    clientProcesses: number;
     serverWorkers: number;
     conntrackEntries: number;
     conntrackBuckets: number;

@@ -125,6 +125,9 @@ export const PING_ANSWER_DUE_SECONDS = 5;
  */
 export const PING_HOLD_MARGIN_SECONDS = PING_ANSWER_DUE_SECONDS + 4;
 
+/** Most processes one client container runs; each holds what its open-file limit allows (workload/client/parts.ts). */
+export const CLIENT_MAX_PROCESSES = 64;
+
 /**
  * Environment the client reads (each also a flag: C1M_CONNECT_RATE ⇔ --connect-rate).
  * Containers are configured through these only.

@@ -4,7 +4,7 @@ import { UsageError } from "./cliArgs.js";
 import { ConnectionClient } from "./client/connectionClient.js";
 import { CLIENT_USAGE, parseClientArgs, type ClientConfig } from "./client/config.js";
 import { FD_RESERVE, processesNeeded, readOpenFilesLimit, usableSockets } from "./limits.js";
-import { CLIENT_ENV, CLIENT_RESET_MARK, type ClientStatus } from "../shared/protocol.js";
+import { CLIENT_ENV, CLIENT_MAX_PROCESSES, CLIENT_RESET_MARK, type ClientStatus } from "../shared/protocol.js";
 import { PART_ENV, runPart, runParts, type Controls } from "./client/parts.js";
 import { STEP_SIGNAL } from "../shared/findLimit.js";
 
@@ -16,23 +16,20 @@ function usageExit(message: string): never {
   process.exit(2);
 }
 
-/** Most processes one client container runs (each holds what its open-file limit allows). */
-const MAX_PARTS = 64;
-
 /**
  * Each connection is one fd: more than this process can hold run as several processes (parts),
- * up to MAX_PARTS; beyond that, or with no fd to spare, the plan is refused with how to split it.
+ * up to CLIENT_MAX_PROCESSES; beyond that, or with no fd to spare, the plan is refused with how to split it.
  */
 function partsFor(config: ClientConfig): number {
   const limit = readOpenFilesLimit();
   const usable = usableSockets(limit, FD_RESERVE);
   const parts = processesNeeded(config.connections, usable);
-  if (parts <= MAX_PARTS) return parts;
+  if (parts <= CLIENT_MAX_PROCESSES) return parts;
   usageExit(
-    `${config.connections} connections need more than ${MAX_PARTS} processes here: open-file soft limit ` +
+    `${config.connections} connections need more than ${CLIENT_MAX_PROCESSES} processes here: open-file soft limit ` +
       `${limit.soft} minus ${FD_RESERVE} reserved = ${usable} sockets each. ` +
-      `Run more client containers (${CLIENT_ENV.connections}=${Math.ceil(config.connections / Math.ceil(parts / MAX_PARTS))} each ` +
-      `in ${Math.ceil(parts / MAX_PARTS)} or more), or raise the open-file limit.`,
+      `Run more client containers (${CLIENT_ENV.connections}=${Math.ceil(config.connections / Math.ceil(parts / CLIENT_MAX_PROCESSES))} each ` +
+      `in ${Math.ceil(parts / CLIENT_MAX_PROCESSES)} or more), or raise the open-file limit.`,
   );
 }
 

@@ -13,6 +13,7 @@ import {
   type PathPlan,
 } from "../../shared/plan.js";
 import { addressOf, formatIpv4, ipv4ToInt, parseCidr } from "./net.js";
+import { CLIENT_MAX_PROCESSES } from "../../shared/protocol.js";
 
 /** What the plan needs to know about the machines. */
 export interface HostFacts {
@@ -98,14 +99,17 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
   const natPoolOf = (h: ClientHostConfig) => (h.sourceIps.strategy === "routed" ? null : (h.natPortRange ?? MASQUERADE_POOL));
   const named = (h: ClientHostConfig, key: string) => (explicit ? `clients.hosts[${h.name}].${key}` : `clients.${key}`);
 
-  // fds: a container cannot hold more than the daemon's nofile allows it.
+  // fds: a client process holds what the daemon's nofile allows it; a container's client runs as
+  // many processes as its connections need (workload/client/parts.ts), up to CLIENT_MAX_PROCESSES.
   const containerNofile = Math.min(facts.fdHardLimit, facts.dockerNofile ?? facts.fdHardLimit);
-  const perContainer = containerNofile - FD_RESERVE;
+  const perProcess = containerNofile - FD_RESERVE;
+  const perContainer = perProcess * CLIENT_MAX_PROCESSES;
+  const processesOf = (connections: number) => Math.ceil(connections / perProcess);
   for (const { host, target: hostTarget } of hosts) {
     if (host.connectionsPerContainer > perContainer) {
       throw new PlanError(
         `${named(host, "connectionsPerContainer")} ${fmt(host.connectionsPerContainer)} is more than one container can hold: ` +
-          `nofile ${fmt(containerNofile)} − ${FD_RESERVE} reserved = ${fmt(perContainer)}. ` +
+          `${CLIENT_MAX_PROCESSES} client processes × (nofile ${fmt(containerNofile)} − ${FD_RESERVE} reserved) = ${fmt(perContainer)}. ` +
           `Use ${named(host, "containers")} ≥ ${fmt(Math.ceil(hostTarget / perContainer))} with ≤ ${fmt(perContainer)} connections each.`,
       );
     }
@@ -150,6 +154,7 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
       containers.push({
         index,
         connections: h.host.connectionsPerContainer,
+        processes: processesOf(h.host.connectionsPerContainer),
         targets: targets.map((a) => `${a}:${port}`),
         network,
         source,
@@ -268,7 +273,7 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
   const needs = {
     serverIps: routedAll ? 1 : Math.max(...hosts.map((h) => Math.ceil(h.target / (networksOf(h) * usable(h))))),
     clientIps: routedAll ? 0 : Math.ceil(target / (serverAddresses.length * usable(hosts[0]!))),
-    clientContainers: Math.ceil(target / perContainer),
+    clientProcesses: Math.ceil(target / perProcess),
     serverWorkers: workersNeeded,
     conntrackEntries,
     conntrackBuckets: conntrackEntries,
@@ -277,7 +282,8 @@ export function planCapacity(config: LabConfig, facts: HostFacts = REFERENCE_FAC
     serverFdLimit,
     containerNofile,
     memoryBytes:
-      target * (MEMORY.kernel + MEMORY.server + MEMORY.client) + (serverWorkers + containers.length + 1) * MEMORY.process,
+      target * (MEMORY.kernel + MEMORY.server + MEMORY.client) +
+      (serverWorkers + containers.reduce((n, c) => n + c.processes, 0) + 1) * MEMORY.process,
   };
 
   const warnings: string[] = [];

@@ -27,7 +27,7 @@ export function formatPlan(stack: string, plan: CapacityPlan): string {
     ["needs", "value"],
     ["server IPs (≤ 90% per path)", n(plan.needs.serverIps)],
     ["client IPs (≤ 90% per path)", n(plan.needs.clientIps)],
-    ["client containers (fd limit)", n(plan.needs.clientContainers)],
+    ["client processes (fd limit)", n(plan.needs.clientProcesses)],
     ["server workers (fd limit)", n(plan.needs.serverWorkers)],
     ["nf_conntrack_max", n(plan.needs.conntrackEntries)],
     ["container nofile", n(plan.needs.containerNofile)],

@@ -139,10 +139,24 @@ test("find-limit: a target above the prediction is the ceiling of the search, no
   assert.equal(p.bindingLimit, "nat-pool");
 });
 
-test("a container above the daemon's nofile is refused with how many containers are needed", () => {
+test("a container above one process's nofile runs several; above 64 of them it is refused with how many containers are needed", () => {
+  const p = plan({ server: threeServerIps, clients: { containers: 3, connectionsPerContainer: 25_000 } }, REFERENCE_FACTS);
+  assert.deepEqual(
+    p.containers.map((c) => [c.connections, c.processes]),
+    [
+      [25_000, 2],
+      [25_000, 2],
+      [25_000, 2],
+    ],
+  );
+  assert.equal(p.needs.clientProcesses, 4, "75,000 / 19,900 per process");
   assert.throws(
-    () => plan({ server: threeServerIps, clients: { containers: 3, connectionsPerContainer: 25_000 } }, REFERENCE_FACTS),
-    /connectionsPerContainer 25,000 is more than one container can hold: nofile 20,000 − 100 reserved = 19,900\. Use clients\.containers ≥ 4/,
+    () =>
+      plan(
+        { server: threeServerIps, clients: { containers: 2, connectionsPerContainer: 700_000 } },
+        { ...REFERENCE_FACTS, fdHardLimit: 10_100, dockerNofile: null },
+      ),
+    /connectionsPerContainer 700,000 is more than one container can hold: 64 client processes × \(nofile 10,100 − 100 reserved\) = 640,000\. Use clients\.containers ≥ 3/,
   );
 });
 
@@ -180,7 +194,8 @@ test("one million on these machines: what it needs", () => {
   assert.equal(p.target, 1_000_008);
   assert.equal(p.predicted, p.target);
   assert.equal(p.needs.serverIps, 18, "≤ 90% of 64,512 per path → 18 server IPs");
-  assert.equal(p.needs.clientContainers, 51);
+  assert.equal(p.needs.clientProcesses, 51);
+  assert.deepEqual([...new Set(p.containers.map((c) => c.processes))], [1], "19,608 per container: one process each");
   // One listener group per server address, 3 workers each (55,556 per address; 19,900 per worker).
   assert.equal(p.serverListenGroups, 18);
   assert.equal(p.serverWorkers, 54);

@@ -306,7 +306,7 @@ const STACKS: Record<string, NetnsStack> = {
     plan: {
       target: 76000,
       predicted: 76000,
-      ceiling: 79600,
+      ceiling: 112928, // 4 containers × 28,232 local ports (Docker's default range) to the one server IP
       bindingLimit: "target",
       serverWorkers: 4,
       serverListenGroups: 1,

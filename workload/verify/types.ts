@@ -58,6 +58,8 @@ export const planSchema = z.looseObject({
     z.looseObject({
       index: count,
       connections: count,
+      // Plans from before client containers ran several processes lack it: they ran one.
+      processes: z.number().int().min(1).default(1),
       targets: z.array(z.string()),
       network: count,
       source: z.string(),
