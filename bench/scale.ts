@@ -33,7 +33,7 @@ const BENCH_SERVER = {
 const BENCH_CLIENT_SUBNET = "172.30.250.0/24";
 
 const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
-const usage = `usage: npm run bench:scale -- --connections N [--per-container 19608] [--server-ips K] [--soak-seconds 60]
+const usage = `usage: npm run bench:scale -- --connections N [--per-container M (default: the stack's)] [--server-ips K] [--soak-seconds 60]
                        [--timeout-seconds (the stack's)] [--base-image IMAGE] [--stack million]
                        [--min-available-mib 1536] [--dashboard [HOST:]PORT] [--storm full|none [--max-recovery-seconds S]]
   Runs the stack's lab (scaled to N connections) without the Pulumi engine, measures, tears down.
@@ -78,7 +78,7 @@ const kb = (bytes: number, n: number) => (n > 0 ? (bytes / n / 1024).toFixed(2) 
 async function main(): Promise<number> {
   const values = parseFlags(process.argv.slice(2), {
     connections: { type: "string" },
-    "per-container": { type: "string", default: "19608" },
+    "per-container": { type: "string" },
     "server-ips": { type: "string" },
     "soak-seconds": { type: "string", default: "60" },
     "timeout-seconds": { type: "string" },
@@ -100,7 +100,6 @@ async function main(): Promise<number> {
   };
   const n = int("connections", 1);
   if (n === undefined) throw new UsageError("--connections is required");
-  const perContainerMax = int("per-container", 1)!; // (these have defaults)
   const soakSeconds = int("soak-seconds", 0)!;
   const minAvailableMib = int("min-available-mib", 0)!;
   const serverIpsFlag = int("server-ips", 1);
@@ -113,6 +112,7 @@ async function main(): Promise<number> {
   // The stack, scaled: containers of ≤ per-container each; as many connections per server address
   // as the stack has (the million stack: 18,519, one worker each), and NAT paths ≤ 90% full.
   const raw = readStackConfig(root, values.stack) as Record<string, Record<string, unknown>>;
+  const perContainerMax = int("per-container", 1) ?? Number(raw.clients?.connectionsPerContainer ?? 5000);
   const containers = Math.ceil(n / perContainerMax);
   const facts = readHostFacts();
   const stackPlan = planCapacity(parseLabConfig(raw), facts);
