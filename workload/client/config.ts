@@ -2,7 +2,14 @@
 // Pure, unit-tested.
 import { hostname } from "node:os";
 import { STEP_SIGNAL } from "../../shared/findLimit.js";
-import { CLIENT_ENV, JITTERS, RECONNECT_DEFAULTS, type Jitter, type ReconnectPolicy } from "../../shared/protocol.js";
+import {
+  CLIENT_ENV,
+  CLIENT_MAX_PROCESSES,
+  JITTERS,
+  RECONNECT_DEFAULTS,
+  type Jitter,
+  type ReconnectPolicy,
+} from "../../shared/protocol.js";
 import {
   UsageError,
   parseBoolOption,
@@ -95,8 +102,12 @@ Each ping is the payload and 8 bytes of its send time; the server's echo of it i
 Once ramped, status lines carry "rtt": pings owed an answer (sent 5 s ago or more), those answered
 within 5 s, and the round trips as an HDR histogram (base64, microseconds).
 
-Exit: 0 if the target was reached (and held for --hold-seconds), 1 if not, 2 for bad input
-(including more connections than this process's open-file limit allows).`;
+More connections than one process's open-file limit allows run as several processes (up to
+${CLIENT_MAX_PROCESSES}), each with its share of the connections, --connect-rate and --max-in-flight and the
+targets in a rotated order; this one prints the status lines for all of them.
+
+Exit: 0 if the target was reached (and held for --hold-seconds), 1 if not (or a process of it
+died), 2 for bad input (including more connections than ${CLIENT_MAX_PROCESSES} processes can hold).`;
 
 export type ParsedClientArgs = { help: true } | { help: false; config: ClientConfig };
 
