@@ -9,6 +9,16 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")).join("\n");
 }
 
+/** "13 × 4 processes" when a container's client runs several; "13" otherwise (or a mix: "13, 26 processes"). */
+function clientContainers(plan: CapacityPlan): string {
+  const counts = [...new Set(plan.containers.map((c) => c.processes))];
+  const total = plan.containers.reduce((sum, c) => sum + c.processes, 0);
+  if (total === plan.containers.length) return String(plan.containers.length);
+  return counts.length === 1
+    ? `${plan.containers.length} × ${counts[0]} processes`
+    : `${plan.containers.length}, ${total} processes`;
+}
+
 export function formatPlan(stack: string, plan: CapacityPlan): string {
   const pool = plan.natPool ? `${plan.natPool.from}-${plan.natPool.to} (${n(plan.natPool.size)})` : "none (routed)";
   const hostCol = plan.hosts ? (host?: string) => [host ?? ""] : () => [];
@@ -44,7 +54,7 @@ export function formatPlan(stack: string, plan: CapacityPlan): string {
       ["binding limit", plan.bindingLimit],
       ["server addresses", String(plan.serverAddresses.length)],
       ["server workers", `${plan.serverWorkers} × ≤ ${n(plan.perWorker)}`],
-      ["client containers", String(plan.containers.length)],
+      ["client containers", clientContainers(plan)],
       ["NAT pool", pool],
       [
         "container port range",

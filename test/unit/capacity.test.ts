@@ -1,4 +1,5 @@
 // The capacity plan, table-driven: the article's numbers and every limit class.
+import { formatPlan } from "../../infra/plan/table.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ARTICLE_FACTS as ARTICLE, planCapacity, PlanError, REFERENCE_FACTS, type HostFacts } from "../../infra/plan/capacity.js";
@@ -202,4 +203,17 @@ test("one million on these machines: what it needs", () => {
   assert.ok(p.needs.conntrackEntries > p.target, "conntrack raised above the target");
   // Measured figures: kernel 10.46 KB + server 2.1 KB + client 2.7 KB per connection, 45 MiB per Node process.
   assert.equal(p.needs.memoryBytes, p.target * 15_260 + (54 + 51 + 1) * 45 * 2 ** 20);
+});
+
+test("the plan's table: client containers with their processes, and the processes the fd limit needs", () => {
+  const rows = (connectionsPerContainer: number) =>
+    formatPlan("st", plan({ server: threeServerIps, clients: { containers: 3, connectionsPerContainer } }, REFERENCE_FACTS))
+      .split("\n")
+      .map((l) => l.trim().split(/ {2,}/).join("|"));
+  const several = rows(25_000);
+  assert.ok(several.includes("client containers|3 × 2 processes"), several.join("\n"));
+  assert.ok(several.includes("client processes (fd limit)|4"), several.join("\n"));
+  const one = rows(5_000);
+  assert.ok(one.includes("client containers|3"), one.join("\n"));
+  assert.ok(one.includes("client processes (fd limit)|1"), one.join("\n"));
 });
