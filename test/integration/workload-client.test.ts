@@ -392,3 +392,17 @@ test("over its fd limit: a hold ends every part by itself, one final line for al
     [[1000, 1000, 0]],
   );
 });
+
+test("over its fd limit: the first process killed (SIGKILL), its parts exit too instead of holding connections on", async (t) => {
+  const srv = await recordingServer(t, "127.0.0.53");
+  const client = startClient(t, ["--targets", srv.target, "--connections", "600", "--ping-interval-seconds", "0"], {
+    nofile: 500,
+  });
+  await client.waitJson<ClientStatus>((s) => s.established === 600, 15_000, "600 established");
+  const parts = childPids(client.child.pid!);
+  assert.equal(parts.length, 1);
+  client.child.kill("SIGKILL");
+  await client.exited;
+  await waitUntil(() => parts.every((p) => !existsSync(`/proc/${p}`)), 5000, "the part exited");
+  await waitUntil(() => srv.sockets.every((s) => s.destroyed || s.readableEnded), 5000, "every connection closed at the server");
+});
