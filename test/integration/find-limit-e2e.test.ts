@@ -1,6 +1,6 @@
 // find-limit end to end, without the Pulumi engine: a small lab (the local stack's shape: 3 server
 // addresses, one server worker; 2 containers × 750 connections, steps of 500 held 4 s) whose server
-// worker stops accepting at 1,200 connections (the server's test hook). The connection test steps 500 → 1,000 → 1,500: step 3 gets 300 connects refused.
+// worker stops accepting at 1,200 connections (the server's test hook). The connection test steps 500 → 1,000 → 1,500: step 3's 300 beyond the worker fail.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, rmSync } from "node:fs";
@@ -67,14 +67,20 @@ test(
       curve.map((p) => p.held),
       [500, 1000, 1200],
     );
+    // The 300 beyond the worker's 1,200 fail: refused once it closed its listeners, reset when
+    // queued for it then (the split varies). Those still pending when the step ends count in no
+    // step: a loaded machine saw 258 (once, with other tests beside it).
+    const failed3 = curve[2]!.failed!;
     assert.deepEqual(
       curve.map((p) => p.failed),
-      [0, 0, 300],
+      [0, 0, failed3],
     );
-    // Refused once the worker closed its listeners; reset when queued for it then: the split varies.
+    assert.ok(failed3 > 0 && failed3 <= 300, `step 3: ${failed3} failed, of the 300 beyond the worker's capacity`);
     assert.match(
       r.report.diagnosis,
-      /^Capacity 1,000 connections; step 3 \(1,500\) broke connect-failures: 300 of the step's 500 connects failed \(/,
+      new RegExp(
+        `^Capacity 1,000 connections; step 3 \\(1,500\\) broke connect-failures: ${failed3} of the step's 500 connects failed \\(`,
+      ),
     );
     assert.match(
       r.report.diagnosis,
@@ -89,6 +95,6 @@ test(
     assert.match(r.stderr, /find-limit: step 2\/3 \(1,000\): held 1,000, failed 0 of 500, .*: holds/);
     const md = readFileSync(join(r.report.reportDir, "report.md"), "utf8");
     assert.match(md, /## Find the limit/);
-    assert.match(md, /\| 3 +\| 1,500 +\| 1,200 +\| 300 \/ 500 /);
+    assert.match(md, new RegExp(`\\| 3 +\\| 1,500 +\\| 1,200 +\\| ${failed3} \\/ 500 `));
   },
 );
