@@ -30,92 +30,118 @@ export interface Controls {
 }
 
 /** Runs `config` as `parts` processes; `print` gets each merged status line and the reset line's count. */
-export function runParts(
-  config: ClientConfig,
-  parts: number,
-  make: MakeClient,
-  print: { status(s: ClientStatus): void; reset(connections: number): void },
-): Controls {
-  const configs = splitConfig(config, parts);
-  const latest = configs.map((c) => startingStatus(config.name, c.stepConnections > 0 ? c.stepConnections : c.connections));
-  const codes: (number | null)[] = configs.map(() => null);
-  let resets: (number | null)[] | null = null;
-  let stopping = false;
-  // One line per interval for all parts, and the final one once every part has sent its own.
-  let finalSent = false;
-  const emit = (): void => {
-    if (finalSent) return;
-    const merged = mergeStatus(config.name, latest);
-    finalSent = merged.final;
-    if (finalSent) clearInterval(ticker);
-    print.status(merged);
-  };
-  const ticker = setInterval(emit, config.statusIntervalMs);
-  const updated = (i: number, s: ClientStatus): void => {
-    latest[i] = s;
-    if (s.final && latest.every((p) => p.final)) emit();
-  };
-  const ended = (): void => {
-    if (codes.every((c) => c !== null)) process.exit(Math.max(...(codes as number[])));
-  };
-  const resetFrom = (i: number, n: number): void => {
-    if (resets === null) return;
-    resets[i] = n;
-    if (resets.every((r) => r !== null)) print.reset((resets as number[]).reduce((a, b) => a + b, 0));
-  };
-  const children: ChildProcess[] = configs.slice(1).map((c, k) => {
-    const i = k + 1;
+export function runParts(config: ClientConfig, parts: number, make: MakeClient, print: Printer): Controls {
+  return new Parts(config, parts, make, print).controls();
+}
+
+interface Printer {
+  status(s: ClientStatus): void;
+  reset(connections: number): void;
+}
+
+/** The first process's side: part 0 here, the others forked; their latest lines, codes and resets. */
+class Parts {
+  private readonly configs: ClientConfig[];
+  private readonly latest: ClientStatus[];
+  private readonly codes: (number | null)[];
+  private resets: (number | null)[] | null = null;
+  private stopping = false;
+  private finalSent = false;
+  private readonly ticker: NodeJS.Timeout;
+  private readonly children: ChildProcess[];
+  private readonly own: PartClient;
+
+  constructor(
+    private readonly config: ClientConfig,
+    private readonly parts: number,
+    make: MakeClient,
+    private readonly print: Printer,
+  ) {
+    this.configs = splitConfig(config, parts);
+    this.latest = this.configs.map((c) => startingStatus(config.name, c.stepConnections > 0 ? c.stepConnections : c.connections));
+    this.codes = this.configs.map(() => null);
+    // One line per interval for all parts, and the final one once every part has sent its own.
+    this.ticker = setInterval(() => this.emit(), config.statusIntervalMs);
+    this.children = this.configs.slice(1).map((c, k) => this.fork(k + 1, c));
+    this.own = make(
+      this.configs[0]!,
+      (s) => this.updated(0, s),
+      (code) => this.exited(0, code),
+    );
+    this.own.start();
+  }
+
+  controls(): Controls {
+    return {
+      reset: () => {
+        this.resets = this.configs.map(() => null);
+        this.send("hup");
+        this.resetFrom(0, this.own.quiesce());
+      },
+      step: () => {
+        this.own.nextStep();
+        this.send("step");
+      },
+      stop: () => {
+        this.stopping = true;
+        this.send("term");
+        this.own.finish(this.own.succeeded() ? 0 : 1);
+      },
+    };
+  }
+
+  private fork(i: number, c: ClientConfig): ChildProcess {
     const child = fork(process.argv[1]!, [], {
       env: { ...process.env, [PART_ENV]: JSON.stringify(c) },
       execArgv: process.execArgv,
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
     child.on("message", (m: FromPart) => {
-      if (m.type === "reset") resetFrom(i, m.connections);
-      else if (m.type === "status") updated(i, m.status);
+      if (m.type === "reset") this.resetFrom(i, m.connections);
+      else if (m.type === "status") this.updated(i, m.status);
     });
     child.on("exit", (code, signal) => {
-      codes[i] = code ?? 1;
       // A part that dies without its final line (a crash, the kernel's OOM killer) ends the
       // container: the lab sees a client that exited, not one that quietly holds less.
-      if (!stopping && !latest[i]!.final) {
-        process.stderr.write(`c1m-client: part ${i} of ${parts} exited (${code ?? signal}): stopping\n`);
-        stopping = true;
-        send("term");
-        own.finish(1);
+      if (!this.stopping && !this.latest[i]!.final) {
+        process.stderr.write(`c1m-client: part ${i} of ${this.parts} exited (${code ?? signal}): stopping\n`);
+        this.stopping = true;
+        this.send("term");
+        this.own.finish(1);
       }
-      ended();
+      this.exited(i, code ?? 1);
     });
     return child;
-  });
-  const send = (m: ToPart): void => {
-    for (const c of children) if (c.connected) c.send(m);
-  };
-  const own = make(
-    configs[0]!,
-    (s) => updated(0, s),
-    (code) => {
-      codes[0] = code;
-      ended();
-    },
-  );
-  own.start();
-  return {
-    reset: () => {
-      resets = configs.map(() => null);
-      send("hup");
-      resetFrom(0, own.quiesce());
-    },
-    step: () => {
-      own.nextStep();
-      send("step");
-    },
-    stop: () => {
-      stopping = true;
-      send("term");
-      own.finish(own.succeeded() ? 0 : 1);
-    },
-  };
+  }
+
+  private send(m: ToPart): void {
+    for (const c of this.children) if (c.connected) c.send(m);
+  }
+
+  private emit(): void {
+    if (this.finalSent) return;
+    const merged = mergeStatus(this.config.name, this.latest);
+    this.finalSent = merged.final;
+    if (this.finalSent) clearInterval(this.ticker);
+    this.print.status(merged);
+  }
+
+  private updated(i: number, s: ClientStatus): void {
+    this.latest[i] = s;
+    if (s.final && this.latest.every((p) => p.final)) this.emit();
+  }
+
+  /** Exits with the worst code once every part has ended. */
+  private exited(i: number, code: number): void {
+    this.codes[i] = code;
+    if (this.codes.every((c) => c !== null)) process.exit(Math.max(...(this.codes as number[])));
+  }
+
+  private resetFrom(i: number, n: number): void {
+    if (this.resets === null) return;
+    this.resets[i] = n;
+    if (this.resets.every((r) => r !== null)) this.print.reset((this.resets as number[]).reduce((a, b) => a + b, 0));
+  }
 }
 
 /** A forked part: runs its config, sends its status lines and reset count, obeys the primary. */
