@@ -112,10 +112,11 @@ async function main(): Promise<number> {
   // The stack, scaled: containers of ≤ per-container each; as many connections per server address
   // as the stack has (the million stack: 18,519, one worker each), and NAT paths ≤ 90% full.
   const raw = readStackConfig(root, values.stack) as Record<string, Record<string, unknown>>;
-  const perContainerMax = int("per-container", 1) ?? Number(raw.clients?.connectionsPerContainer ?? 5000);
+  const stackConfig = parseLabConfig(raw);
+  const perContainerMax = int("per-container", 1) ?? stackConfig.clients.connectionsPerContainer;
   const containers = Math.ceil(n / perContainerMax);
   const facts = readHostFacts();
-  const stackPlan = planCapacity(parseLabConfig(raw), facts);
+  const stackPlan = planCapacity(stackConfig, facts);
   const perAddress = Math.ceil(stackPlan.target / stackPlan.serverAddresses.length);
   const serverIps =
     serverIpsFlag ?? Math.max(Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN)), Math.ceil(n / perAddress));

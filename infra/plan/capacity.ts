@@ -14,6 +14,7 @@ import {
 } from "../../shared/plan.js";
 import { addressOf, formatIpv4, ipv4ToInt, parseCidr } from "./net.js";
 import { CLIENT_MAX_PROCESSES } from "../../shared/protocol.js";
+import { spread } from "../../shared/spread.js";
 
 /** What the plan needs to know about the machines. */
 export interface HostFacts {
@@ -69,11 +70,6 @@ export class PlanError extends Error {
 
 const fmt = (n: number) => n.toLocaleString("en-US");
 const plural = (n: number, what: string) => `${fmt(n)} ${what}${n === 1 ? "" : "s"}`;
-
-/** Spreads n over k slots as evenly as possible, earlier slots taking the remainder. */
-export function spread(n: number, k: number): number[] {
-  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
-}
 
 /** One client host's share of the plan's inputs. */
 interface HostInputs {

@@ -109,6 +109,11 @@ targets in a rotated order; this one prints the status lines for all of them.
 Exit: 0 if the target was reached (and held for --hold-seconds), 1 if not (or a process of it
 died), 2 for bad input (including more connections than ${CLIENT_MAX_PROCESSES} processes can hold).`;
 
+/** Connections to open at start: all of them, or (find-limit) the first step. */
+export function firstTarget(config: Pick<ClientConfig, "connections" | "stepConnections">): number {
+  return config.stepConnections > 0 ? Math.min(config.stepConnections, config.connections) : config.connections;
+}
+
 export type ParsedClientArgs = { help: true } | { help: false; config: ClientConfig };
 
 type Env = Readonly<Record<string, string | undefined>>;

@@ -8,7 +8,7 @@
 // a connection is away, so a held connection costs nothing more.
 import { performance } from "node:perf_hooks";
 import { FAILURE_CLASSES, type ClientStatus, type FailureClass } from "../../shared/protocol.js";
-import type { ClientConfig } from "./config.js";
+import { firstTarget, type ClientConfig } from "./config.js";
 import { connectTimeoutError } from "./errors.js";
 import { backoffMs } from "./backoff.js";
 import { RetryQueue } from "./retryQueue.js";
@@ -114,7 +114,7 @@ export class ConnectionClient {
     this.rtt = config.pingIntervalSeconds > 0 ? new RttRecorder(Buffer.from(config.pingPayload)) : null;
     this.burst = Math.max(1, (config.connectRate * PUMP_TICK_MS * 2) / 1000);
     this.random = options.random ?? Math.random;
-    this.target = config.stepConnections > 0 ? Math.min(config.stepConnections, config.connections) : config.connections;
+    this.target = firstTarget(config);
   }
 
   /** find-limit's next step: the target rises by one step (up to --connections) and the ramp resumes. */

@@ -3,7 +3,7 @@
 // the lab's signals on over IPC. A forked part prints nothing: it sends its lines here.
 import { fork, type ChildProcess } from "node:child_process";
 import type { ClientStatus } from "../../shared/protocol.js";
-import type { ClientConfig } from "./config.js";
+import { firstTarget, type ClientConfig } from "./config.js";
 import { mergeStatus, splitConfig, startingStatus } from "./split.js";
 
 /** A forked part's config (JSON) in its environment: it runs as a part and nothing else. */
@@ -58,7 +58,7 @@ class Parts {
     private readonly print: Printer,
   ) {
     this.configs = splitConfig(config, parts);
-    this.latest = this.configs.map((c) => startingStatus(config.name, c.stepConnections > 0 ? c.stepConnections : c.connections));
+    this.latest = this.configs.map((c) => startingStatus(config.name, firstTarget(c)));
     this.codes = this.configs.map(() => null);
     // One line per interval for all parts, and the final one once every part has sent its own.
     this.ticker = setInterval(() => this.emit(), config.statusIntervalMs);

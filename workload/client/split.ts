@@ -4,11 +4,7 @@
 import { FAILURE_CLASSES, type ClientStatus, type FailureClass } from "../../shared/protocol.js";
 import { encodeRtt, mergeRtt } from "../rttHistogram.js";
 import type { ClientConfig } from "./config.js";
-
-/** n over k as evenly as possible, the first ones taking the remainder. */
-function spread(n: number, k: number): number[] {
-  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
-}
+import { spread } from "../../shared/spread.js";
 
 /**
  * Part i's config: its share of the connections, the find-limit step, the connect rate and the
