@@ -1,6 +1,7 @@
 // The capacity plan as text a person reads (`npm run plan`). Pure.
 import type { CapacityPlan } from "../../shared/plan.js";
 import { fmtBytes } from "./capacity.js";
+import { EHASH_KEY, clientEhashRaise } from "./ehash.js";
 
 const n = (x: number) => x.toLocaleString("en-US");
 
@@ -17,6 +18,12 @@ function clientContainers(plan: CapacityPlan): string {
   return counts.length === 1
     ? `${plan.containers.length} × ${counts[0]} processes`
     : `${plan.containers.length}, ${total} processes`;
+}
+
+/** The table each client container's namespace gets (infra/plan/ehash.ts), or the host's shared one. */
+function clientEhash(plan: CapacityPlan): string {
+  const entries = clientEhashRaise(plan)[EHASH_KEY];
+  return entries === undefined ? "host's" : n(entries);
 }
 
 export function formatPlan(stack: string, plan: CapacityPlan): string {
@@ -41,6 +48,7 @@ export function formatPlan(stack: string, plan: CapacityPlan): string {
     ["server workers (fd limit)", n(plan.needs.serverWorkers)],
     ["nf_conntrack_max", n(plan.needs.conntrackEntries)],
     ["container nofile", n(plan.needs.containerNofile)],
+    ["TCP hash per container (buckets)", clientEhash(plan)],
     ["memory", fmtBytes(plan.needs.memoryBytes)],
   ]);
   return [

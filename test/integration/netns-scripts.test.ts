@@ -41,6 +41,7 @@ const host: NetnsHostArgs = {
   hostSourceAddresses: [`10.209.${octet}.11/24`],
   stateDir,
   owner: `c1m-lab:nstest-${id}`,
+  ehashEntries: 0,
 };
 const secondaries = [`10.209.${octet}.3/24`, `10.209.${octet}.4/24`];
 
@@ -232,13 +233,21 @@ test("tuning raises host limits only when below, sets namespace keys, and restor
   const { key, timeWait, read, before, timeWaitBefore } = tuningCase(t);
   const tuning: TuningArgs = {
     stateDir,
-    raise: { [key]: Number(before) + 4096, "fs.nr_open": 1024 /* already higher: left alone */ },
+    raise: {
+      [key]: Number(before) + 4096,
+      "fs.nr_open": 1024 /* already higher: left alone */,
+      "net.ipv4.c1m_no_such_key": 5 /* as tcp_child_ehash_entries before kernel 6.1 */,
+    },
     set: { [timeWait]: "7" },
     namespace: host.namespace,
     namespaceSysctls: { "net.core.somaxconn": "54321", "net.ipv4.ip_local_port_range": "1024 65535" },
   };
   const nrOpen = read("fs.nr_open");
-  for (let i = 0; i < 2; i++) ok(tuningCreateScript(tuning), `tuning create #${i + 1}`);
+  for (let i = 0; i < 2; i++) {
+    const r = runScript(tuningCreateScript(tuning));
+    assert.equal(r.code, 0, `tuning create #${i + 1}: ${r.stderr}`);
+    assert.match(r.stderr, /c1m-lab: tuning: net\.ipv4\.c1m_no_such_key is not on this kernel: left/);
+  }
   assert.equal(read(key), String(Number(before) + 4096));
   assert.equal(read(timeWait), "7");
   assert.equal(read("fs.nr_open"), nrOpen, "a limit already above what is needed is untouched");
@@ -378,6 +387,27 @@ test("netns host: a create that fails half-way removes the namespace and link it
   assert.match(r.stderr, /server host \(netns\) create failed: undoing what it made/);
   assert.doesNotMatch(sh("ip netns list"), new RegExp(`^${host.namespace}\\b`, "m"));
   assert.equal(runScript(`ip link show ${host.hostInterface}`).code, 1, "no veth left");
+});
+
+test("netns host: the namespace gets a TCP hash of its own, and the host's tcp_child_ehash_entries is put back (also after a failed create)", (t) => {
+  if (!needsRoot(t)) return;
+  t.after(cleanup);
+  const childKey = "/proc/sys/net/ipv4/tcp_child_ehash_entries";
+  const before = sh(`cat ${childKey}`).trim();
+  const entries = before === "32768" ? 65536 : 32768;
+  ok(netnsHostCreateScript({ ...host, ehashEntries: entries }), "create");
+  // The kernel shows a namespace's own table as its size, a shared one as minus the host's.
+  assert.equal(sh(`ip netns exec ${host.namespace} cat /proc/sys/net/ipv4/tcp_ehash_entries`).trim(), String(entries));
+  assert.equal(sh(`cat ${childKey}`).trim(), before, "the host's key is back");
+  ok(netnsHostDeleteScript(host), "delete");
+
+  ok(netnsHostCreateScript(host), "create without");
+  assert.match(sh(`ip netns exec ${host.namespace} cat /proc/sys/net/ipv4/tcp_ehash_entries`).trim(), /^-\d+$/, "shared");
+  ok(netnsHostDeleteScript(host), "delete");
+
+  const r = runScript(netnsHostCreateScript({ ...host, ehashEntries: entries, primaryAddress: "10.209.0.2/33" }));
+  assert.notEqual(r.code, 0);
+  assert.equal(sh(`cat ${childKey}`).trim(), before, "the host's key is back after the failed create");
 });
 
 test("netns host: the instance token is read back while the host lives, and not once it is gone", (t) => {

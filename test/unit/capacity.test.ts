@@ -216,4 +216,6 @@ test("the plan's table: client containers with their processes, and the processe
   const one = rows(5_000);
   assert.ok(one.includes("client containers|3"), one.join("\n"));
   assert.ok(one.includes("client processes (fd limit)|1"), one.join("\n"));
+  assert.ok(several.includes("TCP hash per container (buckets)|32,768"), several.join("\n"));
+  assert.ok(one.includes("TCP hash per container (buckets)|host's"), one.join("\n"));
 });

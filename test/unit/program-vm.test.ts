@@ -126,6 +126,8 @@ interface Case {
   /** What tuning raises: fs.file-max, nf_conntrack_max (= buckets on this machine). */
   fileMax: number;
   conntrack: number;
+  /** tcp_child_ehash_entries raised on this machine for the client containers (0: left, they share the host's table). */
+  ehashClient: number;
   /** The connection test's flags between --conntrack local and --stack. */
   verify: string;
 }
@@ -149,6 +151,7 @@ const CASES: Record<string, Case> = {
     nofile: 1_048_576,
     fileMax: 216064,
     conntrack: 110592,
+    ehashClient: 32768,
     verify: "--expect all --timeout-seconds 300 --stall-seconds 20 --soak-seconds 0",
   },
   ssh: {
@@ -168,6 +171,7 @@ const CASES: Record<string, Case> = {
     nofile: 20_000,
     fileMax: 155648,
     conntrack: 72704,
+    ehashClient: 0,
     verify: "--expect all --timeout-seconds 180 --stall-seconds 10 --soak-seconds 0",
   },
 };
@@ -578,9 +582,13 @@ for (const name of VM_STACKS) {
       const raised = String(nat.inputs.create)
         .split("\n")
         .filter((l) => !l.startsWith(" ") && l.includes("sysctl -qw")); // not the failed create's put-back
+      const raise = (key: string, path: string, value: number) =>
+        `if [ ! -e /proc/sys/${path} ]; then echo 'c1m-lab: tuning: ${key} is not on this kernel: left' >&2; ` +
+        `elif [ "$(cat /proc/sys/${path})" -lt ${value} ]; then remember ${key}; as_root sysctl -qw ${key}=${value}; mine ${key}; fi`;
       assert.deepEqual(raised, [
-        `if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_max)" -lt ${c.conntrack} ]; then remember net.netfilter.nf_conntrack_max; as_root sysctl -qw net.netfilter.nf_conntrack_max=${c.conntrack}; mine net.netfilter.nf_conntrack_max; fi`,
-        `if [ "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets)" -lt ${c.conntrack} ]; then remember net.netfilter.nf_conntrack_buckets; as_root sysctl -qw net.netfilter.nf_conntrack_buckets=${c.conntrack}; mine net.netfilter.nf_conntrack_buckets; fi`,
+        raise("net.netfilter.nf_conntrack_max", "net/netfilter/nf_conntrack_max", c.conntrack),
+        raise("net.netfilter.nf_conntrack_buckets", "net/netfilter/nf_conntrack_buckets", c.conntrack),
+        ...(c.ehashClient ? [raise("net.ipv4.tcp_child_ehash_entries", "net/ipv4/tcp_child_ehash_entries", c.ehashClient)] : []),
       ]);
       assertLinesInOrder(nat.inputs.create, [`as_root mkdir -p ${state}/sysctl.before ${state}/sysctl.set`], "nat host");
       assert.ok(!String(nat.inputs.create).includes("ip netns exec"), "this machine, not a namespace");

@@ -36,6 +36,8 @@ interface NetnsStack {
   /** The host-wide limits tuning raises: fs.file-max, and conntrack max = buckets. */
   fileMax: number;
   conntrack: number;
+  /** tcp_child_ehash_entries: the server namespace's own table, the client containers' (raised by tuning); 0 = shared. */
+  ehash: { server: number; client: number };
   networks: { name: string; subnet: string; options: Record<string, string> }[];
   /** Per container: its network and its C1M_TARGETS. */
   containers: [network: string, targets: string][];
@@ -91,6 +93,7 @@ const STACKS: Record<string, NetnsStack> = {
       "--port 9000 --addresses 10.201.0.2,10.201.0.3,10.201.0.4 --workers 3 --metrics-port 9100 --metrics-address 10.201.0.2 --backlog 4096 --expect-connections 45000 --listen-groups 3",
     fileMax: 155648,
     conntrack: 72704,
+    ehash: { server: 65536, client: 0 },
     networks: [{ name: "c1m-local-clients", subnet: "172.30.201.0/24", options: {} }],
     containers: times(3, ["c1m-local-clients", "10.201.0.2:9000,10.201.0.3:9000,10.201.0.4:9000"]),
     env: { ...ENV, C1M_CONNECTIONS: "15000" },
@@ -119,6 +122,7 @@ const STACKS: Record<string, NetnsStack> = {
       "--port 9000 --addresses 10.201.7.2 --workers 6 --metrics-port 9100 --metrics-address 10.201.7.2 --backlog 4096 --expect-connections 100002",
     fileMax: 266240,
     conntrack: 142336,
+    ehash: { server: 131072, client: 32768 },
     networks: [{ name: "c1m-find-limit-clients", subnet: "172.30.216.0/24", options: {} }],
     containers: times(6, ["c1m-find-limit-clients", "10.201.7.2:9000"]),
     env: { ...ENV, C1M_CONNECTIONS: "16667", C1M_CONNECT_TIMEOUT_MS: "3000" },
@@ -151,6 +155,7 @@ const STACKS: Record<string, NetnsStack> = {
       "--port 9000 --addresses 10.201.1.2 --workers 1 --metrics-port 9100 --metrics-address 10.201.1.2 --backlog 4096 --expect-connections 3000",
     fileMax: 71680,
     conntrack: 20480,
+    ehash: { server: 0, client: 0 },
     networks: [{ name: "c1m-snat-1ip-clients", subnet: "172.30.202.0/24", options: {} }],
     containers: times(2, ["c1m-snat-1ip-clients", "10.201.1.2:9000"]),
     env: { ...ENV, C1M_CONNECTIONS: "1500", C1M_CONNECT_TIMEOUT_MS: "3000" },
@@ -181,6 +186,7 @@ const STACKS: Record<string, NetnsStack> = {
       "--port 9000 --addresses 10.201.2.2,10.201.2.3,10.201.2.4 --workers 1 --metrics-port 9100 --metrics-address 10.201.2.2 --backlog 4096 --expect-connections 2550",
     fileMax: 70656,
     conntrack: 20480,
+    ehash: { server: 0, client: 0 },
     networks: [{ name: "c1m-snat-3ip-clients", subnet: "172.30.203.0/24", options: {} }],
     // The article's layout: container i → server address i.
     containers: [
@@ -216,6 +222,7 @@ const STACKS: Record<string, NetnsStack> = {
       "--port 9000 --addresses 10.201.5.2,10.201.5.3 --workers 4 --metrics-port 9100 --metrics-address 10.201.5.2 --backlog 4096 --expect-connections 76000 --listen-groups 2",
     fileMax: 218112,
     conntrack: 111616,
+    ehash: { server: 131072, client: 32768 },
     // One network per client IP, SNAT'd to it.
     networks: [
       { name: "c1m-both-clients-0", subnet: "172.30.212.0/24", options: { "com.docker.network.host_ipv4": "10.201.5.11" } },
@@ -253,6 +260,7 @@ const STACKS: Record<string, NetnsStack> = {
       "--port 9000 --addresses 10.201.4.2 --workers 4 --metrics-port 9100 --metrics-address 10.201.4.2 --backlog 4096 --expect-connections 76000",
     fileMax: 218112,
     conntrack: 111616,
+    ehash: { server: 131072, client: 32768 },
     networks: [
       { name: "c1m-client-ips-clients-0", subnet: "172.30.208.0/24", options: { "com.docker.network.host_ipv4": "10.201.4.11" } },
       { name: "c1m-client-ips-clients-1", subnet: "172.30.209.0/24", options: { "com.docker.network.host_ipv4": "10.201.4.12" } },
@@ -290,6 +298,7 @@ const STACKS: Record<string, NetnsStack> = {
       "--port 9000 --addresses 10.201.3.2 --workers 4 --metrics-port 9100 --metrics-address 10.201.3.2 --backlog 4096 --expect-connections 76000",
     fileMax: 218112,
     conntrack: 111616,
+    ehash: { server: 131072, client: 32768 },
     // routed: no masquerade, the containers' own addresses reach the server.
     networks: [
       {
@@ -324,6 +333,7 @@ const STACKS: Record<string, NetnsStack> = {
     serverArgs: `--port 9000 --addresses ${MILLION_IPS.join(",")} --workers 54 --metrics-port 9100 --metrics-address 10.201.6.2 --backlog 4096 --expect-connections 1000012 --listen-groups 54`,
     fileMax: 2066432,
     conntrack: 1266688,
+    ehash: { server: 1048576, client: 131072 },
     networks: [{ name: "c1m-million-clients", subnet: "172.30.206.0/24", options: {} }],
     containers: times(13, ["c1m-million-clients", MILLION_IPS.map((a) => `${a}:9000`).join(",")]),
     env: {
@@ -433,6 +443,12 @@ for (const stack of localStacks) {
       host.create,
       [
         `as_root mkdir -p ${state}`,
+        ...(e.ehash.server
+          ? [
+              `if ! [ -e /run/netns/${ns} ] && [ -e /proc/sys/net/ipv4/tcp_child_ehash_entries ]; then`,
+              `  as_root sysctl -qw net.ipv4.tcp_child_ehash_entries=${e.ehash.server}`,
+            ]
+          : []),
         `if ! [ -e /run/netns/${ns} ]; then as_root ip netns add ${ns}; made_ns=1; fi`,
         `if ! ip link show ${h} >/dev/null 2>&1; then`,
         `  as_root ip link add ${h} type veth peer name ${s} netns ${ns}; made_link=1`,
@@ -445,12 +461,14 @@ for (const stack of localStacks) {
         `as_root ip -n ${ns} addr replace ${e.primaryAddress} dev ${s}`,
         `as_root ip -n ${ns} link set ${s} up`,
         `as_root ip -n ${ns} route replace default via ${gateway} dev ${s}`,
+        ...(e.ehash.server ? ["ehash_back"] : []),
         `  [ -f ${state}/ip_forward.before ] || cat /proc/sys/net/ipv4/ip_forward | as_root tee ${state}/ip_forward.before >/dev/null`,
         "  as_root sysctl -qw net.ipv4.ip_forward=1",
         `printf '%s\\n' "\${C1M_HOST_INSTANCE:-unmanaged}" | as_root tee ${state}/instance >/dev/null`,
       ],
       "host create",
     );
+    if (!e.ehash.server) assert.deepEqual(lines(host.create, /-qw net\.ipv4\.tcp_child_ehash_entries=\d/), [], "the host's table, shared");
     // The live host's token (read before the program builds the lab) goes to the create.
     assert.deepEqual(Object.keys(host.environment as object), ["C1M_HOST_INSTANCE"]);
     assert.deepEqual(
@@ -498,7 +516,8 @@ for (const stack of localStacks) {
     // Tuning: host-wide limits raised only when below the plan (recorded first), per-namespace keys set.
     const tuning = run.byName("tuning-sysctls").inputs;
     const raise = (key: string, value: number) =>
-      `if [ "$(cat /proc/sys/${key.replace(/\./g, "/")})" -lt ${value} ]; then remember ${key}; as_root sysctl -qw ${key}=${value}; mine ${key}; fi`;
+      `if [ ! -e /proc/sys/${key.replace(/\./g, "/")} ]; then echo 'c1m-lab: tuning: ${key} is not on this kernel: left' >&2; ` +
+      `elif [ "$(cat /proc/sys/${key.replace(/\./g, "/")})" -lt ${value} ]; then remember ${key}; as_root sysctl -qw ${key}=${value}; mine ${key}; fi`;
     assertLinesInOrder(
       tuning.create,
       [
@@ -510,6 +529,7 @@ for (const stack of localStacks) {
         raise("fs.nr_open", 20000),
         raise("net.netfilter.nf_conntrack_max", e.conntrack),
         raise("net.netfilter.nf_conntrack_buckets", e.conntrack),
+        ...(e.ehash.client ? [raise("net.ipv4.tcp_child_ehash_entries", e.ehash.client)] : []),
         `as_root ip netns exec ${ns} sysctl -qw net.core.somaxconn=65535`,
         `as_root ip netns exec ${ns} sysctl -qw net.ipv4.tcp_max_syn_backlog=65535`,
         // The value has a space: one quoted word.
@@ -517,7 +537,11 @@ for (const stack of localStacks) {
       ],
       "tuning create",
     );
-    assert.equal(lines(tuning.create, /^[^ ].*sysctl -qw/).length, 7, "nothing else is set (beside the undo's put-back)");
+    assert.equal(
+      lines(tuning.create, /^[^ ].*sysctl -qw/).length,
+      e.ehash.client ? 8 : 7,
+      "nothing else is set (beside the undo's put-back)",
+    );
     assertLinesInOrder(
       tuning.delete,
       [

@@ -5,6 +5,7 @@ import type { CapacityPlan } from "../../../shared/plan.js";
 import type { ClientHostConfig, LabConfig } from "../../config/schema.js";
 import type { LabPaths } from "../../plan/paths.js";
 import { hostSources } from "../../plan/capacity.js";
+import { ehashRaiseFor } from "../../plan/ehash.js";
 import { clientSteps, type ClientSteps } from "../steps.js";
 import { netnsDockerHostFiles, type NetnsDockerHostArgs } from "../netnsHost/scripts.js";
 import type { TuningArgs } from "../../server/netns/scripts/tuning.js";
@@ -98,6 +99,7 @@ export function clientHostSteps(
           "fs.file-max": Math.ceil((target * 2 + 65_536) / 1024) * 1024,
           "net.netfilter.nf_conntrack_max": conntrack,
           "net.netfilter.nf_conntrack_buckets": conntrack,
+          ...ehashRaiseFor(host.connectionsPerContainer),
         }
       : {},
     set: {},

@@ -14,6 +14,7 @@ import { serverRestartScript, type ServerProcessArgs } from "./scripts/server.js
 import { RESTART_SCRIPT_ENV } from "../../../shared/protocol.js";
 import type { TuningArgs } from "./scripts/tuning.js";
 import { installOf, installedPath, type InstallFileArgs } from "../../install/scripts.js";
+import { clientEhashRaise, ehashEntriesFor } from "../../plan/ehash.js";
 
 export interface LabSteps extends ClientSteps {
   host: NetnsHostArgs;
@@ -51,6 +52,7 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
       clients.sourceIps.strategy === "host-ips" || clients.sourceIps.strategy === "both" ? clients.sourceIps.addresses : [],
     stateDir: paths.stateDir,
     owner: `c1m-lab:${stack}`,
+    ehashEntries: ehashEntriesFor(plan.target),
   };
 
   const hostWide = Object.entries(config.tuning.sysctls).filter(([k]) => isHostWideSysctl(k));
@@ -63,6 +65,7 @@ export function labSteps(config: LabConfig, plan: CapacityPlan, stack: string, p
           "fs.nr_open": plan.needs.nrOpen,
           "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
           "net.netfilter.nf_conntrack_buckets": plan.needs.conntrackBuckets,
+          ...clientEhashRaise(plan),
         }
       : {},
     set: Object.fromEntries(hostWide.map(([k, v]) => [k, String(v)])),

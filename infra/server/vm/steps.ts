@@ -31,6 +31,7 @@ import { vmCloudInit } from "./multipass/scripts.js";
 import { type InstallWorkloadOptions } from "./scripts/workload.js";
 import { qemuSteps, type QemuSteps } from "./qemu/steps.js";
 import { SSH_KEY_ENV } from "../../../shared/protocol.js";
+import { clientEhashRaise } from "../../plan/ehash.js";
 
 export type VmServerConfig = Extract<LabConfig["server"], { provider: "ssh" | "multipass" | "qemu" }>;
 
@@ -150,6 +151,7 @@ export function natHostTuning(config: LabConfig, plan: CapacityPlan, stateDir: s
     ? {
         "net.netfilter.nf_conntrack_max": plan.needs.conntrackEntries,
         "net.netfilter.nf_conntrack_buckets": plan.needs.conntrackBuckets,
+        ...clientEhashRaise(plan),
       }
     : {};
   for (const key of Object.keys(set)) delete raise[key];

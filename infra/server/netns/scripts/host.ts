@@ -2,6 +2,7 @@
 // Pure: idempotent create/delete bash scripts, run for real by the integration tests.
 import { FAIL, PRINT_INSTANCE_TOKEN, SUDO_PRELUDE, cmd, q, script } from "../../../shell.js";
 import { aliasOf, namespaceDeleteLines, nsExists, vethPairLines } from "../../../vethPair.js";
+import { EHASH_KEY } from "../../../plan/ehash.js";
 
 export interface NetnsHostArgs {
   namespace: string;
@@ -17,6 +18,8 @@ export interface NetnsHostArgs {
   stateDir: string;
   /** The owner mark on the lab's links (their ifalias): c1m-lab:<stack>. */
   owner: string;
+  /** The namespace's own established-socket hash (infra/plan/ehash.ts); 0 = share the host's. */
+  ehashEntries: number;
 }
 
 export { nsExists };
@@ -36,15 +39,35 @@ function refuseForeign(a: NetnsHostArgs): string[] {
   ];
 }
 
+/**
+ * A namespace gets the hash size its creator's namespace holds in tcp_child_ehash_entries at that
+ * moment: set just before `ip netns add` and put back right after (and by the exit trap on
+ * failure), so no other namespace made on this machine gets the lab's size. Older kernels lack the key.
+ */
+const EHASH_PROC = `/proc/sys/${EHASH_KEY.replace(/\./g, "/")}`;
+
+function ehashAround(a: NetnsHostArgs, lines: string[]): string[] {
+  if (a.ehashEntries === 0) return lines;
+  return [
+    `if ! ${nsExists(a.namespace)} && [ -e ${EHASH_PROC} ]; then`,
+    `  ehash_before=$(cat ${EHASH_PROC})`,
+    `  as_root sysctl -qw ${q(`${EHASH_KEY}=${a.ehashEntries}`)}`,
+    `fi`,
+    ...lines,
+    `ehash_back`,
+  ];
+}
+
 /** On failure, the create removes what this run made before it exits: a failed create is in no state. */
 function undoOnFailure(a: NetnsHostArgs): string[] {
   return [
-    "made_ns=0; made_link=0",
+    "made_ns=0; made_link=0; ehash_before=",
+    `ehash_back() { if [ -n "$ehash_before" ]; then as_root sysctl -qw "${EHASH_KEY}=$ehash_before"; ehash_before=; fi; }`,
     "undo() {",
     `  if [ "$made_link" = 1 ]; then as_root ${cmd("ip", "link", "del", a.hostInterface)} 2>/dev/null || true; fi`,
     `  if [ "$made_ns" = 1 ]; then as_root ${cmd("ip", "netns", "del", a.namespace)} 2>/dev/null || true; fi`,
     "}",
-    `trap 'rc=$?; if [ "$rc" != 0 ]; then echo "c1m-lab: server host (netns) create failed: undoing what it made" >&2; undo; fi' EXIT`,
+    `trap 'rc=$?; ehash_back; if [ "$rc" != 0 ]; then echo "c1m-lab: server host (netns) create failed: undoing what it made" >&2; undo; fi' EXIT`,
   ];
 }
 
@@ -55,9 +78,12 @@ export function netnsHostCreateScript(a: NetnsHostArgs): string {
     ...refuseForeign(a),
     ...undoOnFailure(a),
     `as_root mkdir -p ${q(a.stateDir)}`,
-    ...vethPairLines(
-      { ...a, hostAddresses: [a.hostAddress, ...a.hostSourceAddresses], address: a.primaryAddress },
-      { namespace: "made_ns=1", link: "made_link=1" },
+    ...ehashAround(
+      a,
+      vethPairLines(
+        { ...a, hostAddresses: [a.hostAddress, ...a.hostSourceAddresses], address: a.primaryAddress },
+        { namespace: "made_ns=1", link: "made_link=1" },
+      ),
     ),
     // Docker turns forwarding on; if it is off we turn it on and remember to turn it off again.
     `if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then`,

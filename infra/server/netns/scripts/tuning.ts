@@ -42,8 +42,10 @@ export function tuningCreateScript(a: TuningArgs): string {
     // What the lab set, as the kernel shows it: delete restores a key only while it still holds this.
     `mine() { cat "/proc/sys/$(echo "$1" | tr . /)" | as_root tee ${q(ours)}/"$1" >/dev/null; }`,
     `[ -e ${q(procPath("net.netfilter.nf_conntrack_max"))} ] || as_root modprobe nf_conntrack 2>/dev/null || true`,
+    // A key this kernel lacks (tcp_child_ehash_entries before 6.1) is said and left.
     ...Object.entries(a.raise).flatMap(([key, want]) => [
-      `if [ "$(cat ${q(procPath(key))})" -lt ${q(want)} ]; then remember ${q(key)}; as_root sysctl -qw ${q(`${key}=${want}`)}; mine ${q(key)}; fi`,
+      `if [ ! -e ${q(procPath(key))} ]; then echo ${q(`c1m-lab: tuning: ${key} is not on this kernel: left`)} >&2; ` +
+        `elif [ "$(cat ${q(procPath(key))})" -lt ${q(want)} ]; then remember ${q(key)}; as_root sysctl -qw ${q(`${key}=${want}`)}; mine ${q(key)}; fi`,
     ]),
     ...Object.entries(a.set).map(
       ([key, value]) => `remember ${q(key)}; as_root sysctl -qw ${q(`${key}=${value}`)}; mine ${q(key)}`,
