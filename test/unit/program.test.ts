@@ -468,7 +468,8 @@ for (const stack of localStacks) {
       ],
       "host create",
     );
-    if (!e.ehash.server) assert.deepEqual(lines(host.create, /-qw net\.ipv4\.tcp_child_ehash_entries=\d/), [], "the host's table, shared");
+    if (!e.ehash.server)
+      assert.deepEqual(lines(host.create, /-qw net\.ipv4\.tcp_child_ehash_entries=\d/), [], "the host's table, shared");
     // The live host's token (read before the program builds the lab) goes to the create.
     assert.deepEqual(Object.keys(host.environment as object), ["C1M_HOST_INSTANCE"]);
     assert.deepEqual(
