@@ -4,35 +4,16 @@
 // count and the verdict. Bounded in time; always tears the lab down.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { MASQUERADE_POOL } from "../shared/plan.js";
 import { DEFAULT_MAX_RECOVERY_SECONDS, RESTART_SCRIPT_ENV } from "../shared/protocol.js";
-import { NAT_FILL_WARN, planCapacity } from "../infra/plan/capacity.js";
-import { readStackConfig } from "../infra/config/stackFile.js";
-import { readHostFacts } from "../infra/plan/readFacts.js";
-import { parseLabConfig } from "../infra/config/schema.js";
-import { ensureLocalNodeBase } from "../infra/direct/localBase.js";
-import { labDown, labUp } from "../infra/direct/runner.js";
-import { labSteps } from "../infra/server/netns/steps.js";
-import { localLabPaths } from "../infra/install/stage.js";
+import { labUp } from "../infra/direct/runner.js";
 import { runConnectionTest } from "../workload/verify/run.js";
 import { parseListen } from "../workload/verify/args.js";
 import { wrap } from "../workload/verify/format.js";
 import { PROGRESS_WIDTH } from "../workload/verify/progress.js";
-import { UsageError, parseFlags, parseIntOption } from "../workload/cliArgs.js";
+import { UsageError, parseFlags } from "../workload/cliArgs.js";
+import { SCALED_LAB_FLAGS, guardLab, intFlag, meminfo, root, scaleRequestOf, scaledLab } from "./scaledLab.js";
 
-const BENCH_SERVER = {
-  namespace: "c1m-bench",
-  hostInterface: "c1m-bench-h",
-  interface: "c1m-bench-s",
-  hostAddress: "10.201.250.1/24",
-  primaryAddress: "10.201.250.2/24",
-};
-const BENCH_CLIENT_SUBNET = "172.30.250.0/24";
-
-const root = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const usage = `usage: npm run bench:scale -- --connections N [--per-container M (default: the stack's)] [--server-ips K] [--soak-seconds 60]
                        [--timeout-seconds (the stack's)] [--base-image IMAGE] [--stack million]
                        [--min-available-mib 1536] [--dashboard [HOST:]PORT] [--storm full|none [--max-recovery-seconds S]]
@@ -42,16 +23,6 @@ const usage = `usage: npm run bench:scale -- --connections N [--per-container M 
   --min-available-mib  abort (and tear down) if MemAvailable falls below this
   --dashboard   [HOST:]PORT: serve the live dashboard of the ramp there (loopback unless told; 0 = any free port)
   --storm       after the soak, restart the server under load (test.scenario reconnect-storm) with clients.reconnect.jitter full or none`;
-
-function meminfo(): Record<string, number> {
-  return Object.fromEntries(
-    readFileSync("/proc/meminfo", "utf8")
-      .split("\n")
-      .map((l) => /^(\w+):\s+(\d+)/.exec(l))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => [m[1]!, Number(m[2]) * 1024]),
-  );
-}
 
 /** Summed RSS (bytes) of these pids and every descendant. */
 function rssOfTrees(pids: number[]): number {
@@ -77,107 +48,33 @@ const kb = (bytes: number, n: number) => (n > 0 ? (bytes / n / 1024).toFixed(2) 
 
 async function main(): Promise<number> {
   const values = parseFlags(process.argv.slice(2), {
-    connections: { type: "string" },
-    "per-container": { type: "string" },
-    "server-ips": { type: "string" },
+    ...SCALED_LAB_FLAGS,
     "soak-seconds": { type: "string", default: "60" },
-    "timeout-seconds": { type: "string" },
-    "base-image": { type: "string" },
     dashboard: { type: "string" },
-    "min-available-mib": { type: "string", default: "1536" },
-    stack: { type: "string", default: "million" },
     storm: { type: "string" },
     "max-recovery-seconds": { type: "string" },
-    help: { type: "boolean", default: false },
   });
   if (values.help) {
     console.log(usage);
     return 0;
   }
-  const int = (flag: keyof typeof values, min: number): number | undefined => {
-    const raw = values[flag];
-    return typeof raw === "string" ? parseIntOption(`--${flag}`, raw, { min }) : undefined;
-  };
-  const n = int("connections", 1);
-  if (n === undefined) throw new UsageError("--connections is required");
-  const soakSeconds = int("soak-seconds", 0)!;
-  const minAvailableMib = int("min-available-mib", 0)!;
-  const serverIpsFlag = int("server-ips", 1);
-  const timeoutSeconds = int("timeout-seconds", 1);
+  const request = scaleRequestOf(values);
+  const soakSeconds = intFlag(values, "soak-seconds", 0)!;
   // --storm full|none: test.scenario reconnect-storm after the soak, with that jitter.
   const storm = values.storm;
   if (storm !== undefined && storm !== "full" && storm !== "none") throw new UsageError(`--storm: full or none, got "${storm}"`);
-  const maxRecoverySeconds = int("max-recovery-seconds", 1);
-
-  // The stack, scaled: containers of ≤ per-container each; as many connections per server address
-  // as the stack has (the million stack: 18,519, one worker each), and NAT paths ≤ 90% full.
-  const raw = readStackConfig(root, values.stack) as Record<string, Record<string, unknown>>;
-  const stackConfig = parseLabConfig(raw);
-  const perContainerMax = int("per-container", 1) ?? stackConfig.clients.connectionsPerContainer;
-  const containers = Math.ceil(n / perContainerMax);
-  const facts = readHostFacts();
-  const stackPlan = planCapacity(stackConfig, facts);
-  const perAddress = Math.ceil(stackPlan.target / stackPlan.serverAddresses.length);
-  const serverIps =
-    serverIpsFlag ?? Math.max(Math.ceil(n / Math.floor(MASQUERADE_POOL.size * NAT_FILL_WARN)), Math.ceil(n / perAddress));
-  const config = parseLabConfig({
-    ...raw,
-    // Names and addresses of its own: a running lab of the stack it scales is never touched.
-    server: { ...raw.server, ...BENCH_SERVER, secondaryAddresses: { count: serverIps - 1 } },
-    clients: {
-      ...raw.clients,
-      subnet: BENCH_CLIENT_SUBNET,
-      containers,
-      connectionsPerContainer: Math.ceil(n / containers),
-      ...(storm ? { reconnect: { ...(raw.clients?.reconnect as object | undefined), jitter: storm } } : {}),
-    },
+  const maxRecoverySeconds = intFlag(values, "max-recovery-seconds", 1);
+  const lab = scaledLab({
+    ...request,
+    ...(storm ? { jitter: storm } : {}),
     test: {
-      ...raw.test,
       soakSeconds,
-      ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
+      ...request.test,
       ...(storm ? { scenario: "reconnect-storm", ...(maxRecoverySeconds ? { maxRecoverySeconds } : {}) } : {}),
     },
   });
-  const plan = planCapacity(config, facts);
-  const stack = `bench-${values.stack}`;
-  const baseImage = values["base-image"] ?? ensureLocalNodeBase();
-  const base = labSteps(config, plan, stack, {
-    ...localLabPaths(root, stack, { node: process.execPath, home: homedir() }),
-    reportsDir: `${root}/reports`,
-  });
-  const steps = { ...base, image: { ...base.image, baseImage } };
-  const log = (l: string) => process.stderr.write(`bench: ${l}\n`);
-  log(
-    `${plan.target.toLocaleString("en-US")} connections: ${containers} containers, ${serverIps} server IPs, ${plan.serverWorkers} server workers`,
-  );
-
-  let down = false;
-  const teardown = () => {
-    if (down) return;
-    down = true;
-    log("tearing down");
-    labDown(steps, { log });
-  };
-  const onSignal = () => {
-    teardown();
-    process.exit(130);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  // A hard bound on the whole run, whatever happens below.
-  const bound = setTimeout(onSignal, (config.test.timeoutSeconds + config.test.soakSeconds + 600) * 1000);
-  bound.unref();
-  // A memory guard: a million connections need ~10 GB here; never let the machine run dry.
-  const minAvailable = minAvailableMib * 2 ** 20;
-  const guard = setInterval(() => {
-    const available = meminfo().MemAvailable ?? Infinity;
-    if (available < minAvailable) {
-      log(`MemAvailable ${Math.round(available / 2 ** 20)} MiB < ${minAvailableMib} MiB: aborting`);
-      teardown();
-      process.exit(3);
-    }
-  }, 1000);
-  guard.unref();
+  const { config, plan, steps, stack, containers, serverIps, log } = lab;
+  const teardown = guardLab(lab, { boundSeconds: config.test.timeoutSeconds + config.test.soakSeconds + 600 });
 
   try {
     const before = meminfo();
