@@ -21,7 +21,7 @@ type clientConfig struct {
 // established fd (out of epoll, never read) until told to stop.
 type client struct {
 	epfd        int
-	targets     []syscall.SockaddrInet4
+	targets     []rawSockaddr
 	blocks      bool
 	want        int
 	maxInFlight int
@@ -118,9 +118,13 @@ func newClient(cfg clientConfig) (*client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
+	raw := make([]rawSockaddr, len(targets))
+	for i, t := range targets {
+		raw[i] = toRaw(t)
+	}
 	return &client{
 		epfd:        epfd,
-		targets:     targets,
+		targets:     raw,
 		blocks:      cfg.blocks,
 		want:        cfg.connections,
 		maxInFlight: cfg.maxInFlight,
@@ -178,7 +182,7 @@ func (c *client) fill() error {
 
 // target is where connect number i goes: blocks as the lab's client (target k gets connects
 // [k·n/T, (k+1)·n/T) of the share), else round-robin.
-func (c *client) target(i int) *syscall.SockaddrInet4 {
+func (c *client) target(i int) *rawSockaddr {
 	t := len(c.targets)
 	if c.blocks {
 		return &c.targets[(i%c.want)*t/c.want]
@@ -187,19 +191,19 @@ func (c *client) target(i int) *syscall.SockaddrInet4 {
 }
 
 func (c *client) connect() error {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("socket: %w", err)
+	fd, e := rawSocket()
+	if e != 0 {
+		return fmt.Errorf("socket: %w", e)
 	}
-	err = syscall.Connect(fd, c.target(c.started))
+	e = rawConnect(fd, c.target(c.started))
 	c.started++
-	switch err {
-	case nil:
+	switch e {
+	case 0:
 		c.hold(fd)
 	case syscall.EINPROGRESS:
 		ev := syscall.EpollEvent{Events: syscall.EPOLLOUT, Fd: int32(fd)}
-		if err := syscall.EpollCtl(c.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			return fmt.Errorf("epoll_ctl add: %w", err)
+		if e := rawEpollCtl(c.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); e != 0 {
+			return fmt.Errorf("epoll_ctl add: %w", e)
 		}
 		c.inFlight++
 	default:
@@ -211,12 +215,13 @@ func (c *client) connect() error {
 
 // complete: a pending connect is writable (connected) or failed; SO_ERROR says which.
 func (c *client) complete(fd int) error {
-	if err := syscall.EpollCtl(c.epfd, syscall.EPOLL_CTL_DEL, fd, nil); err != nil {
-		return fmt.Errorf("epoll_ctl del: %w", err)
+	var none syscall.EpollEvent // a pointer is required before Linux 2.6.9; ignored since
+	if e := rawEpollCtl(c.epfd, syscall.EPOLL_CTL_DEL, fd, &none); e != 0 {
+		return fmt.Errorf("epoll_ctl del: %w", e)
 	}
 	c.inFlight--
-	soErr, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
-	if err == nil && soErr == 0 {
+	soErr, e := rawSoError(fd)
+	if e == 0 && soErr == 0 {
 		c.hold(fd)
 		return nil
 	}

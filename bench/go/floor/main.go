@@ -29,6 +29,7 @@ const usage = `usage:
   floor client --targets IP:PORT[,...] --connections N --max-in-flight K [--procs P] [--target-order interleaved|blocks]`
 
 func main() {
+	withoutAsyncPreemption()
 	if len(os.Args) < 2 {
 		fail(2, usage)
 	}
@@ -127,9 +128,9 @@ func epollWait(epfd int, events []syscall.EpollEvent, next time.Time) (int, erro
 	if ms < 0 {
 		ms = 0
 	}
-	n, err := syscall.EpollWait(epfd, events, ms)
-	if err == syscall.EINTR {
-		return 0, nil
+	n, e := rawEpollWait(epfd, events, ms)
+	if e != 0 {
+		return 0, e
 	}
-	return n, err
+	return n, nil
 }
