@@ -1,5 +1,6 @@
 // Loopback benchmark of the workload: server memory per idle connection, client connect rate,
-// kernel memory per connection. `node dist/bench/workload.js [--connections 19000]`.
+// kernel memory per connection; then the same steps for a goroutine-per-connection Go server and
+// client (bench/go/ref) and the ratios ours/Go. `node dist/bench/workload.js [--connections 19000]`.
 // Everything stays on 127.0.0.0/8; children are always killed; the whole run is time-bounded.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -8,6 +9,7 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { parseFlags, parseIntOption } from "../workload/cliArgs.js";
 import type { ClientStatus, ServerStats } from "../shared/protocol.js";
+import { buildGoProgram } from "./goBuild.js";
 import { rssKiB } from "./proc.js";
 
 const DIST_WORKLOAD = fileURLToPath(new URL("../workload/", import.meta.url));
@@ -16,7 +18,13 @@ const CLIENT_JS = DIST_WORKLOAD + "client.js";
 // Several listen addresses: a single destination ip:port makes Linux's ephemeral port search
 // slow past ~14k connections from one process; spreading destinations avoids it.
 const SERVER_ADDRESSES = ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"];
-const DEADLINE_MS = 90_000;
+/** Go reference's addresses: other destinations than ours, four of them for the same reason. */
+const GO_TARGETS = ["127.0.0.31", "127.0.0.32", "127.0.0.33", "127.0.0.34"].map((ip) => `${ip}:7000`).join(",");
+/** Both sides run the same steps; about 40 s each, plus the bare loop. */
+const DEADLINE_MS = 150_000;
+const WARM_UP_CONNECTIONS = 2000;
+/** Dials in progress at once, for both clients. */
+const MAX_IN_FLIGHT = 1024;
 const FIRST_MARK = 14_000;
 /** Connections of the bare-loop reference (this process holds their server side: < its fd limit). */
 const BARE_CONNECTIONS = 14_000;
@@ -40,10 +48,11 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function startNode(args: string[], onLine: (line: string) => void): ChildProcess {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+function startChild(command: string, args: string[], onLine: (line: string) => void): ChildProcess {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
   children.add(child);
   child.on("exit", () => children.delete(child));
+  child.on("error", (err) => fail(`${command}: ${err.message}`));
   let buf = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
     buf += chunk;
@@ -54,6 +63,17 @@ function startNode(args: string[], onLine: (line: string) => void): ChildProcess
     }
   });
   return child;
+}
+
+const startNode = (args: string[], onLine: (line: string) => void): ChildProcess => startChild(process.execPath, args, onLine);
+
+/** A JSON status line, or undefined for any other output. */
+function parseLine<T>(line: string): T | undefined {
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    return undefined;
+  }
 }
 
 function waitFor<T>(what: string, ms: number, poll: () => T | undefined | Promise<T | undefined>): Promise<T> {
@@ -179,8 +199,8 @@ async function settledRss(pid: number, minMs: number, maxMs: number): Promise<nu
 }
 
 /** Seconds at which the client crossed `mark` established, interpolated between status lines. */
-function crossing(lines: ClientStatus[], mark: number): number | undefined {
-  let prev: ClientStatus | undefined;
+function crossing(lines: Progress[], mark: number): number | undefined {
+  let prev: Progress | undefined;
   for (const s of lines) {
     if (s.established >= mark) {
       if (!prev || s.established === prev.established) return s.elapsedSeconds;
@@ -254,13 +274,33 @@ async function bareLoopRate(n: number): Promise<number> {
   }
 }
 
-interface ClientRun {
-  child: ChildProcess;
-  lines: ClientStatus[];
+/** A client's progress, as the bench reads it from either client's status lines. */
+interface Progress {
+  established: number;
+  elapsedSeconds: number;
+  /** When the target was reached, seconds after the client's start; null before. */
+  rampSeconds: number | null;
+  failed: number;
 }
 
-function runClient(targets: string, connections: number, extra: string[] = []): ClientRun {
-  const lines: ClientStatus[] = [];
+interface ClientRun {
+  child: ChildProcess;
+  lines: Progress[];
+}
+
+/** A server and its client under measurement: ours, or the Go reference. */
+interface Contender {
+  name: string;
+  server: ChildProcess;
+  /** The process whose RSS is the server's (ours: its one worker). */
+  serverPid: number;
+  /** Connections the server holds now. */
+  live(): Promise<number>;
+  startClient(connections: number): ClientRun;
+}
+
+function runClient(targets: string, connections: number): ClientRun {
+  const lines: Progress[] = [];
   const child = startNode(
     [
       ...CLIENT_NODE_ARGS,
@@ -272,134 +312,299 @@ function runClient(targets: string, connections: number, extra: string[] = []): 
       "--connect-rate",
       "1000000",
       "--max-in-flight",
-      "1024",
+      String(MAX_IN_FLIGHT),
       "--ping-interval-seconds",
       "0",
       "--name",
       "bench",
-      ...extra,
+      "--status-interval-ms",
+      "50",
     ],
     (line) => {
-      try {
-        lines.push(JSON.parse(line) as ClientStatus);
-      } catch {
-        // not a status line
-      }
+      const s = parseLine<ClientStatus>(line);
+      if (s?.type !== "status") return;
+      const failed = Object.values(s.failed).reduce((a, b) => a + b, 0);
+      lines.push({ established: s.established, elapsedSeconds: s.elapsedSeconds, rampSeconds: s.rampSeconds, failed });
     },
   );
   return { child, lines };
 }
 
-async function main(): Promise<void> {
-  let connections: number;
-  try {
-    const values = parseFlags(process.argv.slice(2), { connections: { type: "string", default: "19000" } });
-    connections = parseIntOption("--connections", values.connections, { min: FIRST_MARK });
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  setTimeout(() => fail(`not done within ${DEADLINE_MS / 1000} s`), DEADLINE_MS).unref();
-
+/** Our server, one worker on SERVER_ADDRESSES, and our client. `lastStats` is what `live()` read last. */
+async function startOurs(): Promise<Contender & { lastStats(): ServerStats | undefined }> {
   let listening: { workerPids: number[]; addresses: string[]; metrics: string } | undefined;
   const server = startNode(
     [SERVER_JS, "--port", "0", "--addresses", SERVER_ADDRESSES.join(","), "--metrics-port", "0", "--workers", "1"],
     (line) => {
-      const msg = JSON.parse(line) as { type?: string };
-      if (msg.type === "listening") listening = msg as typeof listening;
+      const msg = parseLine<{ type?: string }>(line);
+      if (msg?.type === "listening") listening = msg as typeof listening;
     },
   );
   const up = await waitFor("server to listen", 10_000, () => listening);
-  const workerPid = up.workerPids[0]!;
-  const targets = up.addresses.join(",");
-  const stats = (): Promise<ServerStats> => getJson<ServerStats>(`http://${up.metrics}/stats`);
-  const serverTotal = (n: number) => async () => ((await stats()).total === n ? true : undefined);
+  let last: ServerStats | undefined;
+  return {
+    name: "ours",
+    server,
+    serverPid: up.workerPids[0]!,
+    live: async () => (last = await getJson<ServerStats>(`http://${up.metrics}/stats`)).total,
+    startClient: (n) => runClient(up.addresses.join(","), n),
+    lastStats: () => last,
+  };
+}
 
-  // Warm-up: JIT the server's accept/close paths, then let the count drop back to zero.
-  const warm = runClient(targets, 2000, ["--hold-seconds", "0.5"]);
-  await waitExit(warm.child, 15_000);
-  await waitFor("warm-up connections to close", 10_000, serverTotal(0));
+/** The Go reference's client (bench/go/ref): one goroutine per connection. */
+function runGoClient(bin: string, connections: number): ClientRun {
+  const lines: Progress[] = [];
+  const args = [
+    "client",
+    "--targets",
+    GO_TARGETS,
+    "--connections",
+    String(connections),
+    "--max-in-flight",
+    String(MAX_IN_FLIGHT),
+  ];
+  const child = startChild(bin, args, (line) => {
+    const s = parseLine<{ established: number; failed: number; elapsedMs: number }>(line);
+    if (s?.elapsedMs === undefined) return;
+    const elapsedSeconds = s.elapsedMs / 1000;
+    const rampSeconds = s.established >= connections ? elapsedSeconds : null;
+    lines.push({ established: s.established, elapsedSeconds, rampSeconds, failed: s.failed });
+  });
+  return { child, lines };
+}
 
-  // Client baseline: a process holding one connection.
-  const base = runClient(targets, 1);
-  await waitFor("baseline client", 5_000, () => (base.lines.length > 0 ? true : undefined));
-  const clientBaseKiB = rssKiB(base.child.pid!);
-  base.child.kill("SIGTERM");
-  await waitExit(base.child, 5_000);
-  await waitFor("baseline connection to close", 5_000, serverTotal(0));
+/** The Go reference's server on GO_TARGETS (its status line every 100 ms says how many it holds). */
+async function startGo(bin: string): Promise<Contender> {
+  let live: number | undefined;
+  const server = startChild(bin, ["server", "--listen", GO_TARGETS], (line) => {
+    live = parseLine<{ live: number }>(line)?.live ?? live;
+  });
+  const liveNow = (): number | undefined => {
+    if (server.exitCode !== null) fail(`the Go server exited (${server.exitCode})`);
+    return live;
+  };
+  await waitFor("the Go server to listen", 10_000, liveNow);
+  return {
+    name: "Go",
+    server,
+    serverPid: server.pid!,
+    live: () => Promise.resolve(liveNow() ?? 0),
+    startClient: (n) => runGoClient(bin, n),
+  };
+}
 
-  const serverBaseKiB = await settledRss(workerPid, REDUCER_WAIT_MS, REDUCER_WAIT_MS + 8_000);
-  const slabBaseKiB = slabKiB();
+const stop = (child: ChildProcess): Promise<number | null> => {
+  child.kill("SIGTERM");
+  return waitExit(child, 5_000);
+};
+
+const serverHolds = (c: Contender, n: number) => async () => ((await c.live()) === n ? true : undefined);
+
+function waitRamp(run: ClientRun, what: string, ms: number): Promise<Progress> {
+  return waitFor(what, ms, () => {
+    if (run.child.exitCode !== null) fail(`${what}: the client exited (${run.child.exitCode})`);
+    return run.lines.find((s) => s.rampSeconds !== null);
+  });
+}
+
+/** Warm-up: JIT the server's accept/close paths, then let the count drop back to zero. */
+async function warmUp(c: Contender): Promise<void> {
+  const warm = c.startClient(WARM_UP_CONNECTIONS);
+  await waitRamp(warm, `${c.name}: warm-up`, 15_000);
+  await stop(warm.child);
+  await waitFor(`${c.name}: warm-up connections to close`, 10_000, serverHolds(c, 0));
+}
+
+/** RSS of a client process holding one connection (KiB). */
+async function clientBaseKiB(c: Contender): Promise<number> {
+  const base = c.startClient(1);
+  await waitRamp(base, `${c.name}: baseline client`, 5_000);
+  const kib = rssKiB(base.child.pid!);
+  await stop(base.child);
+  await waitFor(`${c.name}: baseline connection to close`, 5_000, serverHolds(c, 0));
+  return kib;
+}
+
+/** What `measure` read (KiB unless named otherwise). */
+interface Measured {
+  connections: number;
+  serverRssKiB: { before: number; afterRamp: number; settled: number };
+  clientRssKiB: { base: number; afterRamp: number; settled: number };
+  slabKiB: { before: number; after: number };
+  caches: { before: ReturnType<typeof slabCaches>; after: ReturnType<typeof slabCaches> };
+  lines: Progress[];
+  ramped: Progress;
+  clientExit: number | null;
+  serverExit: number | null;
+}
+
+/** The same steps for ours and the Go reference: warm-up, baselines, ramp, right after it, settled, stop. */
+async function measure(c: Contender, connections: number): Promise<Measured> {
+  await warmUp(c);
+  const clientBase = await clientBaseKiB(c);
+  const serverBase = await settledRss(c.serverPid, REDUCER_WAIT_MS, REDUCER_WAIT_MS + 8_000);
+  const slabBefore = slabKiB();
   const cachesBefore = slabCaches();
-
-  const run = runClient(targets, connections, ["--status-interval-ms", "50"]);
-  const ramped = await waitFor("client ramp", 40_000, () => run.lines.find((s) => s.rampSeconds !== null));
-  await waitFor("server to count every connection", 10_000, serverTotal(connections));
-  const serverRampKiB = await settledRss(workerPid, 0, 6_000);
-  const clientRampKiB = rssKiB(run.child.pid!);
-  const slabKiBNow = slabKiB();
+  const run = c.startClient(connections);
+  const ramped = await waitRamp(run, `${c.name}: client ramp`, 40_000);
+  await waitFor(`${c.name}: server to count every connection`, 10_000, serverHolds(c, connections));
+  const serverRamp = await settledRss(c.serverPid, 0, 6_000);
+  const clientRamp = rssKiB(run.child.pid!);
+  const slabAfter = slabKiB();
   const cachesAfter = slabCaches();
-  const finalStats = await stats();
-  const serverKiB = await settledRss(workerPid, REDUCER_WAIT_MS, REDUCER_WAIT_MS + 8_000);
-  const clientKiB = rssKiB(run.child.pid!);
-  const heldStats = await stats();
-  if (heldStats.total !== connections) fail(`server lost connections while settling: ${heldStats.total}`);
+  const serverSettled = await settledRss(c.serverPid, REDUCER_WAIT_MS, REDUCER_WAIT_MS + 8_000);
+  const clientSettled = rssKiB(run.child.pid!);
+  const held = await c.live();
+  if (held !== connections) fail(`${c.name}: the server lost connections while settling: ${held}`);
+  return {
+    connections,
+    serverRssKiB: { before: serverBase, afterRamp: serverRamp, settled: serverSettled },
+    clientRssKiB: { base: clientBase, afterRamp: clientRamp, settled: clientSettled },
+    slabKiB: { before: slabBefore, after: slabAfter },
+    caches: { before: cachesBefore, after: cachesAfter },
+    lines: run.lines,
+    ramped,
+    clientExit: await stop(run.child),
+    serverExit: await stop(c.server),
+  };
+}
 
-  run.child.kill("SIGTERM");
-  const clientCode = await waitExit(run.child, 5_000);
-  server.kill("SIGTERM");
-  const serverCode = await waitExit(server, 5_000);
+const perConn = (kib: number, connections: number): number => Math.round((kib * 1024) / connections);
+
+/** The figures reported for either side. */
+function figures(m: Measured) {
+  const n = m.connections;
+  const rampSeconds = m.ramped.rampSeconds!;
+  const firstSeconds = crossing(m.lines, FIRST_MARK);
+  return {
+    serverRssBytesPerConn: perConn(m.serverRssKiB.settled - m.serverRssKiB.before, n),
+    serverRssBytesPerConnRightAfterRamp: perConn(m.serverRssKiB.afterRamp - m.serverRssKiB.before, n),
+    clientRssBytesPerConn: perConn(m.clientRssKiB.settled - m.clientRssKiB.base, n),
+    clientRssBytesPerConnRightAfterRamp: perConn(m.clientRssKiB.afterRamp - m.clientRssKiB.base, n),
+    slabBytesPerConn: perConn(m.slabKiB.after - m.slabKiB.before, n),
+    slabObjectBytesPerConn: slabObjectBytesPerConn(m.caches.before, m.caches.after, n),
+    connectsPerSecWholeRamp: Math.round(n / rampSeconds),
+    connectsPerSecFirst14k: firstSeconds === undefined ? null : Math.round(FIRST_MARK / firstSeconds),
+    rampSeconds,
+    serverRssKiB: m.serverRssKiB,
+    clientRssKiB: m.clientRssKiB,
+    slabKiB: m.slabKiB,
+    clientFailed: m.ramped.failed,
+    clientExit: m.clientExit,
+    serverExit: m.serverExit,
+  };
+}
+type Figures = ReturnType<typeof figures>;
+
+/** A figure both sides report as a number (or null). */
+type Compared = { [K in keyof Figures]: Figures[K] extends number | null ? K : never }[keyof Figures];
+
+/** Figures set beside the Go reference's: label, key, unit, and what issue 22 aims at for ours/Go. */
+const COMPARED: { label: string; key: Compared; unit: string; aim: string }[] = [
+  { label: "server RSS / idle connection, settled", key: "serverRssBytesPerConn", unit: " B", aim: "≤ 0.20×" },
+  { label: "  right after the ramp", key: "serverRssBytesPerConnRightAfterRamp", unit: " B", aim: "" },
+  { label: "client RSS / connection, settled", key: "clientRssBytesPerConn", unit: " B", aim: "" },
+  { label: "  right after the ramp", key: "clientRssBytesPerConnRightAfterRamp", unit: " B", aim: "" },
+  { label: "connects/s, whole ramp", key: "connectsPerSecWholeRamp", unit: "", aim: "≥ 2×" },
+  { label: "connects/s, first 14k", key: "connectsPerSecFirst14k", unit: "", aim: "" },
+];
+
+function oursOverGo(ours: Figures, go: Figures): Record<string, number | null> {
+  const ratio = (a: number | null, b: number | null) =>
+    a === null || b === null || b <= 0 ? null : Math.round((a / b) * 100) / 100;
+  return Object.fromEntries(COMPARED.map(({ key }) => [key, ratio(ours[key], go[key])]));
+}
+
+/** Columns: the first padded to the right, the middle ones to the left, the last as it is. */
+function printTable(rows: string[][]): void {
+  const width = (i: number): number => Math.max(...rows.map((r) => (r[i] ?? "").length));
+  for (const r of rows) {
+    const cells = r.map((cell, i) => (i === r.length - 1 ? cell : i === 0 ? cell.padEnd(width(i)) : cell.padStart(width(i))));
+    process.stdout.write(cells.join("  ").trimEnd() + "\n");
+  }
+}
+
+function ourRows(connections: number, f: Figures, bareRate: number, topCaches: ReturnType<typeof slabBreakdown>): string[][] {
+  const rows = [
+    ["connections", String(connections)],
+    [
+      "server RSS / idle connection, settled",
+      `${f.serverRssBytesPerConn} B (worker ${f.serverRssKiB.before} → ${f.serverRssKiB.settled} KiB)`,
+    ],
+    ["  right after the ramp", `${f.serverRssBytesPerConnRightAfterRamp} B (→ ${f.serverRssKiB.afterRamp} KiB)`],
+    ["client RSS / connection, settled", `${f.clientRssBytesPerConn} B (${f.clientRssKiB.base} → ${f.clientRssKiB.settled} KiB)`],
+    ["  right after the ramp", `${f.clientRssBytesPerConnRightAfterRamp} B (→ ${f.clientRssKiB.afterRamp} KiB)`],
+    ["kernel Slab / connection (both ends)", `${f.slabBytesPerConn} B (${f.slabKiB.before} → ${f.slabKiB.after} KiB)`],
+    ["kernel slab objects / connection (both ends)", `${f.slabObjectBytesPerConn ?? "n/a"} B (live objects, /proc/slabinfo)`],
+    ["connects/s, whole ramp", `${f.connectsPerSecWholeRamp} (${f.rampSeconds} s)`],
+    ["connects/s, first 14k", String(f.connectsPerSecFirst14k)],
+    [`  bare net.connect loop (${BARE_CONNECTIONS}), same machine`, String(bareRate)],
+    ["client failures", String(f.clientFailed)],
+  ];
+  for (const c of topCaches) rows.push([`  slab ${c.cache}`, `${c.bytesPerConn} B (${c.objectsPerConn} objects) / connection`]);
+  return rows;
+}
+
+function comparisonRows(ours: Figures, go: Figures, ratios: Record<string, number | null>): string[][] {
+  const rows = [["ours beside the Go reference (goroutine per connection)", "ours", "Go", "ours/Go", "issue 22 aims at"]];
+  for (const { label, key, unit, aim } of COMPARED) {
+    const ratio = ratios[key];
+    rows.push([
+      label,
+      `${ours[key]}${unit}`,
+      `${go[key]}${unit}`,
+      ratio === null || ratio === undefined ? "n/a" : `${ratio.toFixed(2)}×`,
+      aim,
+    ]);
+  }
+  rows.push(["client failures", String(ours.clientFailed), String(go.clientFailed), "", ""]);
+  return rows;
+}
+
+function parseConnections(): number {
+  try {
+    const values = parseFlags(process.argv.slice(2), { connections: { type: "string", default: "19000" } });
+    return parseIntOption("--connections", values.connections, { min: FIRST_MARK });
+  } catch (err) {
+    fail((err as Error).message);
+  }
+}
+
+async function main(): Promise<void> {
+  const connections = parseConnections();
+  // Built first: without Go the bench stops at once, saying what to install. (The compile is
+  // outside the time bound; Go's build cache makes it a fraction of a second after the first.)
+  const goBin = buildGoProgram("ref");
+  setTimeout(() => fail(`not done within ${DEADLINE_MS / 1000} s`), DEADLINE_MS).unref();
+
+  const ours = await startOurs();
+  const m = await measure(ours, connections);
+  const finalStats = ours.lastStats()!;
   // After the measurement, on other addresses: it cannot disturb the figures above.
   const bareRate = await bareLoopRate(BARE_CONNECTIONS);
+  // Then the Go reference, the same steps on its own addresses.
+  const go = figures(await measure(await startGo(goBin), connections));
 
-  const rampSeconds = ramped.rampSeconds!;
-  const firstSeconds = crossing(run.lines, FIRST_MARK);
-  const failed = Object.values(ramped.failed).reduce((a, b) => a + b, 0);
+  const f = figures(m);
+  const topCaches = slabBreakdown(m.caches.before, m.caches.after, connections);
+  const ratios = oursOverGo(f, go);
   const result = {
     type: "bench-workload",
     connections,
-    serverRssBytesPerConn: Math.round(((serverKiB - serverBaseKiB) * 1024) / connections),
-    serverRssBytesPerConnRightAfterRamp: Math.round(((serverRampKiB - serverBaseKiB) * 1024) / connections),
-    clientRssBytesPerConn: Math.round(((clientKiB - clientBaseKiB) * 1024) / connections),
-    clientRssBytesPerConnRightAfterRamp: Math.round(((clientRampKiB - clientBaseKiB) * 1024) / connections),
-    slabBytesPerConn: Math.round(((slabKiBNow - slabBaseKiB) * 1024) / connections),
-    connectsPerSecWholeRamp: Math.round(connections / rampSeconds),
-    connectsPerSecFirst14k: firstSeconds === undefined ? null : Math.round(FIRST_MARK / firstSeconds),
-    rampSeconds,
+    ...f,
     bareLoopConnectsPerSec: bareRate,
-    serverRssKiB: { before: serverBaseKiB, afterRamp: serverRampKiB, settled: serverKiB },
-    clientRssKiB: { base: clientBaseKiB, afterRamp: clientRampKiB, settled: clientKiB },
-    slabKiB: { before: slabBaseKiB, after: slabKiBNow },
-    slabObjectBytesPerConn: slabObjectBytesPerConn(cachesBefore, cachesAfter, connections),
-    slabTopCaches: slabBreakdown(cachesBefore, cachesAfter, connections),
+    slabTopCaches: topCaches,
     serverTotal: finalStats.total,
     perLocalAddress: finalStats.perLocalAddress,
-    clientFailed: failed,
-    clientExit: clientCode,
-    serverExit: serverCode,
+    go,
+    oursOverGo: ratios,
   };
-  const rows: [string, string][] = [
-    ["connections", String(connections)],
-    ["server RSS / idle connection, settled", `${result.serverRssBytesPerConn} B (worker ${serverBaseKiB} → ${serverKiB} KiB)`],
-    ["  right after the ramp", `${result.serverRssBytesPerConnRightAfterRamp} B (→ ${serverRampKiB} KiB)`],
-    ["client RSS / connection, settled", `${result.clientRssBytesPerConn} B (${clientBaseKiB} → ${clientKiB} KiB)`],
-    ["  right after the ramp", `${result.clientRssBytesPerConnRightAfterRamp} B (→ ${clientRampKiB} KiB)`],
-    ["kernel Slab / connection (both ends)", `${result.slabBytesPerConn} B (${slabBaseKiB} → ${slabKiBNow} KiB)`],
-    [
-      "kernel slab objects / connection (both ends)",
-      `${result.slabObjectBytesPerConn ?? "n/a"} B (live objects, /proc/slabinfo)`,
-    ],
-    ["connects/s, whole ramp", `${result.connectsPerSecWholeRamp} (${rampSeconds} s)`],
-    ["connects/s, first 14k", String(result.connectsPerSecFirst14k)],
-    [`  bare net.connect loop (${BARE_CONNECTIONS}), same machine`, String(bareRate)],
-    ["client failures", String(failed)],
-  ];
-  for (const c of result.slabTopCaches) {
-    rows.push([`  slab ${c.cache}`, `${c.bytesPerConn} B (${c.objectsPerConn} objects) / connection`]);
-  }
-  const w = Math.max(...rows.map(([k]) => k.length));
-  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
+  printTable(ourRows(connections, f, bareRate, topCaches));
+  process.stdout.write("\n");
+  printTable(comparisonRows(f, go, ratios));
   process.stdout.write(JSON.stringify(result) + "\n");
-  if (failed > 0 || finalStats.total !== connections || serverCode !== 0) process.exitCode = 1;
+  if ([f, go].some((x) => x.clientFailed > 0 || x.serverExit !== 0)) process.exitCode = 1;
 }
 
 main().catch((err: Error) => fail(err.message));
