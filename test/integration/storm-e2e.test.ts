@@ -28,8 +28,15 @@ function stormOf(t: TestContext, r: { code: number; report: Report; stderr: stri
   assert.equal(storm.recovered, true, `${jitter}: ${JSON.stringify(storm)}`);
   assert.equal(storm.finalTotal, 1000, `${jitter}: back to the exact target`);
   assert.equal(storm.lostForGood, 0);
-  assert.equal(storm.clientsDropped, 1000, `${jitter}: every connection dropped once`);
-  assert.equal(storm.clientsReconnected, 1000, `${jitter}: and came back`);
+  if (jitter === "none") {
+    assert.equal(storm.clientsDropped, 1000, `${jitter}: every connection dropped once`);
+  } else {
+    // A full-jitter delay drawn near 0 ms can reach the killed server's listener before the kernel
+    // has closed it: that connection is accepted, then reset, and drops a second time (seen once
+    // in CI: 1,003). Each drop still ends in a reconnect.
+    assert.ok((storm.clientsDropped ?? 0) >= 1000, `${jitter}: every connection dropped (${storm.clientsDropped})`);
+  }
+  assert.equal(storm.clientsReconnected, storm.clientsDropped, `${jitter}: and every drop came back`);
   assert.equal(storm.maxRecoverySeconds, 40);
   assert.ok(storm.restartSeconds !== null && storm.restartSeconds > 0, JSON.stringify(storm));
   // Nothing comes back before a restart has finished and the backoff ran out (jitter none: 4 s).
