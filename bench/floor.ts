@@ -18,10 +18,19 @@ import type { ContainerSpec } from "../infra/clients/steps.js";
 import type { LabConfig } from "../infra/config/schema.js";
 import { labUp } from "../infra/direct/runner.js";
 import { timestampDirName } from "../workload/verify/run.js";
-import { UsageError, parseFlags } from "../workload/cliArgs.js";
-import { parseStat } from "./breakdown/procCpu.js";
+import { parseFlags } from "../workload/cliArgs.js";
+import { parseStat, procStatFields } from "./breakdown/procCpu.js";
 import { buildGoProgram } from "./goBuild.js";
-import { SCALED_LAB_FLAGS, guardLab, intFlag, root, scaleRequestOf, scaledLab, type ScaledLab } from "./scaledLab.js";
+import {
+  SCALED_LAB_FLAGS,
+  guardLab,
+  intFlag,
+  root,
+  runScaledBench,
+  scaleRequestOf,
+  scaledLab,
+  type ScaledLab,
+} from "./scaledLab.js";
 
 const usage = `usage: npm run bench:floor -- --connections N [--per-container M (default: the stack's)] [--max-in-flight K (default: the stack's)]
                        [--server-ips K] [--timeout-seconds (the stack's)] [--base-image IMAGE] [--stack million] [--min-available-mib 1536]
@@ -213,8 +222,7 @@ interface CpuTicks {
 const CPU_KEYS = ["user", "system", "softirq", "idle", "other"] as const;
 
 function cpuTicks(): CpuTicks {
-  const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const { user, nice, system, idle, iowait, irq, softirq, steal } = procStatFields(readFileSync("/proc/stat", "utf8"));
   return { user: user + nice, system, softirq, idle: idle + iowait, other: irq + steal };
 }
 
@@ -499,12 +507,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: Error) => {
-    console.error(`bench:floor: ${e.message}${e instanceof UsageError ? `\n${usage}` : ""}`);
-    process.exitCode = 2;
-  },
-);
+runScaledBench("bench:floor", usage, main);

@@ -12,7 +12,7 @@ import { parseListen } from "../workload/verify/args.js";
 import { wrap } from "../workload/verify/format.js";
 import { PROGRESS_WIDTH } from "../workload/verify/progress.js";
 import { UsageError, parseFlags } from "../workload/cliArgs.js";
-import { SCALED_LAB_FLAGS, guardLab, intFlag, meminfo, root, scaleRequestOf, scaledLab } from "./scaledLab.js";
+import { SCALED_LAB_FLAGS, guardLab, intFlag, meminfo, root, runScaledBench, scaleRequestOf, scaledLab } from "./scaledLab.js";
 
 const usage = `usage: npm run bench:scale -- --connections N [--per-container M (default: the stack's)] [--server-ips K] [--soak-seconds 60]
                        [--timeout-seconds (the stack's)] [--base-image IMAGE] [--stack million]
@@ -185,12 +185,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: Error) => {
-    console.error(`bench:scale: ${e.message}${e instanceof UsageError ? `\n${usage}` : ""}`);
-    process.exitCode = 2;
-  },
-);
+runScaledBench("bench:scale", usage, main);

@@ -186,3 +186,16 @@ export function guardLab(lab: ScaledLab, o: { boundSeconds: number; after?: () =
   guard.unref();
   return teardown;
 }
+
+/** Runs a scaled-lab bench's main: its exit code, or 2 with the error (and the usage after a usage error). */
+export function runScaledBench(name: string, usage: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: Error) => {
+      console.error(`${name}: ${e.message}${e instanceof UsageError ? `\n${usage}` : ""}`);
+      process.exitCode = 2;
+    },
+  );
+}

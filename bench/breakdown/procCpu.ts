@@ -85,10 +85,16 @@ export function namedNetns(name: string): string | null {
   }
 }
 
-/** /proc/stat's first line: busy and softirq ticks of all CPUs. */
-export function parseProcStat(text: string): { busy: number; softirq: number; total: number } {
+/** /proc/stat's first line (all CPUs), field by field, in clock ticks. */
+export function procStatFields(text: string) {
   const f = (text.split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  return { user, nice, system, idle, iowait, irq, softirq, steal };
+}
+
+/** /proc/stat's first line: busy and softirq ticks of all CPUs. */
+export function parseProcStat(text: string): { busy: number; softirq: number; total: number } {
+  const { user, nice, system, idle, iowait, irq, softirq, steal } = procStatFields(text);
   return {
     busy: user + nice + system + irq + softirq + steal,
     softirq,

@@ -2,7 +2,8 @@
 // read from the creating namespace when a namespace is made). Without it every namespace shares
 // the host's one table, sized at boot (262,144 buckets here): at a million, both ends' 2M sockets
 // hang in chains of ~8 and each SYN, SYN-ACK and connect() port check walks one. Measured on the
-// million (engine-free, 2026-12-07): whole ramp 129.7 s with private tables, 138–145 s without. Pure.
+// million (engine-free, same hour, 2026-12-07): whole ramp 65.2–69.4 s with private tables, 89.1 s
+// without (bench/README.md). Pure.
 import type { CapacityPlan } from "../../shared/plan.js";
 
 export const EHASH_KEY = "net.ipv4.tcp_child_ehash_entries";

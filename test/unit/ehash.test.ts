@@ -5,7 +5,7 @@ import { clientEhashRaise, ehashEntriesFor, ehashRaiseFor } from "../../infra/pl
 import { labSteps } from "../../infra/server/netns/steps.js";
 import { planCapacity, REFERENCE_FACTS } from "../../infra/plan/capacity.js";
 import { parseLabConfig } from "../../infra/config/schema.js";
-import type { LabPaths } from "../../infra/plan/paths.js";
+import { TEST_LAB_PATHS } from "../support/labPaths.js";
 
 test("a namespace's table: one bucket per socket as a power of two, none (the host's) below 16,384, at most 16M", () => {
   assert.equal(ehashEntriesFor(0), 0);
@@ -26,18 +26,7 @@ const million = (raiseHostLimits: boolean) =>
     // Without the raise the user's own nf_conntrack_max must hold the million.
     tuning: { raiseHostLimits, sysctls: raiseHostLimits ? {} : { "net.netfilter.nf_conntrack_max": 1_300_000 } },
   });
-const staged = { path: "/stage/x", sha256: "a".repeat(64) };
-const paths: LabPaths = {
-  node: "/usr/bin/node",
-  stateDir: "/run/c1m-lab/t",
-  installDir: "/var/lib/c1m-lab/t",
-  staged: {
-    server: staged,
-    verify: staged,
-    clientImage: { context: "/stage/c", dockerfile: "/stage/c/Dockerfile", sha256: "c".repeat(64) },
-  },
-  reportsDir: "reports",
-};
+const paths = TEST_LAB_PATHS;
 
 test("the million's steps: the server namespace made with 1,048,576 buckets, the containers under a raise to 131,072", () => {
   const config = million(true);

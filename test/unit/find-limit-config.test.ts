@@ -8,7 +8,7 @@ import { stepEnv } from "../../infra/clients/stepEnv.js";
 import { clientHostSteps } from "../../infra/clients/hosts/steps.js";
 import { labClientHosts } from "../../infra/config/schema.js";
 import { planCapacity, REFERENCE_FACTS } from "../../infra/plan/capacity.js";
-import type { LabPaths } from "../../infra/plan/paths.js";
+import { TEST_LAB_PATHS } from "../support/labPaths.js";
 import { parseVerifyArgs } from "../../workload/verify/args.js";
 
 const FIND = { mode: "find-limit", findLimit: { stepConnections: 3000 } };
@@ -136,18 +136,7 @@ test("find-limit with client hosts: the step's shares are per container over eve
     test: { ...FIND, findLimit: { stepConnections: 600 } },
   });
   const plan = planCapacity(config, REFERENCE_FACTS);
-  const staged = { path: "/stage/x", sha256: "a".repeat(64) };
-  const paths: LabPaths = {
-    node: "/usr/bin/node",
-    stateDir: "/run/c1m-lab/t",
-    installDir: "/var/lib/c1m-lab/t",
-    staged: {
-      server: staged,
-      verify: staged,
-      clientImage: { context: "/stage/c", dockerfile: "/stage/c/Dockerfile", sha256: "c".repeat(64) },
-    },
-    reportsDir: "reports",
-  };
+  const paths = TEST_LAB_PATHS;
   const shares = labClientHosts(config).map((h) =>
     clientHostSteps(config, plan, "dev", paths, h, ["10.201.0.2"]).containers.map((c) => [c.name, c.env.C1M_STEP_CONNECTIONS]),
   );

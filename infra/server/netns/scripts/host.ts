@@ -3,6 +3,7 @@
 import { FAIL, PRINT_INSTANCE_TOKEN, SUDO_PRELUDE, cmd, q, script } from "../../../shell.js";
 import { aliasOf, namespaceDeleteLines, nsExists, vethPairLines } from "../../../vethPair.js";
 import { EHASH_KEY } from "../../../plan/ehash.js";
+import { procPath } from "./tuning.js";
 
 export interface NetnsHostArgs {
   namespace: string;
@@ -39,13 +40,13 @@ function refuseForeign(a: NetnsHostArgs): string[] {
   ];
 }
 
+const EHASH_PROC = procPath(EHASH_KEY);
+
 /**
  * A namespace gets the hash size its creator's namespace holds in tcp_child_ehash_entries at that
  * moment: set just before `ip netns add` and put back right after (and by the exit trap on
  * failure), so no other namespace made on this machine gets the lab's size. Older kernels lack the key.
  */
-const EHASH_PROC = `/proc/sys/${EHASH_KEY.replace(/\./g, "/")}`;
-
 function ehashAround(a: NetnsHostArgs, lines: string[]): string[] {
   if (a.ehashEntries === 0) return lines;
   return [

@@ -14,7 +14,7 @@ export interface TuningArgs {
 }
 
 /** /proc/sys path of a sysctl key. */
-const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, "/")}`;
+export const procPath = (key: string) => `/proc/sys/${key.replace(/\./g, "/")}`;
 
 /**
  * A create that fails puts back the keys it recorded itself and drops their records before it
